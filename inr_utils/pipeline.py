@@ -1,0 +1,147 @@
+"""Headless notebook pipeline: Jupytext ``.py`` notebooks executed by papermill.
+
+    python -m inr_utils.pipeline reproduce            # every numbered notebook, R = 3 and 6
+    python -m inr_utils.pipeline run notebooks/01_data.py -p R 4 -p SEED 1
+
+Each execution writes its executed notebook as ``OUT_DIR/<notebook>.ipynb`` only when
+it succeeds (a failed one is kept beside it as ``<notebook>.failed.ipynb``), so a
+failing run never replaces a good result.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import OUTPUTS, REPO_ROOT
+from .runs import default_out_dir
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+DEFAULT_R = (3, 6)  # the original's acceleration factors
+#: Small parameters for CI (nbval and the papermill tests): seconds per notebook on 2 CPU cores.
+SMOKE_PARAMETERS = {
+    "01_data": {"R": 4, "T": 6, "N": 32, "COILS": 2},
+}
+
+
+def numbered_notebooks() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def to_ipynb(notebook: Path):
+    import jupytext
+
+    nb = jupytext.read(notebook)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return nb
+
+
+def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bool = False) -> Path:
+    """Execute one Jupytext notebook with papermill; returns the executed ``.ipynb``.
+
+    ``out_dir`` defaults to outputs/<stem>/R<R>/ and is passed to the notebook as OUT_DIR.
+    """
+    import nbformat
+    import papermill as pm
+
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"notebook not found: {notebook}")
+    params = dict(parameters or {})
+    out_dir = Path(out_dir or params.get("OUT_DIR") or default_out_dir(notebook.stem, params.get("R", 6)))
+    params["OUT_DIR"] = str(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / f"{notebook.stem}.ipynb"
+    with tempfile.TemporaryDirectory(prefix="nb-") as tmp:
+        src, dst = Path(tmp) / "input.ipynb", Path(tmp) / "executed.ipynb"
+        nbformat.write(to_ipynb(notebook), src)
+        try:
+            pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", language="python",
+                                cwd=str(notebook.parent), progress_bar=progress, log_output=False)
+        except BaseException:
+            if dst.exists():
+                os.replace(dst, out_dir / f"{notebook.stem}.failed.ipynb")
+            raise
+        os.replace(dst, final)
+    return final
+
+
+def prepare(folder, parameters: dict | None = None) -> list[Path]:
+    """Write every numbered notebook as ``.ipynb`` with its smoke parameters injected
+    (papermill ``prepare_only``), OUT_DIR under ``folder``; nbval then executes them."""
+    import nbformat
+    import papermill as pm
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for nb in numbered_notebooks():
+        params = {**SMOKE_PARAMETERS.get(nb.stem, {}), **(parameters or {}), "OUT_DIR": str((folder / "out" / nb.stem).resolve())}
+        src = folder / f".{nb.stem}.src.ipynb"
+        nbformat.write(to_ipynb(nb), src)
+        dst = folder / f"{nb.stem}.ipynb"
+        pm.execute_notebook(str(src), str(dst), parameters=params, prepare_only=True, kernel_name="python3",
+                            language="python", progress_bar=False)
+        src.unlink()
+        written.append(dst)
+    return written
+
+
+def _parse_value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def reproduce(R_values=DEFAULT_R, only: str | None = None) -> list[Path]:
+    """Run every numbered notebook (or those whose name starts with ``only``) for each R."""
+    done = []
+    notebooks = [nb for nb in numbered_notebooks() if not only or nb.stem.startswith(only)]
+    if not notebooks:
+        raise SystemExit(f"no notebook matches {only!r} in {NOTEBOOK_DIR}")
+    for nb in notebooks:
+        for R in R_values:
+            t0 = time.perf_counter()
+            print(f"[reproduce] {nb.name} R={R} ...", flush=True)
+            done.append(execute(nb, {"R": R}))
+            print(f"[reproduce] {nb.name} R={R} done in {time.perf_counter() - t0:.0f} s -> {done[-1].parent}", flush=True)
+    from .report import update_readme
+
+    update_readme()
+    return done
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m inr_utils.pipeline", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    rep = sub.add_parser("reproduce", help="run every numbered notebook headlessly")
+    rep.add_argument("--R", type=float, nargs="+", default=list(DEFAULT_R), help="acceleration factors")
+    rep.add_argument("--only", help="run only notebooks whose name starts with this (e.g. 01)")
+    run = sub.add_parser("run", help="run one notebook with parameters")
+    run.add_argument("notebook")
+    run.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    run.add_argument("--out-dir")
+    prep = sub.add_parser("prepare", help="write the notebooks as .ipynb with smoke parameters (for nbval)")
+    prep.add_argument("folder")
+    args = parser.parse_args(argv)
+    if args.cmd == "reproduce":
+        R_values = [int(r) if float(r).is_integer() else r for r in args.R]
+        reproduce(R_values, args.only)
+    elif args.cmd == "prepare":
+        for path in prepare(args.folder):
+            print(path)
+    else:
+        params = {k: _parse_value(v) for k, v in args.p}
+        print(execute(args.notebook, params, args.out_dir, progress=True))
+
+
+if __name__ == "__main__":
+    main()

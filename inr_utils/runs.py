@@ -1,0 +1,70 @@
+"""Safe run outputs: a run writes into a hidden staging folder inside OUT_DIR and
+moves its files into place only when it finishes (``commit``). A run that fails or
+is interrupted therefore leaves every file already in OUT_DIR untouched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import OUTPUTS
+
+
+def default_out_dir(notebook: str, R) -> Path:
+    """outputs/<notebook>/R<R>/ with R written without a trailing .0 (R6, R2.5)."""
+    return OUTPUTS / notebook / f"R{float(R):g}"
+
+
+class RunOutputs:
+    """Stage a run's files, then publish them atomically file by file.
+
+    >>> out = RunOutputs(OUT_DIR); save(out.path("case.h5")); out.commit()
+    """
+
+    def __init__(self, out_dir):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.out_dir))
+        self.committed = False
+
+    def path(self, name) -> Path:
+        """Where to write ``name`` (relative to OUT_DIR) during the run."""
+        p = self.staging / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_json(self, name, obj) -> Path:
+        p = self.path(name)
+        p.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n")
+        return p
+
+    def final(self, name) -> Path:
+        """Where ``name`` will live after commit."""
+        return self.out_dir / name
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into OUT_DIR (os.replace per file) and drop the staging folder."""
+        moved = []
+        for src in sorted(p for p in self.staging.rglob("*") if p.is_file()):
+            dst = self.out_dir / src.relative_to(self.staging)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            moved.append(dst)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.committed = True
+        return moved
+
+
+def check_int(name: str, value, lo: int = 1) -> int:
+    """Return ``value`` as int, or raise one clear error naming the parameter."""
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    return int(value)
+
+
+def resolve_out_dir(out_dir, notebook: str, R) -> Path:
+    """OUT_DIR as given, or the default outputs/<notebook>/R<R>/."""
+    return Path(out_dir) if out_dir else default_out_dir(notebook, R)

@@ -1,0 +1,16 @@
+import numpy as np
+import pytest
+
+from inr_utils.acquisition import simulate
+from inr_utils.phantom import phantom_cine
+
+
+@pytest.fixture(scope="session")
+def tiny_acq():
+    """A small simulated acquisition (8 frames, 32 x 32, 3 coils, R = 3)."""
+    return simulate(phantom_cine(8, 32, 32, seed=1), R=3, seed=1, coils=3, noise_std=1e-3)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

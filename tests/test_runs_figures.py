@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from inr_utils import figures
+from inr_utils.runs import RunOutputs, check_int, default_out_dir
+from inr_utils import OUTPUTS
+
+
+def test_failed_run_leaves_existing_outputs_untouched(tmp_path):
+    (tmp_path / "metrics.json").write_text("old")
+    out = RunOutputs(tmp_path)
+    out.write_json("metrics.json", {"new": 1})
+    out.path("figures/a.txt").write_text("a")
+    # the run dies before commit: the old file is intact, the new ones are not visible
+    assert (tmp_path / "metrics.json").read_text() == "old"
+    assert not (tmp_path / "figures").exists()
+    out2 = RunOutputs(tmp_path)
+    out2.write_json("metrics.json", {"new": 2})
+    moved = out2.commit()
+    assert (tmp_path / "metrics.json").read_text().strip().startswith("{") and len(moved) == 1
+    assert not out2.staging.exists()
+
+
+def test_default_out_dir_and_int_checks():
+    assert default_out_dir("01_data", 6) == OUTPUTS / "01_data" / "R6"
+    assert default_out_dir("01_data", 2.5).name == "R2.5"
+    with pytest.raises(ValueError, match="N must be an integer >= 8"):
+        check_int("N", 4, 8)
+    with pytest.raises(ValueError, match="T must be an integer"):
+        check_int("T", 2.5)
+
+
+def test_figure_set_and_grid(tmp_path):
+    rng = np.random.default_rng(0)
+    target = (rng.random((6, 32, 32)) * np.exp(1j * rng.random((6, 32, 32)))).astype(np.complex64)
+    recon = target + 0.05
+    paths = figures.figure_sets(tmp_path, {"ZF": recon}, target)
+    assert set(paths) == {"Original", "ZF"}
+    assert {"mag_gif", "phase_gif", "half_T_mag", "half_T_phase", "half_H_mag", "half_T_mag_error"} == set(paths["ZF"])
+    assert "half_T_mag_error" not in paths["Original"]
+    for p in paths["ZF"].values():
+        assert p.stat().st_size > 0
+    assert paths["ZF"]["mag_gif"].stat().st_size < 1_000_000
+    grid = figures.comparison_grid(tmp_path / "grid.png", {"ZF": recon}, target, {"ZF": {"psnr": 30.0}})
+    assert grid.stat().st_size > 10_000
