@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 GIF_FPS = 10
+#: error panels of the comparison grid span +-ERROR_RANGE x the target's peak
+ERROR_RANGE = 0.15
 
 
 def _to_uint8(img, vmin, vmax):
@@ -97,10 +99,7 @@ def comparison_grid(path, recons: Mapping[str, np.ndarray], target=None, metrics
     error at T/2, x-t profile at H/2, and the method's metrics printed beside it."""
     rows = ([("Original", target)] if target is not None else []) + list(recons.items())
     peak = float(np.abs(target).max()) if target is not None else max(float(np.abs(c).max()) for _, c in rows)
-    err_lim = 0.0
-    if target is not None:
-        err_lim = max(float(np.abs(np.abs(c[c.shape[0] // 2]) - np.abs(target[target.shape[0] // 2])).max())
-                      for _, c in recons.items()) if recons else 1.0
+    err_lim = ERROR_RANGE * peak  # one error scale for every row; larger errors saturate
     ncol = 5
     fig, axes = plt.subplots(len(rows), ncol, figsize=(2.6 * ncol, 2.5 * len(rows)), dpi=90, squeeze=False,
                              layout="constrained", gridspec_kw={"width_ratios": [1, 1, 1, 1.3, 0.9]})
@@ -113,7 +112,7 @@ def comparison_grid(path, recons: Mapping[str, np.ndarray], target=None, metrics
         ax[1].imshow(np.angle(cine[T // 2]), cmap="twilight", vmin=-np.pi, vmax=np.pi)
         if target is not None and name != "Original":
             im_err = ax[2].imshow(np.abs(cine[T // 2]) - np.abs(target[T // 2]), cmap="RdBu_r", vmin=-err_lim, vmax=err_lim)
-            fig.colorbar(im_err, ax=ax[2], fraction=0.046, pad=0.02)
+            fig.colorbar(im_err, ax=ax[2], fraction=0.046, pad=0.02, extend="both")
         ax[3].imshow(np.abs(cine[:, H // 2, :]), cmap="gray", vmin=0, vmax=peak, aspect="auto")
         ax[3].set_ylabel("t (frame)")
         ax[0].set_ylabel(name, fontsize=12, fontweight="bold")
@@ -132,5 +131,21 @@ def comparison_grid(path, recons: Mapping[str, np.ndarray], target=None, metrics
     if title:
         fig.suptitle(title)
     fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
+
+
+def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR against wall-clock time") -> Path:
+    """PSNR (dB) against seconds for each iterative method's FitHistory."""
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
+    for name, h in histories.items():
+        pts = [(s, p) for s, p in zip(h.seconds, h.psnr) if p is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker=".", label=name)
+    ax.set(xlabel="wall-clock seconds (2 CPU threads)", ylabel="PSNR (dB)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
     plt.close(fig)
     return Path(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import itertools
 import json
 import os
 import sys
@@ -26,7 +27,21 @@ DEFAULT_R = (3, 6)  # the original's acceleration factors
 #: Small parameters for CI (nbval and the papermill tests): seconds per notebook on 2 CPU cores.
 SMOKE_PARAMETERS = {
     "01_data": {"R": 4, "T": 6, "N": 32, "COILS": 2},
+    "02_global_inr": {"R": 4, "T": 6, "N": 32, "COILS": 2, "STEPS": 60, "TV_ITERS": 60, "LOG_LAMBDAS": [-3.0, -2.0],
+                      "SIREN_HIDDEN": 32, "SIREN_LAYERS": 3, "SIREN_SECONDS": 2, "SIREN_FRAMES": 3},
+    "03_lambda_study": {"R": 4, "T": 6, "N": 32, "COILS": 2, "STEPS": 60, "COND_STEPS": 120, "DENSE": 6},
+    "04_liif_2d_vs_3d": {"R": 6, "T_LOW": 4, "N": 16, "T_HIGH": 8, "T_QUERY": 4, "T_EVAL": 8, "N_TRAIN": 4, "N_VAL": 1,
+                         "N_TEST": 1, "EPOCHS": 2, "BATCH": 2, "UNET2D_CHANNELS": [4, 8], "UNET3D_CHANNELS": [4, 8]},
+    "05_liif_architecture_search": {"R": 6, "T_LOW": 4, "N": 16, "T_HIGH": 8, "T_QUERY": 4, "T_EVAL": 8, "N_TRAIN": 4,
+                                    "N_VAL": 1, "N_TEST": 1, "EPOCHS": 2, "BATCH": 2, "UNET_CHANNELS": [4, 8],
+                                    "RDN_CHANNELS": 4, "RDN_BLOCKS": 1, "RDN_LAYERS": 2, "RDN_GROWTH": 4,
+                                    "TV_LOG_LAMBDAS": [-2.0], "TV_ITERS": 20},
 }
+
+
+#: extra parameter grids swept by `reproduce` (besides R), and how they name OUT_DIR
+NOTEBOOK_GRID = {"05_liif_architecture_search": {"T_LOW": (4, 8)}}
+OUT_DIR_KEYS = {"T_LOW": "T"}
 
 
 def numbered_notebooks() -> list[Path]:
@@ -54,7 +69,8 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
     if not notebook.is_file():
         raise FileNotFoundError(f"notebook not found: {notebook}")
     params = dict(parameters or {})
-    out_dir = Path(out_dir or params.get("OUT_DIR") or default_out_dir(notebook.stem, params.get("R", 6)))
+    more = {OUT_DIR_KEYS[k]: params[k] for k in NOTEBOOK_GRID.get(notebook.stem, {}) if k in params}
+    out_dir = Path(out_dir or params.get("OUT_DIR") or default_out_dir(notebook.stem, params.get("R", 6), **more))
     params["OUT_DIR"] = str(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{notebook.stem}.ipynb"
@@ -106,12 +122,18 @@ def reproduce(R_values=DEFAULT_R, only: str | None = None) -> list[Path]:
     notebooks = [nb for nb in numbered_notebooks() if not only or nb.stem.startswith(only)]
     if not notebooks:
         raise SystemExit(f"no notebook matches {only!r} in {NOTEBOOK_DIR}")
+    t_all = time.perf_counter()
     for nb in notebooks:
+        grid = NOTEBOOK_GRID.get(nb.stem, {})
+        combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
         for R in R_values:
-            t0 = time.perf_counter()
-            print(f"[reproduce] {nb.name} R={R} ...", flush=True)
-            done.append(execute(nb, {"R": R}))
-            print(f"[reproduce] {nb.name} R={R} done in {time.perf_counter() - t0:.0f} s -> {done[-1].parent}", flush=True)
+            for extra in combos:
+                params = {"R": R, **extra}
+                t0 = time.perf_counter()
+                print(f"[reproduce] {nb.name} {params} ...", flush=True)
+                done.append(execute(nb, params))
+                print(f"[reproduce] {nb.name} {params} done in {time.perf_counter() - t0:.0f} s -> {done[-1].parent}", flush=True)
+    print(f"[reproduce] all notebooks done in {(time.perf_counter() - t_all) / 60:.1f} min", flush=True)
     from .report import update_readme
 
     update_readme()

@@ -15,12 +15,32 @@ from . import OUTPUTS, REPO_ROOT
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 COLUMNS = [("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("nrmse", "NRMSE", "{:.3f}"),
            ("rel_l1", "rel. L1", "{:.3f}"), ("temporal_fidelity", "temporal fidelity", "{:.2f}"),
-           ("seconds", "seconds", "{:.1f}")]
+           ("seconds", "seconds", "{:.1f}"), ("train_seconds", "train s", "{:.0f}"), ("infer_seconds", "infer s / cine", "{:.3f}")]
 
 
-def _r_key(path: Path) -> float:
-    m = re.fullmatch(r"R([0-9.]+)", path.parent.name)
-    return float(m.group(1)) if m else float("inf")
+def _r_key(path: Path) -> tuple:
+    m = re.fullmatch(r"R([0-9.]+)(?:_T([0-9]+))?", path.parent.name)
+    return (float(m.group(1)), int(m.group(2) or 0)) if m else (float("inf"), 0)
+
+
+#: extra figures shown under a notebook's table when a run wrote them
+EXTRA_FIGURES = ("psnr_vs_time.png", "lambda_curve.png")
+
+
+def _lambda_study_rows(runs) -> list[str]:
+    lines = ["| R | log10 lambda | one conditional fit (dB) | separate fits (dB) |", "|---|---|---|---|"]
+    timing = ["", "| R | conditional fit (s) | separate fits, all (s) | ratio to one fixed fit | auto log10 lambda | "
+              "oracle log10 lambda | PSNR auto (dB) | PSNR oracle (dB) |", "|---|---|---|---|---|---|---|---|"]
+    for path in runs:
+        r = json.loads(path.read_text())
+        for ll, v in r.get("conditional", {}).items():
+            lines.append(f"| {r['R']} | {ll} | {v['psnr']:.2f} | {r['separate'][ll]['psnr']:.2f} |")
+        n = max(len(r.get("separate", {})), 1)
+        if "psnr_auto" in r:
+            timing.append(f"| {r['R']} | {r['seconds_conditional']:.1f} | {r['seconds_separate']:.1f} | "
+                          f"{r['seconds_conditional'] / (r['seconds_separate'] / n):.2f} | {r['auto_log10_lambda']:.2f} | "
+                          f"{r['oracle_log10_lambda']:.2f} | {r['psnr_auto']:.2f} | {r['psnr_oracle']:.2f} |")
+    return lines + timing + [""]
 
 
 def results_markdown(outputs: Path = OUTPUTS) -> str:
@@ -29,19 +49,31 @@ def results_markdown(outputs: Path = OUTPUTS) -> str:
         runs = sorted(nb_dir.glob("R*/metrics.json"), key=_r_key)
         if not runs:
             continue
-        lines += [f"### {nb_dir.name}", "", "| R | method | " + " | ".join(c[1] for c in COLUMNS) + " |",
+        lines += [f"### {nb_dir.name}", "", "| run | method | " + " | ".join(c[1] for c in COLUMNS) + " |",
                   "|---|---|" + "---|" * len(COLUMNS)]
         for path in runs:
             result = json.loads(path.read_text())
             for method, m in result.get("methods", {}).items():
                 cells = [fmt.format(m[k]) if isinstance(m.get(k), (int, float)) else "" for k, _, fmt in COLUMNS]
-                lines.append(f"| {result.get('R', '')} | {method} | " + " | ".join(cells) + " |")
+                lines.append(f"| {path.parent.name} | {method} | " + " | ".join(cells) + " |")
         lines.append("")
+        if any("conditional" in json.loads(p.read_text()) for p in runs):
+            lines += _lambda_study_rows(runs)
         for path in runs:
-            grid = path.parent / "comparison.png"
-            if grid.exists():
-                rel = grid.relative_to(REPO_ROOT).as_posix()
-                lines += [f"![{nb_dir.name} {path.parent.name}]({rel})", ""]
+            for fig in ("comparison.png",) + EXTRA_FIGURES:
+                if (path.parent / fig).exists():
+                    rel = (path.parent / fig).relative_to(REPO_ROOT).as_posix()
+                    lines += [f"![{nb_dir.name} {path.parent.name} {fig}]({rel})", ""]
+    liif_runs = outputs / "05_liif_architecture_search"
+    if liif_runs.is_dir():
+        from .liif import summary_table
+
+        table = summary_table(liif_runs)
+        if table:
+            lines += ["### LIIF summary (relative L1 on held-out subjects; the original's published value in brackets)", "",
+                      table, ""]
+    for bench in sorted((REPO_ROOT / "benchmarks" / "results").glob("*.md")):
+        lines += [f"### Benchmark: {bench.stem}", "", bench.read_text().strip(), ""]
     return "\n".join(lines) or "_No results yet: run `make reproduce`._"
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from . import OUTPUTS
 
 
-def default_out_dir(notebook: str, R) -> Path:
-    """outputs/<notebook>/R<R>/ with R written without a trailing .0 (R6, R2.5)."""
-    return OUTPUTS / notebook / f"R{float(R):g}"
+def default_out_dir(notebook: str, R, **more) -> Path:
+    """outputs/<notebook>/R<R>[_<K><V>...]/ with numbers written without a trailing .0
+    (R6, R2.5, R6_T8 for more={"T": 8})."""
+    return OUTPUTS / notebook / "_".join([f"R{float(R):g}"] + [f"{k}{v:g}" for k, v in more.items()])
 
 
 class RunOutputs:
@@ -65,6 +66,6 @@ def check_int(name: str, value, lo: int = 1) -> int:
     return int(value)
 
 
-def resolve_out_dir(out_dir, notebook: str, R) -> Path:
-    """OUT_DIR as given, or the default outputs/<notebook>/R<R>/."""
-    return Path(out_dir) if out_dir else default_out_dir(notebook, R)
+def resolve_out_dir(out_dir, notebook: str, R, **more) -> Path:
+    """OUT_DIR as given, or the default outputs/<notebook>/R<R>[...]/."""
+    return Path(out_dir) if out_dir else default_out_dir(notebook, R, **more)

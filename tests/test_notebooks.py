@@ -54,3 +54,75 @@ def test_01_bad_input_fails_clearly_and_keeps_outputs(tmp_path, bad, message):
         execute(NB01, {"R": 4, **SMALL, **bad}, tmp_path)
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "01_data.failed.ipynb"}
     assert after == before
+
+
+NB02 = NOTEBOOK_DIR / "02_global_inr.py"
+NB03 = NOTEBOOK_DIR / "03_lambda_study.py"
+
+
+def test_02_global_inr_small(tmp_path):
+    execute(NB02, SMOKE_PARAMETERS["02_global_inr"], tmp_path)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(m["methods"]) == {"ZF", "TV", "SIREN", "INR"}
+    for entry in m["methods"].values():
+        assert {"psnr", "ssim", "nrmse", "rel_l1", "seconds"} <= set(entry)
+    assert m["methods"]["INR"]["representation"] == "lowrank"
+    assert m["methods"]["TV"]["psnr"] > m["methods"]["ZF"]["psnr"]
+    assert m["methods"]["INR"]["psnr"] > m["methods"]["ZF"]["psnr"]
+    assert "PSNR against the target" in m["lambda_rule"]
+    with h5py.File(tmp_path / "recon.h5") as f:
+        assert {"ZF", "TV", "SIREN", "INR", "target"} <= set(f)
+    assert (tmp_path / "psnr_vs_time.png").exists()
+
+
+def test_02_kspace_file_without_target(tmp_path):
+    from inr_utils import io
+    from inr_utils.acquisition import simulate
+    from inr_utils.phantom import phantom_cine
+
+    acq = simulate(phantom_cine(6, 32, 32, seed=4), R=3, seed=4, coils=2)
+    acq.target = None
+    path = io.save_kspace(tmp_path / "notarget.h5", acq)
+    params = {**SMOKE_PARAMETERS["02_global_inr"], "DATA": str(path)}
+    execute(NB02, params, tmp_path / "out")
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert "psnr" not in m["methods"]["INR"] and "seconds" in m["methods"]["INR"]
+    assert "held-out" in m["lambda_rule"]
+    with h5py.File(tmp_path / "out" / "recon.h5") as f:
+        assert "target" not in f and f["INR"].shape == (6, 32, 32)
+
+
+def test_03_lambda_study_small(tmp_path):
+    execute(NB03, SMOKE_PARAMETERS["03_lambda_study"], tmp_path)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("conditional", "separate"):
+        assert set(m[key]) == {"-5", "-2.5", "0"} and all("psnr" in v for v in m[key].values())
+    for key in ("seconds_conditional", "seconds_separate", "auto_log10_lambda", "oracle_log10_lambda", "psnr_auto", "psnr_oracle"):
+        assert np.isfinite(m[key])
+    assert m["psnr_oracle"] >= m["psnr_auto"]
+
+
+NB04 = NOTEBOOK_DIR / "04_liif_2d_vs_3d.py"
+NB05 = NOTEBOOK_DIR / "05_liif_architecture_search.py"
+LIIF_KEYS = {"rel_l1", "psnr", "ssim", "nrmse", "temporal_fidelity", "train_seconds", "infer_seconds"}
+
+
+def test_04_liif_2d_vs_3d_small(tmp_path):
+    execute(NB04, SMOKE_PARAMETERS["04_liif_2d_vs_3d"], tmp_path)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(m["methods"]) == {"ZF", "2D-C8", "2D-C64", "3D-C16"}
+    assert all(LIIF_KEYS <= set(v) for v in m["methods"].values())
+    assert (tmp_path / "models" / "3D-C16.pt").exists() and (tmp_path / "checkpoints" / "3D-C16.pt").exists()
+
+
+def test_05_architecture_search_small_and_summary(tmp_path):
+    from inr_utils import liif
+
+    for t_low in (2, 4):
+        params = {**SMOKE_PARAMETERS["05_liif_architecture_search"], "T_LOW": t_low}
+        execute(NB05, params, tmp_path / f"R6_T{t_low}")
+        m = json.loads((tmp_path / f"R6_T{t_low}" / "metrics.json").read_text())
+        assert m["T_low"] == t_low and set(m["methods"]) == {"RDN", "UNet", "TV", "ZF"}
+        assert all(LIIF_KEYS <= set(v) for v in m["methods"].values())
+    table = liif.summary_table(tmp_path)
+    assert table.count("\n") == 3 and "| 6 | 4 |" in table

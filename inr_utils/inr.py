@@ -1,0 +1,340 @@
+"""Scan-specific implicit neural representations of a complex cine and their fitting.
+
+A representation maps normalised coordinates to a complex value: (t, y, x) in
+[-1, 1]^3, or (c, t, y, x) when the temporal-TV weight is a coordinate too
+(c = log10(lambda) rescaled from ``log_lambda_range`` to [-1, 1]). Time t in [-1, 1)
+is one cardiac cycle: t = 2 k / T - 1 for frame k. Output: (real, imaginary).
+
+Registry (``build(name, shape, **kw)``):
+
+* ``"lowrank"`` (the CPU default): f(t, y, x) = sum_k S_k(y, x) T_k(t). S_k are complex
+  multi-resolution feature grids (bilinear, full, 1/2 and 1/4 resolution, summed);
+  T_k are periodic Fourier series in t. A partially separable (low-rank space x time)
+  model with continuous coordinates: a query at any t or (y, x) interpolates.
+* ``"lowrank-lambda"``: the same with lambda as a coordinate. The finest grid and the
+  temporal coefficients also live on a coarse grid along log10(lambda) (anchors, linear
+  interpolation between neighbours); coarse grids are shared by every lambda.
+* ``"siren"``: the original's sine MLP (omega_0 = 30, 256 wide, 16 hidden layers, last
+  layer linear), optionally with lambda as a fourth input (``in_features=4``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .fourier import SenseOp
+from .metrics import psnr
+from .tv import FitHistory, temporal_diff
+
+REPRESENTATIONS: dict[str, Callable[..., nn.Module]] = {}
+FUSED_ADAM = True  # one fused kernel per step (CPU and CUDA); skips parameters without gradients
+
+
+def register(name: str):
+    def wrap(ctor):
+        REPRESENTATIONS[name] = ctor
+        return ctor
+    return wrap
+
+
+def build(name: str, shape, **kwargs) -> nn.Module:
+    """Construct a registered representation for a cine of ``shape`` = (T, H, W)."""
+    if name not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {name!r}; registered: {sorted(REPRESENTATIONS)}")
+    return REPRESENTATIONS[name](tuple(shape), **kwargs)
+
+
+def frame_times(T: int) -> torch.Tensor:
+    """Normalised time coordinate of frame k: 2 k / T - 1 (the cycle is periodic)."""
+    return 2 * torch.arange(T, dtype=torch.float32) / T - 1
+
+
+def lambda_coordinate(log_lambda: float, log_lambda_range=(-5.0, 0.0)) -> float:
+    lo, hi = log_lambda_range
+    return 2 * (float(log_lambda) - lo) / (hi - lo) - 1
+
+
+# ---------------------------------------------------------------- low-rank grid INR
+class LowRankINR(nn.Module):
+    def __init__(self, shape, rank: int = 16, harmonics: Optional[int] = None, levels: Sequence[int] = (1, 2, 4),
+                 lambda_anchors: int = 1, log_lambda_range=(-5.0, 0.0), init: Optional[torch.Tensor] = None):
+        super().__init__()
+        T, H, W = shape
+        self.shape, self.rank = (T, H, W), rank
+        self.harmonics = T // 2 if harmonics is None else harmonics
+        self.n_basis = 2 * self.harmonics + 1
+        self.lambda_anchors, self.log_lambda_range = lambda_anchors, tuple(log_lambda_range)
+        self.levels = tuple(levels)
+        # finest level (and temporal coefficients) carry one copy per lambda anchor; separate
+        # parameters, so a step touches (and Adam updates) only the two anchors it uses
+        self.fine = nn.ParameterList([nn.Parameter(torch.zeros(2 * rank, H, W)) for _ in range(lambda_anchors)])
+        self.coarse = nn.ParameterList([nn.Parameter(torch.zeros(1, 2 * rank, max(H // s, 1), max(W // s, 1)))
+                                        for s in self.levels if s != 1])
+        coef = torch.randn(lambda_anchors, rank, self.n_basis, generator=torch.Generator().manual_seed(0)) * 0.1
+        coef[:, 0] = 0
+        coef[:, 0, 0] = 1  # component 0 starts as a static image (the init)
+        self.coef = nn.ParameterList([nn.Parameter(c) for c in coef])
+        if init is not None:  # e.g. the temporal mean of the zero-filled cine
+            with torch.no_grad():
+                for f in self.fine:
+                    f[0], f[rank] = init.real, init.imag
+
+    @property
+    def conditional(self) -> bool:
+        return self.lambda_anchors > 1
+
+    def _mix(self, anchors: nn.ParameterList, log_lambda) -> torch.Tensor:
+        """Linear interpolation between the two anchors around log10(lambda)."""
+        n = len(anchors)
+        if n == 1:
+            return anchors[0]
+        if log_lambda is None:
+            raise ValueError("this representation takes lambda as a coordinate: pass log_lambda")
+        c = (lambda_coordinate(log_lambda, self.log_lambda_range) + 1) / 2 * (n - 1)
+        c = min(max(c, 0.0), n - 1.0)
+        i = min(int(math.floor(c)), n - 2)
+        w = c - i
+        return anchors[i] if w == 0 else (1 - w) * anchors[i] + w * anchors[i + 1]
+
+    def _basis(self, t: torch.Tensor) -> torch.Tensor:
+        """Fourier basis (n_basis, len(t)) at normalised times t (period 2)."""
+        phase = math.pi * (t + 1)  # 2 pi * cycle fraction
+        rows = [torch.ones_like(t)]
+        for k in range(1, self.harmonics + 1):
+            rows += [torch.cos(k * phase), torch.sin(k * phase)]
+        return torch.stack(rows)
+
+    def spatial(self, log_lambda=None) -> torch.Tensor:
+        """Complex spatial maps S (rank, H, W) on the pixel grid."""
+        T, H, W = self.shape
+        S = self._mix(self.fine, log_lambda)
+        for g in self.coarse:
+            S = S + F.interpolate(g, size=(H, W), mode="bilinear", align_corners=False)[0]
+        return torch.complex(S[: self.rank], S[self.rank:])
+
+    def temporal(self, t: torch.Tensor, log_lambda=None) -> torch.Tensor:
+        """Temporal functions T_k(t) (rank, len(t))."""
+        return self._mix(self.coef, log_lambda) @ self._basis(t)
+
+    def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
+        """The cine (len(t), H, W) complex at normalised times t (default: the T frames)."""
+        t = (frame_times(self.shape[0]) if t is None else t).to(self.fine[0].device)
+        return torch.einsum("khw,kt->thw", self.spatial(log_lambda), self.temporal(t, log_lambda).to(torch.complex64))
+
+    def forward(self, coords: torch.Tensor, log_lambda=None) -> torch.Tensor:
+        """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1]."""
+        T, H, W = self.shape
+        t, yx = coords[:, 0], coords[:, 1:]
+        grid = yx[:, [1, 0]].view(1, 1, -1, 2)  # grid_sample wants (x, y)
+        S = grid_sample_2d(self._mix(self.fine, log_lambda)[None], grid)
+        for g in self.coarse:
+            S = S + grid_sample_2d(g, grid)
+        Tk = self.temporal(t, log_lambda)  # (rank, N)
+        re = (S[: self.rank] * Tk).sum(0)
+        im = (S[self.rank:] * Tk).sum(0)
+        return torch.stack([re, im], -1)
+
+
+def grid_sample_2d(grid_params: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear lookup of (1, C, H, W) at (1, 1, N, 2) -> (C, N); pixel centres at align_corners=False."""
+    return F.grid_sample(grid_params, grid, mode="bilinear", padding_mode="border", align_corners=False)[0, :, 0]
+
+
+@register("lowrank")
+def _lowrank(shape, **kw):
+    return LowRankINR(shape, **kw)
+
+
+@register("lowrank-lambda")
+def _lowrank_lambda(shape, lambda_anchors: int = 5, **kw):
+    return LowRankINR(shape, lambda_anchors=lambda_anchors, **kw)
+
+
+# ---------------------------------------------------------------- SIREN (the original)
+class SineLayer(nn.Module):
+    def __init__(self, fan_in, fan_out, omega0: float = 30.0, first: bool = False):
+        super().__init__()
+        self.omega0, self.linear = omega0, nn.Linear(fan_in, fan_out)
+        bound = 1 / fan_in if first else math.sqrt(6 / fan_in) / omega0  # Sitzmann et al. 2020 init
+        nn.init.uniform_(self.linear.weight, -bound, bound)
+
+    def forward(self, x):
+        return torch.sin(self.omega0 * self.linear(x))
+
+
+class Siren(nn.Module):
+    """Sine MLP: in -> hidden (x layers) -> 2 (real, imag), last layer linear."""
+
+    def __init__(self, shape, in_features: int = 3, hidden: int = 256, layers: int = 16, omega0: float = 30.0,
+                 log_lambda_range=(-5.0, 0.0)):
+        super().__init__()
+        self.shape, self.log_lambda_range = tuple(shape), tuple(log_lambda_range)
+        mods = [SineLayer(in_features, hidden, omega0, first=True)]
+        mods += [SineLayer(hidden, hidden, omega0) for _ in range(layers - 1)]
+        last = nn.Linear(hidden, 2)
+        bound = math.sqrt(6 / hidden) / omega0
+        nn.init.uniform_(last.weight, -bound, bound)
+        self.net = nn.Sequential(*mods, last)
+        self.in_features = in_features
+
+    @property
+    def conditional(self) -> bool:
+        return self.in_features == 4
+
+    def forward(self, coords, log_lambda=None):
+        if self.conditional:
+            if log_lambda is None:
+                raise ValueError("this SIREN takes lambda as a coordinate: pass log_lambda")
+            c = torch.full_like(coords[:, :1], lambda_coordinate(log_lambda, self.log_lambda_range))
+            coords = torch.cat([c, coords], 1)
+        return self.net(coords)
+
+    def render(self, t: Optional[torch.Tensor] = None, log_lambda=None, chunk: int = 1 << 16) -> torch.Tensor:
+        T, H, W = self.shape
+        dev = self.net[0].linear.weight.device
+        t = (frame_times(T) if t is None else t).to(dev)
+        ys = 2 * (torch.arange(H, device=dev) + 0.5) / H - 1  # pixel centres
+        xs = 2 * (torch.arange(W, device=dev) + 0.5) / W - 1
+        coords = torch.stack(torch.meshgrid(t, ys, xs, indexing="ij"), -1).reshape(-1, 3)
+        out = torch.cat([self(coords[i:i + chunk], log_lambda) for i in range(0, len(coords), chunk)])
+        return torch.complex(out[:, 0], out[:, 1]).view(len(t), H, W)
+
+
+@register("siren")
+def _siren(shape, **kw):
+    return Siren(shape, **kw)
+
+
+# ---------------------------------------------------------------- fitting
+@dataclass
+class FitResult:
+    recon: np.ndarray  # (T, H, W) complex64 (for a conditional model: at ``log_lambda`` or the range's middle)
+    history: FitHistory
+    seconds: float
+    steps: int
+    diverged: bool = False
+    message: str = ""
+    model: Optional[nn.Module] = field(default=None, repr=False)
+
+
+def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=None) -> torch.Tensor:
+    """0.5 ||A x - y||^2 + lambda TV_t(x); with ``frames`` (a contiguous block), the
+    block's data term and its inner temporal differences scaled to estimate the whole."""
+    if frames is None:
+        return 0.5 * (op.forward(x) - y).abs().pow(2).sum() + lam * temporal_diff(x).abs().sum()
+    T = op.mask.shape[0]
+    sub = SenseOp(op.smaps, op.mask[frames])
+    data = 0.5 * (sub.forward(x) - y[frames]).abs().pow(2).sum() * (T / len(frames))
+    tv = (x[1:] - x[:-1]).abs().sum() * (T / max(len(frames) - 1, 1)) if len(frames) > 1 else x.new_zeros(())
+    return data + lam * tv
+
+
+def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, steps: int = 1000, lr: float = 1e-2,
+        log_lambda_range: Optional[Sequence[float]] = None, frames_per_step: Optional[int] = None,
+        max_seconds: Optional[float] = None, target: Optional[np.ndarray] = None, log_every: int = 25,
+        seed: int = 0, progress: bool = True, desc: str = "fit") -> FitResult:
+    """Fit a representation to k-space y (T, C, H, W):
+
+        min_theta  0.5 ||A f_theta - y||_2^2 + lambda * sum |f_theta(t+1) - f_theta(t)|
+
+    with Adam and a cosine learning-rate decay. Fixed lambda = 10**log_lambda, or, for a
+    conditional model with ``log_lambda_range`` = (lo, hi), log10(lambda) drawn uniformly
+    from it at every step (one network for every lambda). ``frames_per_step`` trains on a
+    random contiguous block of frames per step (for the SIREN, whose full cine does not fit
+    a CPU step). Stops at ``steps`` or ``max_seconds``; on NaN/Inf it stops, warns with a
+    clear message and keeps the last good parameters (``diverged=True``).
+    """
+    if log_lambda is None and log_lambda_range is None:
+        raise ValueError("give log_lambda (fixed weight) or log_lambda_range (lambda as a coordinate)")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = next(model.parameters()).device  # move the model first to fit on a GPU
+    y = torch.as_tensor(y).to(device)
+    if op.smaps.device != device:
+        op = SenseOp(op.smaps, op.mask.cpu().numpy()).to(device)
+    T = y.shape[0]
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=FUSED_ADAM)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
+    eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
+    hist, good = FitHistory(), copy.deepcopy(model.state_dict())
+    diverged, message, t0, step = False, "", time.perf_counter(), 0
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        ll = log_lambda if log_lambda is not None else float(rng.uniform(*log_lambda_range))
+        cond_ll = ll if getattr(model, "conditional", False) else None
+        if frames_per_step and frames_per_step < T:
+            start = int(rng.integers(T))
+            frames = (start + torch.arange(frames_per_step)) % T
+            x = model.render(frame_times(T)[frames], cond_ll)
+        else:
+            frames, x = None, model.render(None, cond_ll)
+        loss = objective(op, x, y, 10.0 ** ll, frames)
+        if not torch.isfinite(loss):
+            diverged = True
+            message = (f"{desc}: loss became {loss.item()} at step {step}; stopped and restored the last good "
+                       f"parameters (from step {hist.step[-1] if hist.step else 0}). Lower the learning rate (lr={lr}).")
+            warnings.warn(message, RuntimeWarning)
+            model.load_state_dict(good)
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        elapsed = time.perf_counter() - t0
+        last = step + 1 == steps or (max_seconds is not None and elapsed >= max_seconds)
+        if (step + 1) % log_every == 0 or last:
+            good = copy.deepcopy(model.state_dict())
+            value = None
+            if target is not None:
+                with torch.no_grad():
+                    value = psnr(render_numpy(model, eval_ll), target)
+            hist.add(elapsed, step + 1, loss.item(), value)
+            bar.set_postfix(loss=f"{loss.item():.3g}", **({"psnr": f"{value:.2f}"} if value is not None else {}))
+        if last:
+            break
+    seconds = time.perf_counter() - t0
+    recon = render_numpy(model, eval_ll)
+    return FitResult(recon, hist, seconds, step + 1, diverged, message, model)
+
+
+def render_numpy(model: nn.Module, log_lambda=None) -> np.ndarray:
+    with torch.no_grad():
+        return model.render(None, log_lambda if getattr(model, "conditional", False) else None).cpu().numpy()
+
+
+# ---------------------------------------------------------------- choosing lambda without ground truth
+def split_lines(mask: np.ndarray, fraction: float = 0.1, seed: int = 0, keep_center: int = 8):
+    """Hold out ``fraction`` of each frame's sampled lines (never the central ``keep_center``).
+    Returns (fit_mask, holdout_mask), both (T, W) uint8, disjoint, union = mask."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"hold-out fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    T, W = mask.shape
+    fit_mask, hold = mask.copy(), np.zeros_like(mask)
+    centre = np.arange(W // 2 - keep_center // 2, W // 2 - keep_center // 2 + keep_center)
+    for k in range(T):
+        cand = np.setdiff1d(np.flatnonzero(mask[k]), centre)
+        n = int(round(fraction * len(cand)))
+        chosen = rng.choice(cand, size=n, replace=False) if n else []
+        hold[k, chosen], fit_mask[k, chosen] = 1, 0
+    return fit_mask, hold
+
+
+def heldout_error(x, smaps, holdout_mask, y) -> float:
+    """Relative error of the predicted held-out lines: ||M_h(F S x) - y_h||^2 / ||y_h||^2."""
+    op = SenseOp(smaps, holdout_mask)
+    y = torch.as_tensor(y)
+    with torch.no_grad():
+        pred = op.forward(torch.as_tensor(x))
+        ref = op._m * y
+        return float((pred - ref).abs().pow(2).sum() / ref.abs().pow(2).sum())

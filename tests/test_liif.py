@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from inr_utils import liif
+from inr_utils.io import SUNNYBROOK_SPLIT, SUNNYBROOK_SAMPLE
+
+
+SPEC = liif.AcquisitionSpec(R=3, T_low=4, T_high=8, T_query=6)
+
+
+def test_sample_shapes_and_determinism():
+    subj = liif.subjects(None, "train", 16, 1)[0]
+    a, b = liif.make_sample(subj, SPEC, seed=3, train=True), liif.make_sample(subj, SPEC, seed=3, train=True)
+    assert a["zf"].shape == (2, 4, 16, 16) and a["target"].shape == (6, 16, 16) and a["mask"].shape == (4, 16)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ev = liif.make_sample(subj, SPEC, seed=3, train=False)
+    assert torch.allclose(ev["t_query"], (torch.arange(6) + 0.5) / 6)
+
+
+def test_splits_never_share_a_patient_or_seed():
+    names = {s: {x.name.split("/")[0] for x in liif.subjects(SUNNYBROOK_SAMPLE, s, 16)} for s in ("train", "val", "test")}
+    assert names["train"] == set(SUNNYBROOK_SPLIT["train"]) and names["test"] == set(SUNNYBROOK_SPLIT["test"])
+    assert not (names["train"] & names["val"] or names["train"] & names["test"] or names["val"] & names["test"])
+    seeds = {s: {x.name for x in liif.subjects(None, s, 16, 50)} for s in ("train", "val", "test")}
+    assert not (seeds["train"] & seeds["val"] or seeds["train"] & seeds["test"] or seeds["val"] & seeds["test"])
+
+
+@pytest.mark.parametrize("encoder,C", [("unet2d", 8), ("unet3d", 8), ("rdn3d", 8)])
+@pytest.mark.parametrize("residual", [False, True])
+def test_decoder_shapes(encoder, C, residual):
+    kw = {"channels": [4, 8]} if encoder.startswith("unet") else {"channels": 4, "blocks": 1, "layers": 2, "growth": 4}
+    model = liif.LiifCine(encoder, 4, C, hidden=16, layers=2, encoder_kwargs=kw, residual=residual)
+    zf, bins, tq = torch.randn(2, 2, 4, 16, 16), torch.tensor([[0.1, 0.35, 0.6, 0.85]] * 2), torch.rand(2, 5)
+    out = model(zf, bins, tq)
+    assert out.shape == (2, 5, 16, 16) and out.is_complex()
+    pix = torch.tensor([0, 17, 255])
+    assert torch.allclose(model(zf, bins, tq, pix), out.flatten(-2)[..., pix], atol=1e-5)
+
+
+def test_residual_model_starts_near_zero_filling():
+    torch.manual_seed(0)
+    model = liif.LiifCine("unet3d", 4, 4, hidden=16, layers=2, encoder_kwargs={"channels": [4, 8]}, residual=True).eval()
+    s = liif.make_sample(liif.subjects(None, "test", 16, 1)[0], SPEC, seed=0, train=False)
+    pred = liif.predict(model, s)[0]
+    zf = liif.zf_at_queries(s)
+    assert np.allclose(pred, zf, atol=1e-5 * np.abs(zf).max())
+
+
+def test_query_between_bins_blends_them():
+    """At a bin centre the 3D model decodes that bin alone; halfway it is the mean of the
+    two neighbours' decodings; in between it moves continuously."""
+    torch.manual_seed(0)
+    model = liif.LiifCine("unet3d", 4, 8, hidden=16, layers=2, encoder_kwargs={"channels": [4, 8]}).eval()
+    zf, bins = torch.randn(1, 2, 4, 16, 16), torch.tensor([[0.125, 0.375, 0.625, 0.875]])
+    with torch.no_grad():
+        feat, scale = model.features(zf)
+        f = feat[0].permute(1, 2, 3, 0)  # (T, H, W, C)
+        dec = lambda k, d: model.decoder(torch.cat([f[k], torch.full(f[k].shape[:-1] + (1,), d)], -1))
+        as_complex = lambda o: torch.complex(o[..., 0], o[..., 1]) * scale.view(())
+        assert torch.allclose(model(zf, bins, torch.tensor([[0.375]]))[0, 0], as_complex(dec(1, 0.0)), atol=1e-5)
+        halfway = 0.5 * as_complex(dec(0, 0.5)) + 0.5 * as_complex(dec(1, -0.5))
+        assert torch.allclose(model(zf, bins, torch.tensor([[0.25]]))[0, 0], halfway, atol=1e-5)
+        out = model(zf, bins, torch.linspace(0.125, 0.375, 21)[None])[0]
+        assert (out[1:] - out[:-1]).abs().max() < 0.2 * out.abs().max()
+
+
+def _overfit(encoder, kw):
+    torch.manual_seed(0)
+    ds = liif.LiifDataset(liif.subjects(None, "train", 16, 1), SPEC, train=False, seed=0)
+    model = liif.LiifCine(encoder, 4, 8, hidden=32, layers=3, encoder_kwargs=kw)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    b = liif.collate([ds[0]])
+    first = None
+    for _ in range(150):
+        loss = liif.rel_l1_loss(model(b["zf"], b["bin_times"], b["t_query"]), b["target"])
+        first = first if first is not None else loss.item()
+        opt.zero_grad(); loss.backward(); opt.step()
+    return first, loss.item()
+
+
+@pytest.mark.parametrize("encoder,kw", [("unet2d", {"channels": [8, 16]}), ("unet3d", {"channels": [8, 16]})])
+def test_encoders_overfit_one_sample(encoder, kw):
+    first, last = _overfit(encoder, kw)
+    assert last < 0.5 * first
+
+
+def test_train_resume_and_save(tmp_path):
+    sub = liif.subjects(None, "train", 16, 2)
+    train_set = liif.LiifDataset(sub, SPEC, train=True, seed=0)
+    val_set = liif.LiifDataset(liif.subjects(None, "val", 16, 1), SPEC, train=False, seed=1)
+    make = lambda: liif.LiifCine("unet3d", 4, 4, hidden=8, layers=2, encoder_kwargs={"channels": [4, 8]})
+    ck = tmp_path / "ck.pt"
+    h1 = liif.train(make(), train_set, val_set, 1, checkpoint=ck, progress=False, tag="a")
+    m2 = make()
+    h2 = liif.train(m2, train_set, val_set, 2, checkpoint=ck, progress=False, tag="a")  # resumes at epoch 2
+    assert h1["epoch"] == [1] and h2["epoch"] == [1, 2]
+    liif.save_model(m2, tmp_path / "m.pt")
+    back = liif.load_model(tmp_path / "m.pt")
+    s = val_set[0]
+    assert np.allclose(liif.predict(back, s)[0], liif.predict(m2.eval(), s)[0], atol=1e-6)
+
+
+def test_interpolate_bins_periodic():
+    x = np.arange(4, dtype=np.complex64)[:, None, None] * np.ones((4, 2, 2), np.complex64)
+    bins = (np.arange(4) + 0.5) / 4
+    out = liif.interpolate_bins(x, bins, np.array([0.125, 0.25, 0.875 + 0.125]))
+    assert np.allclose(out[:, 0, 0], [0, 0.5, 1.5])  # t = 1.0 lies halfway between bin 3 (3) and bin 0 (0)
