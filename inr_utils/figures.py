@@ -101,7 +101,7 @@ def comparison_grid(path, recons: Mapping[str, np.ndarray], target=None, metrics
     peak = float(np.abs(target).max()) if target is not None else max(float(np.abs(c).max()) for _, c in rows)
     err_lim = ERROR_RANGE * peak  # one error scale for every row; larger errors saturate
     ncol = 5
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.6 * ncol, 2.5 * len(rows)), dpi=90, squeeze=False,
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.6 * ncol, 2.5 * len(rows)), dpi=72, squeeze=False,
                              layout="constrained", gridspec_kw={"width_ratios": [1, 1, 1, 1.3, 0.9]})
     headers = ["|x| at T/2", "phase at T/2", "|x| - |target| at T/2", "x-t profile at H/2", "metrics"]
     for r, (name, cine) in enumerate(rows):

@@ -500,3 +500,56 @@ def summary_table(runs_dir: Path) -> str:
                     + f" | {best / ours[2]:.2f} |")
     head = ["| R | T_low | data | RDN | UNet | temporal TV | ZF | best LIIF / TV |", "|---|---|---|---|---|---|---|---|"]
     return "\n".join(head + rows) if rows else ""
+
+
+# ---------------------------------------------------------------- experiment steps shared by notebooks 04 and 05
+def datasets(DATA, N: int, R: float, T_low: int, T_high: int, T_query: int, T_eval: int, n_train: int, n_val: int,
+             n_test: int, seed: int):
+    """(train, validation, test) datasets. Phantom: n_* subjects per split; real data:
+    every slice of the split's patients (n_val caps the validation slices)."""
+    if T_high % T_low:
+        raise ValueError(f"T_HIGH ({T_high}) must be a multiple of T_LOW ({T_low})")
+    real = DATA is not None and str(DATA).lower() not in ("", "none", "phantom")
+    spec = AcquisitionSpec(R=R, T_low=T_low, T_high=T_high, T_query=T_query)
+    eval_spec = AcquisitionSpec(R=R, T_low=T_low, T_high=T_high, T_query=T_eval)
+    return (LiifDataset(subjects(DATA, "train", N, None if real else n_train), spec, train=True, seed=seed),
+            LiifDataset(subjects(DATA, "val", N, n_val), eval_spec, train=False, seed=seed + 1),
+            LiifDataset(subjects(DATA, "test", N, None if real else n_test), eval_spec, train=False, seed=seed + 2))
+
+
+def train_all(models: dict, train_set, val_set, out, epochs: int, lr: float, batch: int, resume: bool, seed: int,
+              pixels_per_step: Optional[int]) -> tuple[dict, dict]:
+    """Train each named model (checkpoints in OUT_DIR/checkpoints/, final models staged in
+    models/ of the run). Returns (histories, training seconds)."""
+    ckpt_dir = out.out_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    spec = train_set.spec
+    tag = f"R{spec.R:g}-T{spec.T_low}-{spec.T_high}-{[s.name for s in train_set.subjects[:3]]}-{len(train_set)}-seed{seed}"
+    histories, seconds = {}, {}
+    for name, model in models.items():
+        t0 = time.perf_counter()
+        histories[name] = train(model, train_set, val_set, epochs, lr, batch, ckpt_dir / f"{name}.pt", resume, seed,
+                                desc=name, tag=tag, pixels_per_step=pixels_per_step)
+        seconds[name] = time.perf_counter() - t0
+        save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name]})
+        print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {seconds[name]:.0f} s")
+    return histories, seconds
+
+
+def evaluate_all(models: dict, test_set) -> tuple[list, dict, dict]:
+    """Targets, reconstructions {name: [cine per subject]} (ZF included) and mean inference
+    seconds per cine, at the test set's uniform query times."""
+    samples = [test_set[i] for i in range(len(test_set))]
+    recons, seconds = {"ZF": [zf_at_queries(s) for s in samples]}, {"ZF": 0.0}
+    for name, model in models.items():
+        preds = [predict(model, s) for s in samples]
+        recons[name], seconds[name] = [p[0] for p in preds], float(np.mean([p[1] for p in preds]))
+    return samples, recons, seconds
+
+
+def results_table(result: dict) -> str:
+    rows = [f"{'method':8s} {'relL1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'NRMSE':>6s} {'tfid':>5s} {'train s':>8s} {'infer s':>8s}"]
+    for name, m in result["methods"].items():
+        rows.append(f"{name:8s} {m['rel_l1']:6.3f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['nrmse']:6.3f} "
+                    f"{m['temporal_fidelity']:5.2f} {m['train_seconds']:8.0f} {m['infer_seconds']:8.3f}")
+    return "\n".join(rows)

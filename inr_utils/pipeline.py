@@ -40,7 +40,12 @@ SMOKE_PARAMETERS = {
 
 
 #: extra parameter grids swept by `reproduce` (besides R), and how they name OUT_DIR
-NOTEBOOK_GRID = {"05_liif_architecture_search": {"T_LOW": (4, 8)}}
+#: (DATA=None is the embedded phantom; "sunnybrook" the real test patient, for the issues' real-data targets)
+NOTEBOOK_GRID = {
+    "02_global_inr": {"DATA": (None, "sunnybrook")},
+    "03_lambda_study": {"DATA": (None, "sunnybrook")},
+    "05_liif_architecture_search": {"T_LOW": (4, 8), "DATA": (None, "sunnybrook")},
+}
 OUT_DIR_KEYS = {"T_LOW": "T"}
 
 
@@ -69,8 +74,9 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
     if not notebook.is_file():
         raise FileNotFoundError(f"notebook not found: {notebook}")
     params = dict(parameters or {})
-    more = {OUT_DIR_KEYS[k]: params[k] for k in NOTEBOOK_GRID.get(notebook.stem, {}) if k in params}
-    out_dir = Path(out_dir or params.get("OUT_DIR") or default_out_dir(notebook.stem, params.get("R", 6), **more))
+    more = {OUT_DIR_KEYS[k]: params[k] for k in OUT_DIR_KEYS if k in params}
+    out_dir = Path(out_dir or params.get("OUT_DIR") or default_out_dir(
+        notebook.stem, params.get("R", 6), params.get("DATA"), params.get("SEED", 0), **more))
     params["OUT_DIR"] = str(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{notebook.stem}.ipynb"
@@ -116,8 +122,9 @@ def _parse_value(text: str):
         return text
 
 
-def reproduce(R_values=DEFAULT_R, only: str | None = None) -> list[Path]:
-    """Run every numbered notebook (or those whose name starts with ``only``) for each R."""
+def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = None) -> list[Path]:
+    """Run every numbered notebook (or those whose name starts with ``only``) for each R and
+    each point of its NOTEBOOK_GRID (``data``: keep only DATA = that value, "phantom" for None)."""
     done = []
     notebooks = [nb for nb in numbered_notebooks() if not only or nb.stem.startswith(only)]
     if not notebooks:
@@ -126,6 +133,9 @@ def reproduce(R_values=DEFAULT_R, only: str | None = None) -> list[Path]:
     for nb in notebooks:
         grid = NOTEBOOK_GRID.get(nb.stem, {})
         combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+        if data is not None:
+            want = None if data == "phantom" else data
+            combos = [c for c in combos if c.get("DATA") == want]
         for R in R_values:
             for extra in combos:
                 params = {"R": R, **extra}
@@ -147,6 +157,7 @@ def main(argv=None):
     rep = sub.add_parser("reproduce", help="run every numbered notebook headlessly")
     rep.add_argument("--R", type=float, nargs="+", default=list(DEFAULT_R), help="acceleration factors")
     rep.add_argument("--only", help="run only notebooks whose name starts with this (e.g. 01)")
+    rep.add_argument("--data", help="run only the grid points with this DATA ('phantom' or 'sunnybrook')")
     run = sub.add_parser("run", help="run one notebook with parameters")
     run.add_argument("notebook")
     run.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
@@ -156,7 +167,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         R_values = [int(r) if float(r).is_integer() else r for r in args.R]
-        reproduce(R_values, args.only)
+        reproduce(R_values, args.only, args.data)
     elif args.cmd == "prepare":
         for path in prepare(args.folder):
             print(path)

@@ -19,8 +19,8 @@ COLUMNS = [("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("nrmse"
 
 
 def _r_key(path: Path) -> tuple:
-    m = re.fullmatch(r"R([0-9.]+)(?:_T([0-9]+))?", path.parent.name)
-    return (float(m.group(1)), int(m.group(2) or 0)) if m else (float("inf"), 0)
+    m = re.fullmatch(r"R([0-9.]+)(?:_T([0-9]+))?(?:_(.*))?", path.parent.name)
+    return (m.group(3) or "", float(m.group(1)), int(m.group(2) or 0)) if m else ("~", float("inf"), 0)
 
 
 #: extra figures shown under a notebook's table when a run wrote them
@@ -28,33 +28,52 @@ EXTRA_FIGURES = ("psnr_vs_time.png", "lambda_curve.png")
 
 
 def _lambda_study_rows(runs) -> list[str]:
-    lines = ["| R | log10 lambda | one conditional fit (dB) | separate fits (dB) |", "|---|---|---|---|"]
-    timing = ["", "| R | conditional fit (s) | separate fits, all (s) | ratio to one fixed fit | auto log10 lambda | "
+    lines = ["| run | log10 lambda | one conditional fit (dB) | separate fits (dB) |", "|---|---|---|---|"]
+    timing = ["", "| run | conditional fit (s) | separate fits, all (s) | ratio to one fixed fit | auto log10 lambda | "
               "oracle log10 lambda | PSNR auto (dB) | PSNR oracle (dB) |", "|---|---|---|---|---|---|---|---|"]
     for path in runs:
         r = json.loads(path.read_text())
         for ll, v in r.get("conditional", {}).items():
-            lines.append(f"| {r['R']} | {ll} | {v['psnr']:.2f} | {r['separate'][ll]['psnr']:.2f} |")
+            lines.append(f"| {path.parent.name} | {ll} | {v['psnr']:.2f} | {r['separate'][ll]['psnr']:.2f} |")
         n = max(len(r.get("separate", {})), 1)
         if "psnr_auto" in r:
-            timing.append(f"| {r['R']} | {r['seconds_conditional']:.1f} | {r['seconds_separate']:.1f} | "
+            timing.append(f"| {path.parent.name} | {r['seconds_conditional']:.1f} | {r['seconds_separate']:.1f} | "
                           f"{r['seconds_conditional'] / (r['seconds_separate'] / n):.2f} | {r['auto_log10_lambda']:.2f} | "
                           f"{r['oracle_log10_lambda']:.2f} | {r['psnr_auto']:.2f} | {r['psnr_oracle']:.2f} |")
     return lines + timing + [""]
 
 
+def run_durations(outputs: Path = OUTPUTS) -> dict:
+    """{run folder: seconds} from the papermill metadata of every executed notebook."""
+    out = {}
+    for nb in sorted(outputs.glob("[0-9][0-9]_*/R*/[0-9][0-9]_*.ipynb")):
+        if nb.name.endswith(".failed.ipynb"):
+            continue
+        meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
+        if meta.get("duration") is not None:
+            out[nb.parent.relative_to(outputs).as_posix()] = float(meta["duration"])
+    return out
+
+
 def results_markdown(outputs: Path = OUTPUTS) -> str:
+    durations = run_durations(outputs)
     lines = []
+    if durations:
+        lines += [f"Wall time of the executed notebooks behind these results (papermill's record, 2 CPU cores): "
+                  f"{len(durations)} runs, {sum(durations.values()) / 60:.1f} min in all "
+                  f"({', '.join(f'{k} {v / 60:.1f}' for k, v in durations.items())} min).", ""]
     for nb_dir in sorted(p for p in outputs.glob("[0-9][0-9]_*") if p.is_dir()):
         runs = sorted(nb_dir.glob("R*/metrics.json"), key=_r_key)
         if not runs:
             continue
-        lines += [f"### {nb_dir.name}", "", "| run | method | " + " | ".join(c[1] for c in COLUMNS) + " |",
-                  "|---|---|" + "---|" * len(COLUMNS)]
-        for path in runs:
-            result = json.loads(path.read_text())
+        results = [(p, json.loads(p.read_text())) for p in runs]
+        cols = [c for c in COLUMNS if any(isinstance(m.get(c[0]), (int, float))
+                                           for _, r in results for m in r.get("methods", {}).values())]
+        lines += [f"### {nb_dir.name}", "", "| run | method | " + " | ".join(c[1] for c in cols) + " |",
+                  "|---|---|" + "---|" * len(cols)]
+        for path, result in results:
             for method, m in result.get("methods", {}).items():
-                cells = [fmt.format(m[k]) if isinstance(m.get(k), (int, float)) else "" for k, _, fmt in COLUMNS]
+                cells = [fmt.format(m[k]) if isinstance(m.get(k), (int, float)) else "" for k, _, fmt in cols]
                 lines.append(f"| {path.parent.name} | {method} | " + " | ".join(cells) + " |")
         lines.append("")
         if any("conditional" in json.loads(p.read_text()) for p in runs):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,10 +14,24 @@ from pathlib import Path
 from . import OUTPUTS
 
 
-def default_out_dir(notebook: str, R, **more) -> Path:
-    """outputs/<notebook>/R<R>[_<K><V>...]/ with numbers written without a trailing .0
-    (R6, R2.5, R6_T8 for more={"T": 8})."""
-    return OUTPUTS / notebook / "_".join([f"R{float(R):g}"] + [f"{k}{v:g}" for k, v in more.items()])
+def data_tag(DATA) -> str:
+    """Short folder-safe name of a DATA parameter ('' for the embedded phantom)."""
+    if DATA is None or str(DATA).strip().lower() in ("", "none", "phantom"):
+        return ""
+    text = str(DATA)
+    if not text.lower().startswith("sunnybrook"):
+        text = Path(text).stem
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
+
+
+def default_out_dir(notebook: str, R, DATA=None, SEED: int = 0, **more) -> Path:
+    """outputs/<notebook>/R<R>[_<K><V>...][_<data>][_seed<S>]/ with numbers written without a
+    trailing .0 (R6, R2.5, R6_T8, R6_sunnybrook, R6_seed3): runs on other data, seeds or
+    grid values never share a folder."""
+    parts = [f"R{float(R):g}"] + [f"{k}{v:g}" for k, v in more.items()]
+    parts += [data_tag(DATA)] if data_tag(DATA) else []
+    parts += [f"seed{int(SEED)}"] if SEED else []
+    return OUTPUTS / notebook / "_".join(parts)
 
 
 class RunOutputs:
@@ -66,6 +81,6 @@ def check_int(name: str, value, lo: int = 1) -> int:
     return int(value)
 
 
-def resolve_out_dir(out_dir, notebook: str, R, **more) -> Path:
-    """OUT_DIR as given, or the default outputs/<notebook>/R<R>[...]/."""
-    return Path(out_dir) if out_dir else default_out_dir(notebook, R, **more)
+def resolve_out_dir(out_dir, notebook: str, R, DATA=None, SEED: int = 0, **more) -> Path:
+    """OUT_DIR as given, or the default outputs/<notebook>/R<R>[...]/ (see default_out_dir)."""
+    return Path(out_dir) if out_dir else default_out_dir(notebook, R, DATA, SEED, **more)

@@ -44,7 +44,7 @@ N: int = 128  # image size N x N
 COILS: int = 4  # number of receive coils
 NOISE_STD: float = 1e-3  # complex noise std on sampled k-space (images peak near 1)
 MASK_STYLE: str = "vd"  # "vd" (achieved R exact to half a line) or "original" (R in 2, 3, 4, 6)
-OUT_DIR: Optional[str] = None  # None: outputs/01_data/R<R>/
+OUT_DIR: Optional[str] = None  # None: outputs/01_data/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
 # ## Check the parameters
@@ -57,7 +57,7 @@ if not (np.isfinite(NOISE_STD) and NOISE_STD >= 0):
     raise ValueError(f"NOISE_STD must be finite and >= 0, got {NOISE_STD!r}")
 t_start = time.perf_counter()
 acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS, noise_std=NOISE_STD, mask_style=MASK_STYLE)
-out = RunOutputs(resolve_out_dir(OUT_DIR, "01_data", R))
+out = RunOutputs(resolve_out_dir(OUT_DIR, "01_data", R, DATA, SEED))
 print(f"source: {acq.meta.get('source')}  |  kspace {acq.kspace.shape}  |  writing to {out.out_dir}")
 
 # %% [markdown]

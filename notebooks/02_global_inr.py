@@ -63,7 +63,7 @@ SIREN_SECONDS: float = 60  # wall-clock budget of the SIREN run (a full run: hou
 SIREN_STEPS: int = 100000  # step cap of the SIREN run
 HOLDOUT: float = 0.1  # fraction of sampled lines held out to choose lambda when DATA has no target
 DEVICE: str = "cpu"  # "cuda" to fit on a GPU
-OUT_DIR: Optional[str] = None  # None: outputs/02_global_inr/R<R>/
+OUT_DIR: Optional[str] = None  # None: outputs/02_global_inr/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
 # ## Check the parameters and load the scan
@@ -80,7 +80,7 @@ if REPRESENTATION not in inr.REPRESENTATIONS:
 torch.set_num_threads(max(torch.get_num_threads(), 1))
 acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS)
 target = acq.target
-out = RunOutputs(resolve_out_dir(OUT_DIR, "02_global_inr", R))
+out = RunOutputs(resolve_out_dir(OUT_DIR, "02_global_inr", R, DATA, SEED))
 op, y = acq.op, torch.from_numpy(acq.kspace)
 t0 = time.perf_counter()
 zf = acq.zero_filled()

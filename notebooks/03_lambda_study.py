@@ -57,7 +57,7 @@ SHOW: list = [-5.0, -2.5, 0.0]  # log10(lambda) rows of the original's table (an
 DENSE: int = 41  # points of the dense PSNR-vs-lambda curve
 HOLDOUT: float = 0.1  # fraction of sampled lines held out to choose lambda without ground truth
 DEVICE: str = "cpu"  # "cuda" to fit on a GPU
-OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>/
+OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
 # ## Check the parameters and load the scan
@@ -71,7 +71,7 @@ if not (np.isfinite(LOG_LAMBDA_MIN) and np.isfinite(LOG_LAMBDA_MAX) and LOG_LAMB
 RANGE = (LOG_LAMBDA_MIN, LOG_LAMBDA_MAX)
 acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS)
 target = acq.target
-out = RunOutputs(resolve_out_dir(OUT_DIR, "03_lambda_study", R))
+out = RunOutputs(resolve_out_dir(OUT_DIR, "03_lambda_study", R, DATA, SEED))
 op, y = acq.op, torch.from_numpy(acq.kspace)
 shape = acq.kspace[:, 0].shape
 zf = acq.zero_filled()

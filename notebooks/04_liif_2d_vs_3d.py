@@ -30,13 +30,10 @@
 # %%
 from typing import Optional
 
-import time
-
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
-from inr_utils import figures, liif, metrics
+from inr_utils import figures, liif
 from inr_utils.acquisition import check_acceleration
 from inr_utils.runs import RunOutputs, check_int, resolve_out_dir
 
@@ -63,7 +60,7 @@ INPUT: str = "zf"  # encoder input: "zf" zero-filled bins (the original's) or "v
 RESIDUAL: bool = False  # decode a correction added to the input bins interpolated to t (False: the original's)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
-OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>/
+OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
 # ## Check the parameters, build the subjects
@@ -74,17 +71,9 @@ OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>/
 R = check_acceleration(R)
 T_LOW, T_HIGH, N = check_int("T_LOW", T_LOW), check_int("T_HIGH", T_HIGH), check_int("N", N, 16)
 EPOCHS, BATCH, T_QUERY, T_EVAL = check_int("EPOCHS", EPOCHS), check_int("BATCH", BATCH), check_int("T_QUERY", T_QUERY), check_int("T_EVAL", T_EVAL)
-if T_HIGH % T_LOW:
-    raise ValueError(f"T_HIGH ({T_HIGH}) must be a multiple of T_LOW ({T_LOW})")
 torch.manual_seed(SEED)
-spec = liif.AcquisitionSpec(R=R, T_low=T_LOW, T_high=T_HIGH, T_query=T_QUERY)
-eval_spec = liif.AcquisitionSpec(R=R, T_low=T_LOW, T_high=T_HIGH, T_query=T_EVAL)
-train_set = liif.LiifDataset(liif.subjects(DATA, "train", N, N_TRAIN), spec, train=True, seed=SEED)
-val_set = liif.LiifDataset(liif.subjects(DATA, "val", N, N_VAL), spec, train=False, seed=SEED + 1)
-test_set = liif.LiifDataset(liif.subjects(DATA, "test", N, N_TEST), eval_spec, train=False, seed=SEED + 2)
-out = RunOutputs(resolve_out_dir(OUT_DIR, "04_liif_2d_vs_3d", R))
-ckpt_dir = out.out_dir / "checkpoints"
-ckpt_dir.mkdir(exist_ok=True)
+train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED)
+out = RunOutputs(resolve_out_dir(OUT_DIR, "04_liif_2d_vs_3d", R, DATA, SEED))
 print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}")
 
 # %% [markdown]
@@ -112,16 +101,9 @@ configs = {
     "2D-C64": dict(encoder="unet2d", C=64, encoder_kwargs={"channels": UNET2D_CHANNELS}),
     "3D-C16": dict(encoder="unet3d", C=16, encoder_kwargs={"channels": UNET3D_CHANNELS}),
 }
-tag = f"R{R:g}-T{T_LOW}-{T_HIGH}-N{N}-{DATA}-{N_TRAIN}-seed{SEED}"
-models, histories, train_seconds = {}, {}, {}
-for name, cfg in configs.items():
-    model = liif.LiifCine(cfg["encoder"], T_LOW, cfg["C"], HIDDEN, LAYERS, cfg["encoder_kwargs"], RESIDUAL, INPUT)
-    t0 = time.perf_counter()
-    histories[name] = liif.train(model, train_set, val_set, EPOCHS, LR, BATCH, ckpt_dir / f"{name}.pt", RESUME, SEED,
-                                 desc=name, tag=tag, pixels_per_step=PIXELS_PER_STEP or None)
-    train_seconds[name] = time.perf_counter() - t0
-    models[name] = model
-    liif.save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name]})
+models = {name: liif.LiifCine(cfg["encoder"], T_LOW, cfg["C"], HIDDEN, LAYERS, cfg["encoder_kwargs"], RESIDUAL, INPUT)
+          for name, cfg in configs.items()}
+histories, train_seconds = liif.train_all(models, train_set, val_set, out, EPOCHS, LR, BATCH, RESUME, SEED, PIXELS_PER_STEP or None)
 fig, ax = plt.subplots(figsize=(6, 4))
 for name, h in histories.items():
     ax.plot(h["epoch"], h["val"], marker="o", label=f"{name} (validation)")
@@ -133,22 +115,14 @@ plt.show()
 # ZF is the zero-filled bins interpolated (periodically, linearly) to the query times.
 
 # %%
-targets = [test_set[i]["target"].numpy() for i in range(len(test_set))]
-samples = [test_set[i] for i in range(len(test_set))]
-recons = {"ZF": [liif.zf_at_queries(s) for s in samples]}
-infer_seconds = {"ZF": 0.0}
-for name, model in models.items():
-    preds = [liif.predict(model, s) for s in samples]
-    recons[name] = [p[0] for p in preds]
-    infer_seconds[name] = float(np.mean([p[1] for p in preds]))
+samples, recons, infer_seconds = liif.evaluate_all(models, test_set)
+targets = [s["target"].numpy() for s in samples]
 result = {"R": R, "T_low": T_LOW, "seed": SEED, "data": str(DATA) if DATA else "phantom", "N": N,
           "test_subjects": [s.name for s in test_set.subjects], "methods": {}}
 for name, xs in recons.items():
     result["methods"][name] = {**liif.mean_metrics(xs, targets), "train_seconds": train_seconds.get(name, 0.0),
                                "infer_seconds": infer_seconds[name]}
-print(f"{'method':8s} {'relL1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'tfid':>5s} {'train s':>8s} {'infer s':>8s}")
-for name, m in result["methods"].items():
-    print(f"{name:8s} {m['rel_l1']:6.3f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['temporal_fidelity']:5.2f} {m['train_seconds']:8.0f} {m['infer_seconds']:8.3f}")
+print(liif.results_table(result))
 
 # %% [markdown]
 # ## The original's table with numbers (first test subject)

@@ -68,7 +68,7 @@ INPUT: str = "vs"  # encoder input: "zf" zero-filled bins (the original's) or "v
 RESIDUAL: bool = True  # decode a correction added to the input bins interpolated to t (False: the original's)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
-OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>/
+OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
 # ## Check the parameters, build the subjects
@@ -77,20 +77,11 @@ OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_
 R = check_acceleration(R)
 T_LOW, T_HIGH, N = check_int("T_LOW", T_LOW), check_int("T_HIGH", T_HIGH), check_int("N", N, 16)
 EPOCHS, BATCH, T_QUERY, T_EVAL = check_int("EPOCHS", EPOCHS), check_int("BATCH", BATCH), check_int("T_QUERY", T_QUERY), check_int("T_EVAL", T_EVAL)
-if T_HIGH % T_LOW:
-    raise ValueError(f"T_HIGH ({T_HIGH}) must be a multiple of T_LOW ({T_LOW})")
 if not TV_LOG_LAMBDAS or not all(np.isfinite(TV_LOG_LAMBDAS)):
     raise ValueError(f"TV_LOG_LAMBDAS must be a non-empty list of finite numbers, got {TV_LOG_LAMBDAS!r}")
 torch.manual_seed(SEED)
-spec = liif.AcquisitionSpec(R=R, T_low=T_LOW, T_high=T_HIGH, T_query=T_QUERY)
-eval_spec = liif.AcquisitionSpec(R=R, T_low=T_LOW, T_high=T_HIGH, T_query=T_EVAL)
-real = DATA is not None
-train_set = liif.LiifDataset(liif.subjects(DATA, "train", N, None if real else N_TRAIN), spec, train=True, seed=SEED)
-val_set = liif.LiifDataset(liif.subjects(DATA, "val", N, N_VAL), eval_spec, train=False, seed=SEED + 1)
-test_set = liif.LiifDataset(liif.subjects(DATA, "test", N, None if real else N_TEST), eval_spec, train=False, seed=SEED + 2)
-out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", R, T=T_LOW))
-ckpt_dir = out.out_dir / "checkpoints"
-ckpt_dir.mkdir(exist_ok=True)
+train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED)
+out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", R, DATA, SEED, T=T_LOW))
 print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}")
 
 # %% [markdown]
@@ -106,46 +97,29 @@ print("TV validation relative L1:", {k: round(v, 4) for k, v in tv_scores.items(
 # ## Train the UNet and RDN encoders (3D, C channels, sine decoder)
 
 # %%
-configs = {
-    "UNet": ("unet3d", {"channels": UNET_CHANNELS}),
-    "RDN": ("rdn3d", {"channels": RDN_CHANNELS, "blocks": RDN_BLOCKS, "layers": RDN_LAYERS, "growth": RDN_GROWTH}),
+models = {
+    "UNet": liif.LiifCine("unet3d", T_LOW, C, HIDDEN, LAYERS, {"channels": UNET_CHANNELS}, RESIDUAL, INPUT),
+    "RDN": liif.LiifCine("rdn3d", T_LOW, C, HIDDEN, LAYERS, {"channels": RDN_CHANNELS, "blocks": RDN_BLOCKS,
+                                                        "layers": RDN_LAYERS, "growth": RDN_GROWTH}, RESIDUAL, INPUT),
 }
-tag = f"R{R:g}-T{T_LOW}-{T_HIGH}-N{N}-{DATA}-{len(train_set)}-seed{SEED}"
-models, histories, train_seconds = {}, {}, {}
-for name, (encoder, kw) in configs.items():
-    model = liif.LiifCine(encoder, T_LOW, C, HIDDEN, LAYERS, kw, RESIDUAL, INPUT)
-    t0 = time.perf_counter()
-    histories[name] = liif.train(model, train_set, val_set, EPOCHS, LR, BATCH, ckpt_dir / f"{name}.pt", RESUME, SEED,
-                                 desc=name, tag=tag, pixels_per_step=PIXELS_PER_STEP or None)
-    train_seconds[name] = time.perf_counter() - t0
-    models[name] = model
-    liif.save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name]})
-    print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {train_seconds[name]:.0f} s")
+histories, train_seconds = liif.train_all(models, train_set, val_set, out, EPOCHS, LR, BATCH, RESUME, SEED, PIXELS_PER_STEP or None)
 
 # %% [markdown]
 # ## Evaluate on the held-out subjects at T_EVAL uniform query times
 
 # %%
-samples = [test_set[i] for i in range(len(test_set))]
+samples, recons, infer_seconds = liif.evaluate_all(models, test_set)
 targets = [s["target"].numpy() for s in samples]
-recons, infer_seconds = {}, {}
-for name, model in models.items():
-    preds = [liif.predict(model, s) for s in samples]
-    recons[name], infer_seconds[name] = [p[0] for p in preds], float(np.mean([p[1] for p in preds]))
 t0 = time.perf_counter()
 recons["TV"] = [liif.tv_at_queries(s, tv_ll, TV_ITERS) for s in samples]
 infer_seconds["TV"] = (time.perf_counter() - t0) / len(samples)
-recons["ZF"], infer_seconds["ZF"] = [liif.zf_at_queries(s) for s in samples], 0.0
 result = {"R": R, "T_low": T_LOW, "seed": SEED, "data": str(DATA) if DATA else "phantom", "N": N,
           "test_subjects": [s.name for s in test_set.subjects], "tv_log10_lambda": tv_ll, "tv_validation": tv_scores,
           "methods": {}}
 for name in ("RDN", "UNet", "TV", "ZF"):
     result["methods"][name] = {**liif.mean_metrics(recons[name], targets), "train_seconds": train_seconds.get(name, 0.0),
                                "infer_seconds": infer_seconds[name]}
-print(f"{'method':6s} {'relL1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'NRMSE':>6s} {'tfid':>5s} {'train s':>8s} {'infer s':>8s}")
-for name, m in result["methods"].items():
-    print(f"{name:6s} {m['rel_l1']:6.3f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['nrmse']:6.3f} {m['temporal_fidelity']:5.2f} "
-          f"{m['train_seconds']:8.0f} {m['infer_seconds']:8.3f}")
+print(liif.results_table(result))
 
 # %% [markdown]
 # ## Figures (first test subject) and the run's numbers

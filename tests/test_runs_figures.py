@@ -24,6 +24,9 @@ def test_failed_run_leaves_existing_outputs_untouched(tmp_path):
 def test_default_out_dir_and_int_checks():
     assert default_out_dir("01_data", 6) == OUTPUTS / "01_data" / "R6"
     assert default_out_dir("01_data", 2.5).name == "R2.5"
+    assert default_out_dir("05", 6, "sunnybrook", 0, T=8).name == "R6_T8_sunnybrook"
+    assert default_out_dir("02", 3, "sunnybrook:SCD0000101/slice_006", 2).name == "R3_sunnybrook-SCD0000101-slice-006_seed2"
+    assert default_out_dir("02", 3, "/data/my case.h5").name == "R3_my-case"
     with pytest.raises(ValueError, match="N must be an integer >= 8"):
         check_int("N", 4, 8)
     with pytest.raises(ValueError, match="T must be an integer"):
