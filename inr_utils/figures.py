@@ -149,3 +149,17 @@ def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR again
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+def original_table(out, recons: Mapping[str, np.ndarray], target=None, metrics: Optional[Mapping] = None,
+                   title: str = "", show: bool = True) -> Path:
+    """The original's table for a run: the figure set of every row under ``figures/`` and
+    the comparison grid ``comparison.png`` (paths from ``out``, a RunOutputs), shown inline."""
+    figure_sets(out.path("figures"), {name.replace("log10 lambda=", "lam_"): x for name, x in recons.items()}, target)
+    grid = comparison_grid(out.path("comparison.png"), recons, target, metrics or None, title=title)
+    if show:
+        plt.figure(figsize=(13, 2.6 * (len(recons) + 1)))
+        plt.imshow(plt.imread(grid))
+        plt.axis("off")
+        plt.show()
+    return grid

@@ -154,9 +154,7 @@ if target is not None:
     result["methods"]["ZF"] = metrics.all_metrics(zf, target)
     print(json.dumps(result["methods"], indent=2))
 io.save_kspace(out.path("case.h5"), acq)
-figures.figure_sets(out.path("figures"), recons, target)
-figures.comparison_grid(out.path("comparison.png"), recons, target, result["methods"],
-                        title=f"01 data: R = {acq.acceleration:g} (achieved {achieved_R:.2f})")
+figures.original_table(out, recons, target, result["methods"], f"01 data: R = {acq.acceleration:g} (achieved {achieved_R:.2f})", show=False)
 result["seconds"] = time.perf_counter() - t_start
 out.write_json("metrics.json", result)
 written = out.commit()

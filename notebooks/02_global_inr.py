@@ -160,15 +160,12 @@ if target is not None:
 # ## Figures: the original's set per row, the comparison grid, PSNR against time
 
 # %%
-figures.figure_sets(out.path("figures"), recons, target)
-grid = figures.comparison_grid(out.path("comparison.png"), recons, target, result["methods"] if target is not None else None,
-                               title=f"02 global INR: R = {acq.acceleration:g}")
+figures.original_table(out, recons, target, result["methods"] if target is not None else None, f"02 global INR: R = {acq.acceleration:g}")
 histories = {"TV": tv_sel.history, "SIREN": siren_res.history, "INR": inr_sel.history}
 if target is not None:
     figures.psnr_vs_time(out.path("psnr_vs_time.png"), histories, title=f"PSNR vs wall time, R = {acq.acceleration:g}")
     display_img = plt.imread(out.path("psnr_vs_time.png"))
     plt.figure(figsize=(7, 4.5)); plt.imshow(display_img); plt.axis("off"); plt.show()
-plt.figure(figsize=(13, 2.6 * (len(recons) + 1))); plt.imshow(plt.imread(grid)); plt.axis("off"); plt.show()
 
 # %% [markdown]
 # ## Write the reconstructions and the numbers

@@ -166,10 +166,7 @@ fig.tight_layout(); fig.savefig(out.path("lambda_auto.png")); plt.show()
 # %%
 rows = {"ZF": zf, **{f"log10 lambda={ll:g}": cond_at[ll] for ll in SHOW}}
 methods = {name: metrics.all_metrics(x, target) for name, x in rows.items()} if target is not None else {}
-figures.figure_sets(out.path("figures"), {name.replace("log10 lambda=", "lam_"): x for name, x in rows.items()}, target)
-grid = figures.comparison_grid(out.path("comparison.png"), rows, target, methods or None,
-                               title=f"03 lambda as a coordinate: R = {acq.acceleration:g}")
-plt.figure(figsize=(13, 2.6 * (len(rows) + 1))); plt.imshow(plt.imread(grid)); plt.axis("off"); plt.show()
+figures.original_table(out, rows, target, methods, f"03 lambda as a coordinate: R = {acq.acceleration:g}")
 
 # %% [markdown]
 # ## Explore lambda and t (JupyterLab)

@@ -126,10 +126,8 @@ print(liif.results_table(result))
 
 # %%
 first = {name: recons[name][0] for name in ("ZF", "UNet", "RDN", "TV")}
-figures.figure_sets(out.path("figures"), first, targets[0])
-grid = figures.comparison_grid(out.path("comparison.png"), first, targets[0], result["methods"],
-                               title=f"05 LIIF: R = {R:g}, T_low = {T_LOW} (metrics: mean over {len(targets)} test subjects)")
-plt.figure(figsize=(13, 2.6 * (len(first) + 1))); plt.imshow(plt.imread(grid)); plt.axis("off"); plt.show()
+figures.original_table(out, first, targets[0], result["methods"],
+                       f"05 LIIF: R = {R:g}, T_low = {T_LOW} (metrics: mean over {len(targets)} test subjects)")
 out.write_json("metrics.json", result)
 written = out.commit()
 print("wrote", len(written), "files to", out.out_dir)
