@@ -89,7 +89,8 @@ def _format_metrics(m: Optional[Mapping]) -> str:
     if not m:
         return ""
     labels = {"psnr": "PSNR {:.2f} dB", "ssim": "SSIM {:.3f}", "nrmse": "NRMSE {:.3f}", "rel_l1": "rel L1 {:.3f}",
-              "temporal_fidelity": "temp. fid. {:.2f}", "seconds": "{:.1f} s"}
+              "temporal_fidelity": "temp. fid. {:.2f}", "temporal_correlation": "temp. corr. {:.2f}",
+              "seconds": "{:.1f} s"}
     return "\n".join(fmt.format(m[k]) for k, fmt in labels.items() if k in m and m[k] is not None)
 
 

@@ -520,7 +520,8 @@ def datasets(DATA, N: int, R: float, T_low: int, T_high: int, T_query: int, T_ev
 def train_all(models: dict, train_set, val_set, out, epochs: int, lr: float, batch: int, resume: bool, seed: int,
               pixels_per_step: Optional[int]) -> tuple[dict, dict]:
     """Train each named model (checkpoints in OUT_DIR/checkpoints/, final models staged in
-    models/ of the run). Returns (histories, training seconds)."""
+    models/ of the run). Returns (histories, training seconds = the epochs' wall time, also
+    across resumed sessions)."""
     ckpt_dir = out.out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     spec = train_set.spec
@@ -530,7 +531,8 @@ def train_all(models: dict, train_set, val_set, out, epochs: int, lr: float, bat
         t0 = time.perf_counter()
         histories[name] = train(model, train_set, val_set, epochs, lr, batch, ckpt_dir / f"{name}.pt", resume, seed,
                                 desc=name, tag=tag, pixels_per_step=pixels_per_step)
-        seconds[name] = time.perf_counter() - t0
+        # epochs' wall time summed over every (resumed) session, so a resumed run reports the real cost
+        seconds[name] = float(sum(histories[name]["seconds"])) or time.perf_counter() - t0
         save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name]})
         print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {seconds[name]:.0f} s")
     return histories, seconds

@@ -10,13 +10,16 @@ a = |x|, b = |g| and peak = max over the whole cine of b:
     rel_l1 = sum |a - b| / sum b                          (the original's error)
     temporal_fidelity = sum_pixels std_t(a) / sum_pixels std_t(b)
              (1 = as dynamic as the target; near 0 = a static reconstruction)
+    temporal_correlation = Pearson correlation over all voxels of a - mean_t(a) with
+             b - mean_t(b) (1 = the target's motion; 0 = static or unrelated flicker,
+             which can inflate temporal_fidelity but not this)
 """
 from __future__ import annotations
 
 import numpy as np
 from skimage.metrics import structural_similarity
 
-METRIC_KEYS = ("psnr", "ssim", "nrmse", "rel_l1", "temporal_fidelity")
+METRIC_KEYS = ("psnr", "ssim", "nrmse", "rel_l1", "temporal_fidelity", "temporal_correlation")
 
 
 def _mags(x, target):
@@ -57,6 +60,13 @@ def rel_l1(x, target) -> float:
 def temporal_fidelity(x, target) -> float:
     a, b = _mags(x, target)
     return float(a.std(axis=0).sum() / max(b.std(axis=0).sum(), 1e-12))
+
+
+def temporal_correlation(x, target) -> float:
+    a, b = _mags(x, target)
+    da, db = a - a.mean(axis=0), b - b.mean(axis=0)
+    denom = np.sqrt((da**2).sum() * (db**2).sum())
+    return float((da * db).sum() / denom) if denom > 0 else 0.0
 
 
 def all_metrics(x, target) -> dict:

@@ -15,6 +15,7 @@ from . import OUTPUTS, REPO_ROOT
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 COLUMNS = [("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("nrmse", "NRMSE", "{:.3f}"),
            ("rel_l1", "rel. L1", "{:.3f}"), ("temporal_fidelity", "temporal fidelity", "{:.2f}"),
+           ("temporal_correlation", "temporal corr.", "{:.2f}"),
            ("seconds", "seconds", "{:.1f}"), ("train_seconds", "train s", "{:.0f}"), ("infer_seconds", "infer s / cine", "{:.3f}")]
 
 
@@ -61,7 +62,9 @@ def results_markdown(outputs: Path = OUTPUTS) -> str:
     if durations:
         lines += [f"Wall time of the executed notebooks behind these results (papermill's record, 2 CPU cores): "
                   f"{len(durations)} runs, {sum(durations.values()) / 60:.1f} min in all "
-                  f"({', '.join(f'{k} {v / 60:.1f}' for k, v in durations.items())} min).", ""]
+                  f"({', '.join(f'{k} {v / 60:.1f}' for k, v in durations.items())} min). "
+                  f"A LIIF run that resumed from its checkpoints counts only the resumed part here; its "
+                  f"`train s` column holds the full training time.", ""]
     for nb_dir in sorted(p for p in outputs.glob("[0-9][0-9]_*") if p.is_dir()):
         runs = sorted(nb_dir.glob("R*/metrics.json"), key=_r_key)
         if not runs:

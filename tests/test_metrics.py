@@ -26,6 +26,10 @@ def test_temporal_fidelity_exposes_static_output():
     static = np.repeat(target.mean(0, keepdims=True), 10, axis=0)
     assert metrics.temporal_fidelity(static, target) == pytest.approx(0.0)
     assert metrics.temporal_fidelity(target, target) == pytest.approx(1.0)
+    assert metrics.temporal_correlation(static, target) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.temporal_correlation(target, target) == pytest.approx(1.0)
+    flicker = static + 0.3 * rng.standard_normal(static.shape)  # noisy but static: high fidelity ratio, ~0 correlation
+    assert metrics.temporal_fidelity(flicker, target) > 0.5 and abs(metrics.temporal_correlation(flicker, target)) < 0.1
     assert set(metrics.all_metrics(static, target)) == set(metrics.METRIC_KEYS)
 
 
