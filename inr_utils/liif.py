@@ -15,7 +15,6 @@ outputs are blended linearly by the fractional position of t between the bins.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings

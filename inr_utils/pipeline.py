@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import ast
 import itertools
-import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import OUTPUTS, REPO_ROOT
+from . import REPO_ROOT
 from .runs import default_out_dir
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"

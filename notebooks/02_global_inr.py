@@ -28,7 +28,6 @@
 # %%
 from typing import Optional
 
-import json
 import time
 
 import h5py
@@ -106,8 +105,6 @@ print("TV scores:", {k: round(v, 4) for k, v in tv_sel.scores.items()}, "-> log1
 # periodic Fourier series in time, fitted with Adam; same lambda rule as TV.
 
 # %%
-init = op.adjoint(y).mean(0)
-
 def inr_fit(op_, y_, ll, tgt):
     model = inr.build(REPRESENTATION, acq.kspace[:, 0].shape, rank=RANK, init=op_.adjoint(y_).mean(0)).to(DEVICE)
     res = inr.fit(model, op_, y_, log_lambda=ll, steps=STEPS, lr=LR, target=tgt, seed=SEED, desc=f"INR log10 lambda={ll}")

@@ -27,7 +27,6 @@
 # %%
 from typing import Optional
 
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np

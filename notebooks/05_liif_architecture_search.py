@@ -30,7 +30,6 @@ from typing import Optional
 
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Markdown, display

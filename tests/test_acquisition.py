@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from inr_utils import acquisition as acq_mod
 from inr_utils.acquisition import (achieved_acceleration, binned_acquisition, center_lines, coil_maps,
                                    make_masks, original_masks, random_phase, simulate, variable_density_masks)
 from inr_utils.phantom import phantom_cine
