@@ -108,8 +108,10 @@ class AcquisitionSpec:
     noise_std: float = 0.0
 
 
-def make_sample(subject, spec: AcquisitionSpec, seed: int, train: bool) -> dict:
-    """One sample: zero-filled bins, bin times, query times and targets (torch tensors).
+def make_sample(subject, spec: AcquisitionSpec, seed: int, train: bool, augment: bool = False,
+                with_bin_truth: bool = False) -> dict:
+    """One sample: zero-filled bins, bin times, query times and targets (torch tensors);
+    ``with_bin_truth`` adds ``truth_bins``, the true images at the bin centres.
 
     Training: query times jittered by up to half a spacing, random phase with p = 0.5.
     Evaluation: uniform query times, a random phase always (seeded)."""
@@ -117,9 +119,14 @@ def make_sample(subject, spec: AcquisitionSpec, seed: int, train: bool) -> dict:
     use_phase = (rng.random() < 0.5) if train else True
     phase_seed = int(rng.integers(2**31))
     N = subject.N
+    # training augmentation: periodic time shift, time reversal and spatial flips of the subject
+    shift, direction = (rng.random(), rng.choice([-1, 1])) if augment else (0.0, 1)
+    flips = tuple(ax for ax in (-2, -1) if augment and rng.random() < 0.5)
 
     def image_at(t):
-        mag = subject.magnitude(t)
+        mag = subject.magnitude(np.mod(direction * np.asarray(t) + shift, 1.0))
+        if flips:
+            mag = np.ascontiguousarray(np.flip(mag, flips))
         if not use_phase:
             return mag.astype(np.complex64)
         return (mag * np.exp(1j * random_phase(np.mod(t, 1.0), N, N, phase_seed))).astype(np.complex64)
@@ -137,14 +144,16 @@ def make_sample(subject, spec: AcquisitionSpec, seed: int, train: bool) -> dict:
             "vs": torch.stack([vs.real, vs.imag]),  # view-shared bins, same layout
             "bin_times": torch.from_numpy(acq.bin_times).float(), "t_query": torch.from_numpy(tq).float(),
             "target": torch.from_numpy(target), "kspace": torch.from_numpy(acq.kspace[:, 0]),
-            "mask": torch.from_numpy(acq.mask)}
+            "mask": torch.from_numpy(acq.mask),
+            **({"truth_bins": torch.from_numpy(image_at(acq.bin_times))} if with_bin_truth else {})}
 
 
 class LiifDataset(torch.utils.data.Dataset):
     """Samples of a list of subjects; deterministic given (seed, epoch, index)."""
 
-    def __init__(self, subject_list, spec: AcquisitionSpec, train: bool, seed: int = 0):
+    def __init__(self, subject_list, spec: AcquisitionSpec, train: bool, seed: int = 0, augment: bool = False):
         self.subjects, self.spec, self.train, self.seed, self.epoch = list(subject_list), spec, train, seed, 0
+        self.augment = augment
 
     def set_epoch(self, epoch: int):
         self.epoch = epoch
@@ -152,9 +161,10 @@ class LiifDataset(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.subjects)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i, with_bin_truth: bool = False):
         key = (self.seed, self.epoch if self.train else 0, i)
-        return make_sample(self.subjects[i], self.spec, int(np.random.SeedSequence(key).generate_state(1)[0]), self.train)
+        return make_sample(self.subjects[i], self.spec, int(np.random.SeedSequence(key).generate_state(1)[0]), self.train,
+                           self.train and self.augment, with_bin_truth)
 
 
 def collate(batch):
@@ -235,19 +245,21 @@ class RDN3D(nn.Module):
         return self.tail(self.fuse(torch.cat(outs, 1)) + f0)
 
 
+# constructors take (T_low, C out, in_channels per bin, widths...)
 @register_encoder("unet2d")
-def _unet2d(T_low: int, C: int, channels=(32, 64, 128)):
-    return UNet(2, 2 * T_low, C, channels)
+def _unet2d(T_low: int, C: int, in_channels: int = 2, channels=(32, 64, 128)):
+    return UNet(2, in_channels * T_low, C, channels)
 
 
 @register_encoder("unet3d")
-def _unet3d(T_low: int, C: int, channels=(16, 32, 64)):
-    return UNet(3, 2, C, channels)
+def _unet3d(T_low: int, C: int, in_channels: int = 2, channels=(16, 32, 64)):
+    return UNet(3, in_channels, C, channels)
 
 
 @register_encoder("rdn3d")
-def _rdn3d(T_low: int, C: int, channels: int = 32, blocks: int = 5, layers: int = 6, growth: int = 32):
-    return RDN3D(2, C, channels, blocks, layers, growth)
+def _rdn3d(T_low: int, C: int, in_channels: int = 2, channels: int = 32, blocks: int = 5, layers: int = 6,
+           growth: int = 32):
+    return RDN3D(in_channels, C, channels, blocks, layers, growth)
 
 
 # ---------------------------------------------------------------- decoder and model
@@ -263,6 +275,10 @@ class SineDecoder(nn.Module):
         return self.net(x)
 
 
+#: encoder inputs: name -> sample keys concatenated along channels
+INPUTS = {"zf": ("zf",), "vs": ("vs",), "zfvs": ("zf", "vs")}
+
+
 class LiifCine(nn.Module):
     """Encoder + sine decoder queried at continuous times.
 
@@ -273,26 +289,44 @@ class LiifCine(nn.Module):
     ``residual=True`` adds the decoded value to the input bins interpolated linearly to t
     (the network learns a correction; training starts from the input, not from noise).
     ``input``: ``"zf"`` the zero-filled bins (the original's), ``"vs"`` view-shared bins
-    (each bin's missing lines taken from the nearest bin that sampled them).
+    (each bin's missing lines taken from the nearest bin that sampled them), ``"zfvs"`` both
+    (4 channels per bin; what was measured in the bin and what was borrowed; the residual
+    base is the view-shared bins).
+    ``image_skip=True`` (3D encoders, residual): the encoder outputs two more channels, a
+    per-bin (real, imag) correction added to the input bins before they are interpolated to t
+    (a plain residual CNN path that trains fast; zero at initialisation).
     """
 
     def __init__(self, encoder: str, T_low: int, C: int = 16, hidden: int = 32, layers: int = 4,
-                 encoder_kwargs: Optional[dict] = None, residual: bool = False, input: str = "zf"):
+                 encoder_kwargs: Optional[dict] = None, residual: bool = False, input: str = "zf",
+                 image_skip: bool = False):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; registered: {sorted(ENCODERS)}")
         self.config = {"encoder": encoder, "T_low": T_low, "C": C, "hidden": hidden, "layers": layers,
-                       "encoder_kwargs": encoder_kwargs or {}, "residual": residual, "input": input}
-        if input not in ("zf", "vs"):
-            raise ValueError(f"input must be 'zf' (zero-filled bins) or 'vs' (view-shared bins), got {input!r}")
+                       "encoder_kwargs": encoder_kwargs or {}, "residual": residual, "input": input,
+                       "image_skip": image_skip}
+        if input not in INPUTS:
+            raise ValueError(f"input must be one of {INPUTS} (zero-filled, view-shared bins, or both), got {input!r}")
         self.input = input
-        self.encoder = ENCODERS[encoder](T_low, C, **(encoder_kwargs or {}))
         self.temporal = encoder != "unet2d"
+        if image_skip and not (self.temporal and residual):
+            raise ValueError("image_skip needs a temporal (3D) encoder and residual=True")
+        self.image_skip, self.C = image_skip, C
+        self.encoder = ENCODERS[encoder](T_low, C + 2 * image_skip, 2 * len(INPUTS[input]), **(encoder_kwargs or {}))
+        if image_skip:  # the correction starts at zero, so training starts from the input bins
+            last = [m for m in self.encoder.modules() if isinstance(m, nn.Conv3d)][-1]
+            with torch.no_grad():
+                last.weight[C:].zero_(); last.bias[C:].zero_()
         self.decoder = SineDecoder(C + 1, hidden, layers)
         if residual:  # start exactly from the interpolated zero filling
             nn.init.zeros_(self.decoder.net[-1].weight)
             nn.init.zeros_(self.decoder.net[-1].bias)
         self.T_low, self.residual = T_low, residual
+
+    def input_of(self, sample: dict) -> torch.Tensor:
+        """The encoder's input from a sample or batch: its (2 or 4, T_low, H, W) channels."""
+        return torch.cat([sample[k] for k in INPUTS[self.input]], -4)
 
     def features(self, zf):
         """zf (B, 2, T_low, H, W) -> tanh features (B, C, H, W) or (B, C, T_low, H, W), and the
@@ -301,16 +335,19 @@ class LiifCine(nn.Module):
         x = zf / scale
         if not self.temporal:
             x = x.flatten(1, 2)
-        return torch.tanh(self.encoder(x)), scale
+        y = self.encoder(x)
+        if self.image_skip:  # last two channels: a per-bin (real, imag) correction of the input bins
+            return torch.tanh(y[:, : self.C]), scale, y[:, self.C:]
+        return torch.tanh(y), scale
 
     def forward(self, zf, bin_times, t_query, pixels: Optional[torch.Tensor] = None):
         """Complex values at t_query (B, Tq): (B, Tq, H, W), or (B, Tq, P) at flat pixel
         indices ``pixels`` (P,) (training on a random subset of pixels is cheaper)."""
-        feat, scale = self.features(zf)
+        feat, scale, *skip = self.features(zf)
         B, Tq = t_query.shape
         H, W = zf.shape[-2:]
         feat = feat.flatten(-2)  # (..., H*W)
-        zfn = (zf / scale).flatten(-2)  # (B, 2, T, H*W)
+        zfn = (zf[:, -2:] / scale + (skip[0] if skip else 0)).flatten(-2)  # (B, 2, T, H*W); vs when both
         if pixels is not None:
             feat, zfn = feat[..., pixels], zfn[..., pixels]
         T = self.T_low
@@ -382,7 +419,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, epochs:
                 n_pix = b["target"].shape[-2] * b["target"].shape[-1]
                 pix = torch.randperm(n_pix, generator=g)[: min(pixels_per_step, n_pix)]
             target = b["target"] if pix is None else b["target"].flatten(-2)[..., pix]
-            loss = rel_l1_loss(model(b[model.input], b["bin_times"], b["t_query"], pix), target)
+            loss = rel_l1_loss(model(model.input_of(b), b["bin_times"], b["t_query"], pix), target)
             if not torch.isfinite(loss):
                 history["stopped"] = f"{desc}: loss became {loss.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
                 warnings.warn(history["stopped"], RuntimeWarning)
@@ -411,7 +448,7 @@ def evaluate_loss(model, dataset, batch: int = 4) -> float:
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate)
     num = den = 0.0
     for b in loader:
-        pred = model(b[model.input], b["bin_times"], b["t_query"])
+        pred = model(model.input_of(b), b["bin_times"], b["t_query"])
         num += float((pred.abs() - b["target"].abs()).abs().sum()); den += float(b["target"].abs().sum())
     return num / max(den, 1e-12)
 
@@ -424,7 +461,7 @@ def load_model(path) -> LiifCine:
     state = torch.load(path, weights_only=False)
     cfg = state["config"]
     model = LiifCine(cfg["encoder"], cfg["T_low"], cfg["C"], cfg["hidden"], cfg["layers"], cfg["encoder_kwargs"],
-                     cfg.get("residual", False), cfg.get("input", "zf"))
+                     cfg.get("residual", False), cfg.get("input", "zf"), cfg.get("image_skip", False))
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -450,6 +487,25 @@ def tv_at_queries(sample: dict, log_lambda: float, iters: int = 300) -> np.ndarr
     return interpolate_bins(x, sample["bin_times"].numpy(), sample["t_query"].numpy())
 
 
+def consistency_floor(sample: dict) -> dict:
+    """Errors (relative L1 at the query times) of the TRUE images at the bin centres,
+    interpolated in time, alone (``true_bins``) and with each bin's measured lines put back
+    (``true_bins_with_measured_lines``): a bin mixes lines acquired at different times, so the
+    second is a floor for any reconstruction that enforces consistency with the bins.
+    Needs a sample made ``with_bin_truth``; single coil (the LIIF acquisition)."""
+    from .fourier import fft2c
+    from .metrics import rel_l1
+
+    if "truth_bins" not in sample:
+        raise ValueError("consistency_floor needs a sample made with with_bin_truth=True")
+    truth = sample["truth_bins"].numpy()
+    mask = sample["mask"].numpy().astype(bool)[:, None, :]
+    with_lines = ifft2c(np.where(mask, sample["kspace"].numpy(), fft2c(truth)))
+    bt, tq, target = sample["bin_times"].numpy(), sample["t_query"].numpy(), sample["target"].numpy()
+    return {"true_bins": rel_l1(interpolate_bins(truth, bt, tq), target),
+            "true_bins_with_measured_lines": rel_l1(interpolate_bins(with_lines, bt, tq), target)}
+
+
 def zf_at_queries(sample: dict) -> np.ndarray:
     zf = torch.complex(sample["zf"][0], sample["zf"][1]).numpy()
     return interpolate_bins(zf, sample["bin_times"].numpy(), sample["t_query"].numpy())
@@ -471,7 +527,7 @@ def predict(model: LiifCine, sample: dict) -> tuple[np.ndarray, float]:
     """One cine at the sample's query times, and the seconds it took."""
     model.eval()
     t0 = time.perf_counter()
-    out = model(sample[model.input][None], sample["bin_times"][None], sample["t_query"][None])[0]
+    out = model(model.input_of(sample)[None], sample["bin_times"][None], sample["t_query"][None])[0]
     return out.numpy(), time.perf_counter() - t0
 
 
@@ -503,16 +559,19 @@ def summary_table(runs_dir: Path) -> str:
 
 # ---------------------------------------------------------------- experiment steps shared by notebooks 04 and 05
 def datasets(DATA, N: int, R: float, T_low: int, T_high: int, T_query: int, T_eval: int, n_train: int, n_val: int,
-             n_test: int, seed: int):
+             n_test: int, seed: int, augment: bool = False):
     """(train, validation, test) datasets. Phantom: n_* subjects per split; real data:
-    every slice of the split's patients (n_val caps the validation slices)."""
+    every slice of the split's patients (n_val caps the validation slices). ``augment``:
+    random time shift, time reversal and flips of the training subjects. Validation (every
+    epoch, and the TV tuning) uses T_query uniform times, the test set T_eval."""
     if T_high % T_low:
         raise ValueError(f"T_HIGH ({T_high}) must be a multiple of T_LOW ({T_low})")
     real = DATA is not None and str(DATA).lower() not in ("", "none", "phantom")
     spec = AcquisitionSpec(R=R, T_low=T_low, T_high=T_high, T_query=T_query)
     eval_spec = AcquisitionSpec(R=R, T_low=T_low, T_high=T_high, T_query=T_eval)
-    return (LiifDataset(subjects(DATA, "train", N, None if real else n_train), spec, train=True, seed=seed),
-            LiifDataset(subjects(DATA, "val", N, n_val), eval_spec, train=False, seed=seed + 1),
+    return (LiifDataset(subjects(DATA, "train", N, None if real else n_train), spec, train=True, seed=seed,
+                        augment=augment),
+            LiifDataset(subjects(DATA, "val", N, n_val), spec, train=False, seed=seed + 1),
             LiifDataset(subjects(DATA, "test", N, None if real else n_test), eval_spec, train=False, seed=seed + 2))
 
 

@@ -28,11 +28,12 @@ def test_splits_never_share_a_patient_or_seed():
 
 
 @pytest.mark.parametrize("encoder,C", [("unet2d", 8), ("unet3d", 8), ("rdn3d", 8)])
-@pytest.mark.parametrize("residual", [False, True])
-def test_decoder_shapes(encoder, C, residual):
+@pytest.mark.parametrize("residual,input", [(False, "zf"), (True, "vs"), (True, "zfvs")])
+def test_decoder_shapes(encoder, C, residual, input):
     kw = {"channels": [4, 8]} if encoder.startswith("unet") else {"channels": 4, "blocks": 1, "layers": 2, "growth": 4}
-    model = liif.LiifCine(encoder, 4, C, hidden=16, layers=2, encoder_kwargs=kw, residual=residual)
-    zf, bins, tq = torch.randn(2, 2, 4, 16, 16), torch.tensor([[0.1, 0.35, 0.6, 0.85]] * 2), torch.rand(2, 5)
+    model = liif.LiifCine(encoder, 4, C, hidden=16, layers=2, encoder_kwargs=kw, residual=residual, input=input)
+    channels = 4 if input == "zfvs" else 2
+    zf, bins, tq = torch.randn(2, channels, 4, 16, 16), torch.tensor([[0.1, 0.35, 0.6, 0.85]] * 2), torch.rand(2, 5)
     out = model(zf, bins, tq)
     assert out.shape == (2, 5, 16, 16) and out.is_complex()
     pix = torch.tensor([0, 17, 255])
@@ -107,3 +108,57 @@ def test_interpolate_bins_periodic():
     bins = (np.arange(4) + 0.5) / 4
     out = liif.interpolate_bins(x, bins, np.array([0.125, 0.25, 0.875 + 0.125]))
     assert np.allclose(out[:, 0, 0], [0, 0.5, 1.5])  # t = 1.0 lies halfway between bin 3 (3) and bin 0 (0)
+
+
+def test_image_skip_starts_from_the_input_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    kw = {"channels": 4, "blocks": 1, "layers": 2, "growth": 4}
+    model = liif.LiifCine("rdn3d", 4, 4, hidden=16, layers=2, encoder_kwargs=kw, residual=True, input="vs",
+                          image_skip=True).eval()
+    s = liif.make_sample(liif.subjects(None, "test", 16, 1)[0], SPEC, seed=0, train=False)
+    vs = torch.complex(s["vs"][0], s["vs"][1]).numpy()
+    want = liif.interpolate_bins(vs, s["bin_times"].numpy(), s["t_query"].numpy())
+    assert np.allclose(liif.predict(model, s)[0], want, atol=1e-5 * np.abs(want).max())
+    with torch.no_grad():  # a trained skip path changes the output, and survives save / load
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    moved = liif.predict(model, s)[0]
+    assert np.abs(moved - want).max() > 1e-3 * np.abs(want).max()
+    liif.save_model(model, tmp_path / "skip.pt")
+    assert np.allclose(liif.predict(liif.load_model(tmp_path / "skip.pt"), s)[0], moved, atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder,residual", [("unet2d", True), ("unet3d", False)])
+def test_image_skip_needs_a_3d_residual_model(encoder, residual):
+    with pytest.raises(ValueError, match="image_skip"):
+        liif.LiifCine(encoder, 4, 4, encoder_kwargs={"channels": [4, 8]}, residual=residual, image_skip=True)
+
+
+def test_unknown_input_is_named():
+    with pytest.raises(ValueError, match="'kspace'"):
+        liif.LiifCine("unet3d", 4, 4, encoder_kwargs={"channels": [4, 8]}, input="kspace")
+
+
+def test_augmentation_is_deterministic_and_only_in_training():
+    sub = liif.subjects(None, "train", 16, 2)
+    plain = liif.LiifDataset(sub, SPEC, train=True, seed=0)
+    aug, aug2 = (liif.LiifDataset(sub, SPEC, train=True, seed=0, augment=True) for _ in range(2))
+    a, b = aug[1], aug2[1]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["target"], plain[1]["target"])
+    ev = liif.LiifDataset(sub, SPEC, train=False, seed=0, augment=True)  # evaluation is never augmented
+    assert torch.equal(ev[0]["target"], liif.LiifDataset(sub, SPEC, train=False, seed=0)[0]["target"])
+
+
+def test_consistency_floor_is_zero_cost_without_binning_and_grows_with_it():
+    """One acquisition per bin: the measured lines ARE the true bins (no extra error);
+    several acquisitions mixed into a bin: putting their lines back costs error."""
+    subj = liif.subjects(None, "test", 16, 1)[0]
+    one = liif.make_sample(subj, liif.AcquisitionSpec(R=3, T_low=4, T_high=4, T_query=6), 0, False, with_bin_truth=True)
+    f = liif.consistency_floor(one)
+    assert abs(f["true_bins_with_measured_lines"] - f["true_bins"]) < 1e-5
+    mixed = liif.make_sample(subj, liif.AcquisitionSpec(R=3, T_low=4, T_high=16, T_query=6), 0, False, with_bin_truth=True)
+    g = liif.consistency_floor(mixed)
+    assert g["true_bins_with_measured_lines"] > g["true_bins"] + 0.01
+    with pytest.raises(ValueError, match="with_bin_truth"):
+        liif.consistency_floor(liif.make_sample(subj, SPEC, 0, False))
