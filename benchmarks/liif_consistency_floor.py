@@ -31,7 +31,7 @@ def errors(DATA, R: float, T_low: int, n_test: int, seed: int) -> dict:
     _, _, test = liif.datasets(DATA, 64, R, T_low, 32, 16, 64, 36, 4, n_test, seed)
     rows = []
     for i in range(len(test)):
-        s = test.__getitem__(i, with_bin_truth=True)
+        s = test.sample(i, with_bin_truth=True)
         vs = torch.complex(s["vs"][0], s["vs"][1]).numpy()
         target, bt, tq = s["target"].numpy(), s["bin_times"].numpy(), s["t_query"].numpy()
         rows.append({**liif.consistency_floor(s), "ZF": rel_l1(liif.zf_at_queries(s), target),

@@ -161,7 +161,11 @@ class LiifDataset(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.subjects)
 
-    def __getitem__(self, i, with_bin_truth: bool = False):
+    def __getitem__(self, i):
+        return self.sample(i)
+
+    def sample(self, i: int, with_bin_truth: bool = False) -> dict:
+        """Sample ``i`` (``with_bin_truth``: also the true images at the bin centres)."""
         key = (self.seed, self.epoch if self.train else 0, i)
         return make_sample(self.subjects[i], self.spec, int(np.random.SeedSequence(key).generate_state(1)[0]), self.train,
                            self.train and self.augment, with_bin_truth)
