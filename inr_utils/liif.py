@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .acquisition import binned_acquisition, random_phase
-from .fourier import ifft2c
+from .fourier import fft2c, ifft2c
 from .inr import SineLayer
 from .io import SUNNYBROOK_SPLIT, load_sunnybrook, resample_cine, sunnybrook_slices
 from .phantom import BeatingHeartPhantom
@@ -497,7 +497,6 @@ def consistency_floor(sample: dict) -> dict:
     (``true_bins_with_measured_lines``): a bin mixes lines acquired at different times, so the
     second is a floor for any reconstruction that enforces consistency with the bins.
     Needs a sample made ``with_bin_truth``; single coil (the LIIF acquisition)."""
-    from .fourier import fft2c
     from .metrics import rel_l1
 
     if "truth_bins" not in sample:
@@ -510,9 +509,10 @@ def consistency_floor(sample: dict) -> dict:
             "true_bins_with_measured_lines": rel_l1(interpolate_bins(with_lines, bt, tq), target)}
 
 
-def zf_at_queries(sample: dict) -> np.ndarray:
-    zf = torch.complex(sample["zf"][0], sample["zf"][1]).numpy()
-    return interpolate_bins(zf, sample["bin_times"].numpy(), sample["t_query"].numpy())
+def zf_at_queries(sample: dict, key: str = "zf") -> np.ndarray:
+    """The sample's zero-filled (``key="vs"``: view-shared) bins interpolated to its query times."""
+    bins = torch.complex(sample[key][0], sample[key][1]).numpy()
+    return interpolate_bins(bins, sample["bin_times"].numpy(), sample["t_query"].numpy())
 
 
 def tune_tv(dataset: LiifDataset, log_lambdas: Sequence[float], iters: int = 300) -> tuple[float, dict]:

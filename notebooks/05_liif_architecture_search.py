@@ -28,8 +28,8 @@
 # of its window, so its k-space is not the Fourier transform of any single image. TV enforces
 # consistency with those lines; putting the measured lines back into the *true* images at the
 # bin centres already costs a large error (`benchmarks/liif_consistency_floor.py` measures it
-# on these test subjects: on the real slices about as much as TV's whole error at T_low = 4). A network that is
-# not forced to match the lines can learn to undo that mixing. `make reproduce` runs it for
+# on these test subjects: on the real slices about as much as TV's whole error at T_low = 4).
+# A network that is not forced to match the lines can learn to undo that mixing. `make reproduce` runs it for
 # R = 3 and 6 and T_LOW = 4 and 8; the last cell gathers every run into the original's
 # table, with its published errors beside ours.
 
