@@ -143,7 +143,7 @@ def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR again
         pts = [(s, p) for s, p in zip(h.seconds, h.psnr) if p is not None]
         if pts:
             ax.plot(*zip(*pts), marker=".", label=name)
-    ax.set(xlabel="wall-clock seconds (2 CPU threads)", ylabel="PSNR (dB)", title=title)
+    ax.set(xlabel="fit seconds, PSNR monitoring excluded (2 CPU threads)", ylabel="PSNR (dB)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -186,6 +186,18 @@ def register_encoder(name):
     return wrap
 
 
+def he_init(encoder: nn.Module) -> nn.Module:
+    """He (Kaiming) normal initialisation for LeakyReLU(0.1) of every conv but the output one
+    (kept at PyTorch's default). With PyTorch's default the UNet's features shrink ~50x from
+    input to head, and a residual LIIF sits at its input for many epochs before it learns
+    (measured: 0.104 -> 0.098 test relative L1, R = 6, T_low = 8 real, same 150 s)."""
+    convs = [m for m in encoder.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+    for conv in convs[:-1]:
+        nn.init.kaiming_normal_(conv.weight, a=0.1, nonlinearity="leaky_relu")
+        nn.init.zeros_(conv.bias)
+    return encoder
+
+
 def _block(conv, cin, cout):
     return nn.Sequential(conv(cin, cout, 3, padding=1), nn.LeakyReLU(0.1), conv(cout, cout, 3, padding=1), nn.LeakyReLU(0.1))
 
@@ -249,21 +261,23 @@ class RDN3D(nn.Module):
         return self.tail(self.fuse(torch.cat(outs, 1)) + f0)
 
 
-# constructors take (T_low, C out, in_channels per bin, widths...)
+# constructors take (T_low, C out, in_channels per bin, widths...); UNets: he=False keeps PyTorch's init
 @register_encoder("unet2d")
-def _unet2d(T_low: int, C: int, in_channels: int = 2, channels=(32, 64, 128)):
-    return UNet(2, in_channels * T_low, C, channels)
+def _unet2d(T_low: int, C: int, in_channels: int = 2, channels=(32, 64, 128), he: bool = True):
+    net = UNet(2, in_channels * T_low, C, channels)
+    return he_init(net) if he else net
 
 
 @register_encoder("unet3d")
-def _unet3d(T_low: int, C: int, in_channels: int = 2, channels=(16, 32, 64)):
-    return UNet(3, in_channels, C, channels)
+def _unet3d(T_low: int, C: int, in_channels: int = 2, channels=(16, 32, 64), he: bool = True):
+    net = UNet(3, in_channels, C, channels)
+    return he_init(net) if he else net
 
 
 @register_encoder("rdn3d")
 def _rdn3d(T_low: int, C: int, in_channels: int = 2, channels: int = 32, blocks: int = 5, layers: int = 6,
            growth: int = 32):
-    return RDN3D(in_channels, C, channels, blocks, layers, growth)
+    return RDN3D(in_channels, C, channels, blocks, layers, growth)  # its residual paths keep the scale
 
 
 # ---------------------------------------------------------------- decoder and model
@@ -322,6 +336,8 @@ class LiifCine(nn.Module):
             last = [m for m in self.encoder.modules() if isinstance(m, nn.Conv3d)][-1]
             with torch.no_grad():
                 last.weight[C:].zero_(); last.bias[C:].zero_()
+        if self.temporal:  # channels-last Conv3d on CPU: train step 0.30 -> 0.25 s (UNet), 0.41 -> 0.27 s (RDN)
+            self.encoder.to(memory_format=torch.channels_last_3d)
         self.decoder = SineDecoder(C + 1, hidden, layers)
         if residual:  # start exactly from the interpolated zero filling
             nn.init.zeros_(self.decoder.net[-1].weight)
@@ -333,25 +349,24 @@ class LiifCine(nn.Module):
         return torch.cat([sample[k] for k in INPUTS[self.input]], -4)
 
     def features(self, zf):
-        """zf (B, 2, T_low, H, W) -> tanh features (B, C, H, W) or (B, C, T_low, H, W), and the
-        per-sample scale (the input is divided by its peak; the output multiplied back)."""
+        """zf (B, 2, T_low, H, W) -> tanh features (B, C, H, W) or (B, C, T_low, H, W), the
+        per-sample scale (the input is divided by its peak; the output multiplied back) and the
+        per-bin image correction (B, 2, T_low, H, W) of ``image_skip`` (None without it)."""
         scale = zf.flatten(1).abs().amax(1).clamp_min(1e-8).view(-1, 1, 1, 1, 1)
         x = zf / scale
-        if not self.temporal:
-            x = x.flatten(1, 2)
+        x = x.flatten(1, 2) if not self.temporal else x.contiguous(memory_format=torch.channels_last_3d)
         y = self.encoder(x)
-        if self.image_skip:  # last two channels: a per-bin (real, imag) correction of the input bins
-            return torch.tanh(y[:, : self.C]), scale, y[:, self.C:]
-        return torch.tanh(y), scale
+        # with image_skip the last two channels are a per-bin (real, imag) correction of the input bins
+        return torch.tanh(y[:, : self.C]), scale, (y[:, self.C:] if self.image_skip else None)
 
     def forward(self, zf, bin_times, t_query, pixels: Optional[torch.Tensor] = None):
         """Complex values at t_query (B, Tq): (B, Tq, H, W), or (B, Tq, P) at flat pixel
         indices ``pixels`` (P,) (training on a random subset of pixels is cheaper)."""
-        feat, scale, *skip = self.features(zf)
+        feat, scale, skip = self.features(zf)
         B, Tq = t_query.shape
         H, W = zf.shape[-2:]
         feat = feat.flatten(-2)  # (..., H*W)
-        zfn = (zf[:, -2:] / scale + (skip[0] if skip else 0)).flatten(-2)  # (B, 2, T, H*W); vs when both
+        zfn = (zf[:, -2:] / scale + (0 if skip is None else skip)).flatten(-2)  # (B, 2, T, H*W); vs when both
         if pixels is not None:
             feat, zfn = feat[..., pixels], zfn[..., pixels]
         T = self.T_low

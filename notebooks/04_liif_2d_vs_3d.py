@@ -58,6 +58,7 @@ UNET2D_CHANNELS: list = [32, 64, 128]  # 2D UNet widths
 UNET3D_CHANNELS: list = [16, 32, 64]  # 3D UNet widths (the original's)
 INPUT: str = "zf"  # encoder input: "zf" zero-filled bins (the original's) or "vs" view-shared bins
 RESIDUAL: bool = False  # decode a correction added to the input bins interpolated to t (False: the original's)
+HE_INIT: bool = False  # He initialisation of the UNets (05's default; False: PyTorch's default, the original's)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
 OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>[_<data>][_seed<SEED>]/
@@ -97,9 +98,9 @@ plt.show()
 
 # %%
 configs = {
-    "2D-C8": dict(encoder="unet2d", C=8, encoder_kwargs={"channels": UNET2D_CHANNELS}),
-    "2D-C64": dict(encoder="unet2d", C=64, encoder_kwargs={"channels": UNET2D_CHANNELS}),
-    "3D-C16": dict(encoder="unet3d", C=16, encoder_kwargs={"channels": UNET3D_CHANNELS}),
+    "2D-C8": dict(encoder="unet2d", C=8, encoder_kwargs={"channels": UNET2D_CHANNELS, "he": HE_INIT}),
+    "2D-C64": dict(encoder="unet2d", C=64, encoder_kwargs={"channels": UNET2D_CHANNELS, "he": HE_INIT}),
+    "3D-C16": dict(encoder="unet3d", C=16, encoder_kwargs={"channels": UNET3D_CHANNELS, "he": HE_INIT}),
 }
 models = {name: liif.LiifCine(cfg["encoder"], T_LOW, cfg["C"], HIDDEN, LAYERS, cfg["encoder_kwargs"], RESIDUAL, INPUT)
           for name, cfg in configs.items()}

@@ -56,7 +56,7 @@ def test_query_between_bins_blends_them():
     model = liif.LiifCine("unet3d", 4, 8, hidden=16, layers=2, encoder_kwargs={"channels": [4, 8]}).eval()
     zf, bins = torch.randn(1, 2, 4, 16, 16), torch.tensor([[0.125, 0.375, 0.625, 0.875]])
     with torch.no_grad():
-        feat, scale = model.features(zf)
+        feat, scale, _ = model.features(zf)
         f = feat[0].permute(1, 2, 3, 0)  # (T, H, W, C)
         dec = lambda k, d: model.decoder(torch.cat([f[k], torch.full(f[k].shape[:-1] + (1,), d)], -1))
         as_complex = lambda o: torch.complex(o[..., 0], o[..., 1]) * scale.view(())
@@ -85,6 +85,26 @@ def _overfit(encoder, kw):
 def test_encoders_overfit_one_sample(encoder, kw):
     first, last = _overfit(encoder, kw)
     assert last < 0.5 * first
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_unet_init_keeps_the_activation_scale(dims):
+    """He init: the UNet's features before its output conv keep the input's scale, where
+    PyTorch's default init shrinks them by more than 10x (a residual LIIF then sits at its
+    input for many epochs)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 4, 32, 32) if dims == 3 else torch.randn(2, 8, 32, 32)
+
+    def last_features(net):
+        seen = []
+        net.head.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+        net(x)
+        return float(seen[0].detach().std())
+
+    make = lambda he: liif.ENCODERS["unet3d" if dims == 3 else "unet2d"](4, 8, 2, channels=[16, 32, 64], he=he)
+    he = last_features(make(True))
+    assert 0.2 < he < 5
+    assert last_features(make(False)) < 0.1 * he
 
 
 def test_train_resume_and_save(tmp_path):
