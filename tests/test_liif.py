@@ -181,3 +181,17 @@ def test_consistency_floor_is_zero_cost_without_binning_and_grows_with_it():
     assert g["true_bins_with_measured_lines"] > g["true_bins"] + 0.01
     with pytest.raises(ValueError, match="with_bin_truth"):
         liif.consistency_floor(liif.make_sample(subj, SPEC, 0, False))
+
+
+@pytest.mark.parametrize("encoder,kw", [("unet3d", {"channels": [4, 8]}),
+                                        ("rdn3d", {"channels": 4, "blocks": 1, "layers": 2, "growth": 4})])
+def test_circular_time_encoders_are_periodic_in_time(encoder, kw):
+    """The bins cover one cardiac cycle: with circular time padding, rolling the input bins
+    in time rolls the encoder's output the same way; zero padding breaks that at the ends."""
+    x = torch.randn(1, 2, 4, 8, 8)
+    for circular in (True, False):
+        torch.manual_seed(0)
+        enc = liif.ENCODERS[encoder](4, 3, 2, **kw, circular=circular).eval()
+        with torch.no_grad():
+            rolled, plain = enc(x.roll(1, 2)), enc(x).roll(1, 2)
+        assert torch.allclose(rolled, plain, atol=1e-5) == circular
