@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -34,7 +33,7 @@ from tqdm.auto import tqdm
 
 from .fourier import SenseOp
 from .metrics import psnr
-from .tv import FitHistory, temporal_diff
+from .tv import FitHistory, Stopwatch, temporal_diff
 
 REPRESENTATIONS: dict[str, Callable[..., nn.Module]] = {}
 FUSED_ADAM = True  # one fused kernel per step (CPU and CUDA); skips parameters without gradients
@@ -269,7 +268,7 @@ def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, st
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
     hist, good = FitHistory(), copy.deepcopy(model.state_dict())
-    diverged, message, t0, step, monitoring = False, "", time.perf_counter(), 0, 0.0
+    diverged, message, clock, step = False, "", Stopwatch(), 0
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     for step in bar:
         ll = log_lambda if log_lambda is not None else float(rng.uniform(*log_lambda_range))
@@ -292,20 +291,19 @@ def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, st
         loss.backward()
         opt.step()
         sched.step()
-        elapsed = time.perf_counter() - t0 - monitoring
+        elapsed = clock.elapsed()
         last = step + 1 == steps or (max_seconds is not None and elapsed >= max_seconds)
         if (step + 1) % log_every == 0 or last:
             good = copy.deepcopy(model.state_dict())
             value = None
             if target is not None:
-                t_monitor = time.perf_counter()
-                value = psnr(render_numpy(model, eval_ll), target)
-                monitoring += time.perf_counter() - t_monitor
+                with clock.paused():
+                    value = psnr(render_numpy(model, eval_ll), target)
             hist.add(elapsed, step + 1, loss.item(), value)
             bar.set_postfix(loss=f"{loss.item():.3g}", **({"psnr": f"{value:.2f}"} if value is not None else {}))
         if last:
             break
-    seconds = time.perf_counter() - t0 - monitoring
+    seconds = clock.elapsed()
     recon = render_numpy(model, eval_ll)
     return FitResult(recon, hist, seconds, step + 1, diverged, message, model)
 

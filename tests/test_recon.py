@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from inr_utils import inr, metrics
+from inr_utils import inr, metrics, tv
 from inr_utils.acquisition import simulate
 from inr_utils.phantom import phantom_cine
 from inr_utils.tv import temporal_diff, temporal_diff_adjoint, tv_recon
@@ -55,6 +55,17 @@ def test_fit_time_leaves_out_the_psnr_monitoring(case, monkeypatch):
                   progress=False)
     assert res.steps == 5 and len(res.history.psnr) == 5  # the time box did not cut the fit short
     assert res.seconds < 0.5
+
+
+def test_tv_history_times_leave_out_the_monitoring(case, monkeypatch):
+    """Same for temporal TV: 0.2 s of PSNR monitoring at each of 5 logs stays out of its history times."""
+    import time
+
+    acq, op, y = case
+    real_psnr = tv.psnr
+    monkeypatch.setattr(tv, "psnr", lambda x, t: (time.sleep(0.2), real_psnr(x, t))[1])
+    _, hist = tv.tv_recon(op, y, 1e-3, iters=5, target=acq.target, log_every=1)
+    assert len(hist.psnr) == 5 and hist.seconds[-1] < 0.5
 
 
 def test_fit_is_deterministic(case):
