@@ -335,23 +335,33 @@ class LiifCine(nn.Module):
     ``image_skip=True`` (3D encoders, residual): the encoder outputs two more channels, a
     per-bin (real, imag) correction added to the input bins before they are interpolated to t
     (a plain residual CNN path that trains fast; zero at initialisation).
+    ``dc_cascade=[widths]`` (needs ``image_skip``): a first, small 3D UNet corrects the input
+    bins, a soft data-consistency step puts the measured lines back with a learned weight
+    mu in (0, 1), and the encoder reads the result (a two-stage unrolled network):
+
+        x1 = x + UNet_1(x),   x2 = F^H [ F x1 + mu M (y - F x1) ]   (per bin; y its lines, M its mask)
+
+    x2 then replaces the input bins as the residual base. Bins mix acquisition times, so the
+    lines are not exact for any single image; mu is learned (starts at 0.5).
     """
 
     def __init__(self, encoder: str, T_low: int, C: int = 16, hidden: int = 32, layers: int = 4,
                  encoder_kwargs: Optional[dict] = None, residual: bool = False, input: str = "zf",
-                 image_skip: bool = False):
+                 image_skip: bool = False, dc_cascade: Optional[Sequence[int]] = None):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; registered: {sorted(ENCODERS)}")
         self.config = {"encoder": encoder, "T_low": T_low, "C": C, "hidden": hidden, "layers": layers,
                        "encoder_kwargs": encoder_kwargs or {}, "residual": residual, "input": input,
-                       "image_skip": image_skip}
+                       "image_skip": image_skip, "dc_cascade": list(dc_cascade) if dc_cascade else None}
         if input not in INPUTS:
             raise ValueError(f"input must be one of {INPUTS} (zero-filled, view-shared bins, or both), got {input!r}")
         self.input = input
         self.temporal = encoder != "unet2d"
         if image_skip and not (self.temporal and residual):
             raise ValueError("image_skip needs a temporal (3D) encoder and residual=True")
+        if dc_cascade and not image_skip:
+            raise ValueError("dc_cascade needs image_skip=True (a 3D residual model)")
         self.image_skip, self.C = image_skip, C
         self.encoder = ENCODERS[encoder](T_low, C + 2 * image_skip, 2 * len(INPUTS[input]), **(encoder_kwargs or {}))
         if image_skip:  # the correction starts at zero, so training starts from the input bins
@@ -365,26 +375,51 @@ class LiifCine(nn.Module):
             nn.init.zeros_(self.decoder.net[-1].weight)
             nn.init.zeros_(self.decoder.net[-1].bias)
         self.T_low, self.residual = T_low, residual
+        self.stage1 = None
+        if dc_cascade:  # built last, so the other modules start from the same weights with or without it
+            self.stage1 = ENCODERS["unet3d"](T_low, 2, 2 * len(INPUTS[input]), list(dc_cascade),
+                                             circular=(encoder_kwargs or {}).get("circular", False))
+            with torch.no_grad():  # starts as the identity: x1 = x
+                output_conv(self.stage1).weight.zero_(); output_conv(self.stage1).bias.zero_()
+            self.stage1.to(memory_format=torch.channels_last_3d)
+            self.dc_logit = nn.Parameter(torch.tensor(0.0))
 
     def input_of(self, sample: dict) -> torch.Tensor:
         """The encoder's input from a sample or batch: its (2 or 4, T_low, H, W) channels."""
         return torch.cat([sample[k] for k in INPUTS[self.input]], -4)
 
-    def features(self, zf):
+    def features(self, zf, kspace: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None):
         """zf (B, 2, T_low, H, W) -> tanh features (B, C, H, W) or (B, C, T_low, H, W), the
         per-sample scale (the input is divided by its peak; the output multiplied back) and the
-        per-bin image correction (B, 2, T_low, H, W) of ``image_skip`` (None without it)."""
+        per-bin image correction (B, 2, T_low, H, W) of ``image_skip`` (None without it).
+        ``kspace`` (B, T_low, H, W) and ``mask`` (B, T_low, W): the bins' lines, for ``dc_cascade``."""
         scale = zf.flatten(1).abs().amax(1).clamp_min(1e-8).view(-1, 1, 1, 1, 1)
         x = zf / scale
+        correction = 0
+        if self.stage1 is not None:
+            if kspace is None or mask is None:
+                raise ValueError("a dc_cascade model needs the bins' kspace and mask (LiifCine.apply_to passes them)")
+            base = x[:, -2:]
+            x1 = base + self.stage1(x.contiguous(memory_format=torch.channels_last_3d))
+            k = fft2c(torch.complex(x1[:, 0], x1[:, 1]))
+            m = mask[:, :, None, :].to(k.real.dtype)
+            x2 = ifft2c(k + torch.sigmoid(self.dc_logit) * m * (kspace / scale[:, 0] - k))
+            x2 = torch.stack([x2.real, x2.imag], 1)
+            x, correction = torch.cat([x[:, :-2], x2], 1), x2 - base
         x = x.flatten(1, 2) if not self.temporal else x.contiguous(memory_format=torch.channels_last_3d)
         y = self.encoder(x)
         # with image_skip the last two channels are a per-bin (real, imag) correction of the input bins
-        return torch.tanh(y[:, : self.C]), scale, (y[:, self.C:] if self.image_skip else None)
+        return torch.tanh(y[:, : self.C]), scale, (correction + y[:, self.C:] if self.image_skip else None)
 
-    def forward(self, zf, bin_times, t_query, pixels: Optional[torch.Tensor] = None):
+    def apply_to(self, batch: dict, pixels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The model on a batch of samples (``collate``) at its query times."""
+        return self(self.input_of(batch), batch["bin_times"], batch["t_query"], pixels, batch["kspace"], batch["mask"])
+
+    def forward(self, zf, bin_times, t_query, pixels: Optional[torch.Tensor] = None,
+                kspace: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None):
         """Complex values at t_query (B, Tq): (B, Tq, H, W), or (B, Tq, P) at flat pixel
         indices ``pixels`` (P,) (training on a random subset of pixels is cheaper)."""
-        feat, scale, skip = self.features(zf)
+        feat, scale, skip = self.features(zf, kspace, mask)
         B, Tq = t_query.shape
         H, W = zf.shape[-2:]
         feat = feat.flatten(-2)  # (..., H*W)
@@ -460,7 +495,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, epochs:
                 n_pix = b["target"].shape[-2] * b["target"].shape[-1]
                 pix = torch.randperm(n_pix, generator=g)[: min(pixels_per_step, n_pix)]
             target = b["target"] if pix is None else b["target"].flatten(-2)[..., pix]
-            loss = rel_l1_loss(model(model.input_of(b), b["bin_times"], b["t_query"], pix), target)
+            loss = rel_l1_loss(model.apply_to(b, pix), target)
             if not torch.isfinite(loss):
                 history["stopped"] = f"{desc}: loss became {loss.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
                 warnings.warn(history["stopped"], RuntimeWarning)
@@ -489,7 +524,7 @@ def evaluate_loss(model, dataset, batch: int = 4) -> float:
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate)
     num = den = 0.0
     for b in loader:
-        pred = model(model.input_of(b), b["bin_times"], b["t_query"])
+        pred = model.apply_to(b)
         num += float((pred.abs() - b["target"].abs()).abs().sum()); den += float(b["target"].abs().sum())
     return num / max(den, 1e-12)
 
@@ -502,7 +537,8 @@ def load_model(path) -> LiifCine:
     state = torch.load(path, weights_only=False)
     cfg = state["config"]
     model = LiifCine(cfg["encoder"], cfg["T_low"], cfg["C"], cfg["hidden"], cfg["layers"], cfg["encoder_kwargs"],
-                     cfg.get("residual", False), cfg.get("input", "zf"), cfg.get("image_skip", False))
+                     cfg.get("residual", False), cfg.get("input", "zf"), cfg.get("image_skip", False),
+                     cfg.get("dc_cascade"))
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -568,7 +604,7 @@ def predict(model: LiifCine, sample: dict) -> tuple[np.ndarray, float]:
     """One cine at the sample's query times, and the seconds it took."""
     model.eval()
     t0 = time.perf_counter()
-    out = model(model.input_of(sample)[None], sample["bin_times"][None], sample["t_query"][None])[0]
+    out = model.apply_to(collate([sample]))[0]
     return out.numpy(), time.perf_counter() - t0
 
 

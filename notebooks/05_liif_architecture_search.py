@@ -23,7 +23,9 @@
 # a per-bin image correction of them and decode a further correction at t (`INPUT`,
 # `RESIDUAL`, `IMAGE_SKIP`), and train on shifted, time-reversed and flipped subjects
 # (`AUGMENT`); "zf", False, False, False give the original's setting. `CIRCULAR_TIME` pads the
-# 3D encoders periodically in time (the bins span one cardiac cycle; off by default).
+# 3D encoders periodically in time (the bins span one cardiac cycle; off by default);
+# `DC_CASCADE` puts a small UNet and a soft data-consistency step (learned weight) before
+# each encoder, a two-stage unrolled network (off by default).
 #
 # Why a learned model can beat TV here at all: a bin holds lines acquired at different times
 # of its window, so its k-space is not the Fourier transform of any single image. TV enforces
@@ -77,6 +79,7 @@ RESIDUAL: bool = True  # decode a correction added to the input bins interpolate
 IMAGE_SKIP: bool = True  # the encoder also outputs a per-bin image correction of the input (needs RESIDUAL)
 AUGMENT: bool = True  # training augmentation: time shift, time reversal, spatial flips (False: the original's)
 CIRCULAR_TIME: bool = False  # 3D encoders pad periodically in time (the bins span one cycle); False: zero padding, the original's
+DC_CASCADE: list = []  # widths of a first-stage 3D UNet + soft data consistency before each encoder ([]: off; e.g. [8, 16, 32])
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
 OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>[_<data>][_seed<SEED>]/
@@ -111,9 +114,10 @@ print("TV validation relative L1:", {k: round(v, 4) for k, v in tv_scores.items(
 # %%
 models = {
     "UNet": liif.LiifCine("unet3d", T_LOW, C, HIDDEN, LAYERS, {"channels": UNET_CHANNELS, "circular": CIRCULAR_TIME},
-                          RESIDUAL, INPUT, IMAGE_SKIP),
+                          RESIDUAL, INPUT, IMAGE_SKIP, DC_CASCADE or None),
     "RDN": liif.LiifCine("rdn3d", T_LOW, C, HIDDEN, LAYERS, {"channels": RDN_CHANNELS, "blocks": RDN_BLOCKS, "layers": RDN_LAYERS,
-                                                        "growth": RDN_GROWTH, "circular": CIRCULAR_TIME}, RESIDUAL, INPUT, IMAGE_SKIP),
+                                                        "growth": RDN_GROWTH, "circular": CIRCULAR_TIME}, RESIDUAL, INPUT, IMAGE_SKIP,
+                         DC_CASCADE or None),
 }
 histories, train_seconds = liif.train_all(models, train_set, val_set, out, EPOCHS, LR, BATCH, RESUME, SEED, PIXELS_PER_STEP or None)
 

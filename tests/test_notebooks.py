@@ -118,8 +118,9 @@ def test_04_liif_2d_vs_3d_small(tmp_path):
 def test_05_architecture_search_small_and_summary(tmp_path):
     from inr_utils import liif
 
-    for t_low in (2, 4):  # T_low = 2 also with periodic time padding
-        params = {**SMOKE_PARAMETERS["05_liif_architecture_search"], "T_LOW": t_low, "CIRCULAR_TIME": t_low == 2}
+    for t_low in (2, 4):  # T_low = 2 also with periodic time padding and the data-consistency cascade
+        params = {**SMOKE_PARAMETERS["05_liif_architecture_search"], "T_LOW": t_low, "CIRCULAR_TIME": t_low == 2,
+                  "DC_CASCADE": [4] if t_low == 2 else []}
         execute(NB05, params, tmp_path / f"R6_T{t_low}")
         m = json.loads((tmp_path / f"R6_T{t_low}" / "metrics.json").read_text())
         assert m["T_low"] == t_low and set(m["methods"]) == {"RDN", "UNet", "TV", "ZF"}
@@ -127,5 +128,6 @@ def test_05_architecture_search_small_and_summary(tmp_path):
         for name in ("UNet", "RDN"):
             model = liif.load_model(tmp_path / f"R6_T{t_low}" / "models" / f"{name}.pt")
             assert model.config["encoder_kwargs"]["circular"] == (t_low == 2)
+            assert model.config["dc_cascade"] == ([4] if t_low == 2 else None)
     table = liif.summary_table(tmp_path)
     assert table.count("\n") == 3 and "| 6 | 4 |" in table
