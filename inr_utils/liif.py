@@ -379,8 +379,9 @@ class LiifCine(nn.Module):
         if dc_cascade:  # built last, so the other modules start from the same weights with or without it
             self.stage1 = ENCODERS["unet3d"](T_low, 2, 2 * len(INPUTS[input]), list(dc_cascade),
                                              circular=(encoder_kwargs or {}).get("circular", False))
+            head = output_conv(self.stage1)
             with torch.no_grad():  # starts as the identity: x1 = x
-                output_conv(self.stage1).weight.zero_(); output_conv(self.stage1).bias.zero_()
+                head.weight.zero_(); head.bias.zero_()
             self.stage1.to(memory_format=torch.channels_last_3d)
             self.dc_logit = nn.Parameter(torch.tensor(0.0))
 
