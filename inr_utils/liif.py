@@ -335,33 +335,40 @@ class LiifCine(nn.Module):
     ``image_skip=True`` (3D encoders, residual): the encoder outputs two more channels, a
     per-bin (real, imag) correction added to the input bins before they are interpolated to t
     (a plain residual CNN path that trains fast; zero at initialisation).
-    ``dc_cascade=[widths]`` (needs ``image_skip``): a first, small 3D UNet corrects the input
-    bins, a soft data-consistency step puts the measured lines back with a learned weight
-    mu in (0, 1), and the encoder reads the result (a two-stage unrolled network):
+    ``dc_cascade=[widths]`` (needs ``image_skip``): ``dc_stages`` small 3D UNets, each followed
+    by a soft data-consistency step that puts the measured lines back with a learned weight
+    mu_i in (0, 1), correct the input bins before the encoder reads them (an unrolled network):
 
-        x1 = x + UNet_1(x),   x2 = F^H [ F x1 + mu M (y - F x1) ]   (per bin; y its lines, M its mask)
+        x_i = DC_i(x_{i-1} + UNet_i(x_{i-1})),   DC_i(z) = F^H [ F z + mu_i M (y - F z) ]   (per bin; y its lines, M its mask)
 
-    x2 then replaces the input bins as the residual base. Bins mix acquisition times, so the
-    lines are not exact for any single image; mu is learned (starts at 0.5).
+    The last x_i then replaces the input bins as the residual base. ``final_dc=True`` applies one
+    more soft DC step to the encoder's corrected bins (x_n + image correction) before they are
+    interpolated to t. Bins mix acquisition times, so the lines are not exact for any single
+    image; each mu is learned (starts at 0.5).
     """
 
     def __init__(self, encoder: str, T_low: int, C: int = 16, hidden: int = 32, layers: int = 4,
                  encoder_kwargs: Optional[dict] = None, residual: bool = False, input: str = "zf",
-                 image_skip: bool = False, dc_cascade: Optional[Sequence[int]] = None):
+                 image_skip: bool = False, dc_cascade: Optional[Sequence[int]] = None, dc_stages: int = 1,
+                 final_dc: bool = False, bf16: bool = False):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; registered: {sorted(ENCODERS)}")
         self.config = {"encoder": encoder, "T_low": T_low, "C": C, "hidden": hidden, "layers": layers,
                        "encoder_kwargs": encoder_kwargs or {}, "residual": residual, "input": input,
-                       "image_skip": image_skip, "dc_cascade": list(dc_cascade) if dc_cascade else None}
+                       "image_skip": image_skip, "dc_cascade": list(dc_cascade) if dc_cascade else None,
+                       "dc_stages": dc_stages if dc_cascade else 0, "final_dc": final_dc, "bf16": bf16}
+        self.bf16 = bf16
         if input not in INPUTS:
             raise ValueError(f"input must be one of {INPUTS} (zero-filled, view-shared bins, or both), got {input!r}")
         self.input = input
         self.temporal = encoder != "unet2d"
         if image_skip and not (self.temporal and residual):
             raise ValueError("image_skip needs a temporal (3D) encoder and residual=True")
-        if dc_cascade and not image_skip:
-            raise ValueError("dc_cascade needs image_skip=True (a 3D residual model)")
+        if (dc_cascade or final_dc) and not image_skip:
+            raise ValueError("dc_cascade and final_dc need image_skip=True (a 3D residual model)")
+        if dc_cascade and (not isinstance(dc_stages, int) or dc_stages < 1):
+            raise ValueError(f"dc_stages must be a positive integer, got {dc_stages!r}")
         self.image_skip, self.C = image_skip, C
         self.encoder = ENCODERS[encoder](T_low, C + 2 * image_skip, 2 * len(INPUTS[input]), **(encoder_kwargs or {}))
         if image_skip:  # the correction starts at zero, so training starts from the input bins
@@ -375,15 +382,18 @@ class LiifCine(nn.Module):
             nn.init.zeros_(self.decoder.net[-1].weight)
             nn.init.zeros_(self.decoder.net[-1].bias)
         self.T_low, self.residual = T_low, residual
-        self.stage1 = None
-        if dc_cascade:  # built last, so the other modules start from the same weights with or without it
-            self.stage1 = ENCODERS["unet3d"](T_low, 2, 2 * len(INPUTS[input]), list(dc_cascade),
-                                             circular=(encoder_kwargs or {}).get("circular", False))
-            head = output_conv(self.stage1)
-            with torch.no_grad():  # starts as the identity: x1 = x
+        # built last, so the other modules start from the same weights with or without them
+        self.dc_cnns = nn.ModuleList()
+        for _ in range(dc_stages if dc_cascade else 0):
+            cnn = ENCODERS["unet3d"](T_low, 2, 2 * len(INPUTS[input]), list(dc_cascade),
+                                     circular=(encoder_kwargs or {}).get("circular", False))
+            head = output_conv(cnn)
+            with torch.no_grad():  # each stage starts as the identity
                 head.weight.zero_(); head.bias.zero_()
-            self.stage1.to(memory_format=torch.channels_last_3d)
-            self.dc_logit = nn.Parameter(torch.tensor(0.0))
+            self.dc_cnns.append(cnn.to(memory_format=torch.channels_last_3d))
+        self.final_dc = final_dc
+        n_dc = len(self.dc_cnns) + final_dc  # mu_i = sigmoid(logit_i); no parameter without DC (older saved models load)
+        self.register_parameter("dc_logits", nn.Parameter(torch.zeros(n_dc)) if n_dc else None)
 
     def input_of(self, sample: dict) -> torch.Tensor:
         """The encoder's input from a sample or batch: its (2 or 4, T_low, H, W) channels."""
@@ -396,21 +406,35 @@ class LiifCine(nn.Module):
         ``kspace`` (B, T_low, H, W) and ``mask`` (B, T_low, W): the bins' lines, for ``dc_cascade``."""
         scale = zf.flatten(1).abs().amax(1).clamp_min(1e-8).view(-1, 1, 1, 1, 1)
         x = zf / scale
-        correction = 0
-        if self.stage1 is not None:
-            if kspace is None or mask is None:
-                raise ValueError("a dc_cascade model needs the bins' kspace and mask (LiifCine.apply_to passes them)")
-            base = x[:, -2:]
-            x1 = base + self.stage1(x.contiguous(memory_format=torch.channels_last_3d))
-            k = fft2c(torch.complex(x1[:, 0], x1[:, 1]))
-            m = mask[:, :, None, :].to(k.real.dtype)
-            x2 = ifft2c(k + torch.sigmoid(self.dc_logit) * m * (kspace / scale[:, 0] - k))
-            x2 = torch.stack([x2.real, x2.imag], 1)
-            x, correction = torch.cat([x[:, :-2], x2], 1), x2 - base
+        if self.dc_logits is not None and (kspace is None or mask is None):
+            raise ValueError("a dc_cascade / final_dc model needs the bins' kspace and mask (LiifCine.apply_to passes them)")
+        base = bins = x[:, -2:]
+        for i, cnn in enumerate(self.dc_cnns):
+            z = torch.cat([x[:, :-2], bins], 1).contiguous(memory_format=torch.channels_last_3d)
+            bins = self.soft_dc(bins + self._cnn(cnn, z), kspace, mask, scale, self.dc_logits[i])
+        x = torch.cat([x[:, :-2], bins], 1)
         x = x.flatten(1, 2) if not self.temporal else x.contiguous(memory_format=torch.channels_last_3d)
-        y = self.encoder(x)
+        y = self._cnn(self.encoder, x)
+        if not self.image_skip:
+            return torch.tanh(y[:, : self.C]), scale, None
         # with image_skip the last two channels are a per-bin (real, imag) correction of the input bins
-        return torch.tanh(y[:, : self.C]), scale, (correction + y[:, self.C:] if self.image_skip else None)
+        bins = bins + y[:, self.C:]
+        if self.final_dc:
+            bins = self.soft_dc(bins, kspace, mask, scale, self.dc_logits[-1])
+        return torch.tanh(y[:, : self.C]), scale, bins - base
+
+    def _cnn(self, net, x):
+        """A convolutional network, in bfloat16 autocast when ``bf16`` (the FFTs and the decoder stay float32)."""
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return net(x).float()
+
+    @staticmethod
+    def soft_dc(bins, kspace, mask, scale, logit):
+        """F^H [F z + mu M (y / scale - F z)], mu = sigmoid(logit); bins z (B, 2, T, H, W) real/imag."""
+        k = fft2c(torch.complex(bins[:, 0], bins[:, 1]))
+        m = mask[:, :, None, :].to(k.real.dtype)
+        z = ifft2c(k + torch.sigmoid(logit) * m * (kspace / scale[:, 0] - k))
+        return torch.stack([z.real, z.imag], 1)
 
     def apply_to(self, batch: dict, pixels: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The model on a batch of samples (``collate``) at its query times."""
@@ -447,6 +471,13 @@ class LiifCine(nn.Module):
             out = out + base.movedim(1, -1)
         out = torch.complex(out[..., 0], out[..., 1]) * scale.view(-1, 1, 1)
         return out if pixels is not None else out.view(B, Tq, H, W)
+
+
+def bf16_supported(device: str = "cpu") -> bool:
+    """Whether bfloat16 convolutions are fast here (CPU: oneDNN with AVX512-BF16 / AMX; CUDA: Ampere or newer)."""
+    if device == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def rel_l1_loss(pred, target):
@@ -539,7 +570,7 @@ def load_model(path) -> LiifCine:
     cfg = state["config"]
     model = LiifCine(cfg["encoder"], cfg["T_low"], cfg["C"], cfg["hidden"], cfg["layers"], cfg["encoder_kwargs"],
                      cfg.get("residual", False), cfg.get("input", "zf"), cfg.get("image_skip", False),
-                     cfg.get("dc_cascade"))
+                     cfg.get("dc_cascade"), cfg.get("dc_stages") or 1, cfg.get("final_dc", False), cfg.get("bf16", False))
     model.load_state_dict(state["model"])
     return model.eval()
 

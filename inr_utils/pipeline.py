@@ -33,7 +33,7 @@ SMOKE_PARAMETERS = {
     "05_liif_architecture_search": {"R": 6, "T_LOW": 4, "N": 16, "T_HIGH": 8, "T_QUERY": 4, "T_EVAL": 8, "N_TRAIN": 4,
                                     "N_VAL": 1, "N_TEST": 1, "EPOCHS": 2, "BATCH": 2, "UNET_CHANNELS": [4, 8],
                                     "RDN_CHANNELS": 4, "RDN_BLOCKS": 1, "RDN_LAYERS": 2, "RDN_GROWTH": 4,
-                                    "TV_LOG_LAMBDAS": [-2.0], "TV_ITERS": 20},
+                                    "DC_CASCADE": [4], "DC_STAGES": 2, "TV_LOG_LAMBDAS": [-2.0], "TV_ITERS": 20},
 }
 
 

@@ -22,10 +22,14 @@
 # view-shared bins (each bin's missing lines from the nearest bin that sampled them), output
 # a per-bin image correction of them and decode a further correction at t (`INPUT`,
 # `RESIDUAL`, `IMAGE_SKIP`), and train on shifted, time-reversed and flipped subjects
-# (`AUGMENT`); "zf", False, False, False give the original's setting. `CIRCULAR_TIME` pads the
-# 3D encoders periodically in time (the bins span one cardiac cycle; off by default);
-# `DC_CASCADE` puts a small UNet and a soft data-consistency step (learned weight) before
-# each encoder, a two-stage unrolled network (off by default).
+# (`AUGMENT`). Both encoders sit behind the same **unrolled data-consistency cascade**
+# (`DC_CASCADE`, `DC_STAGES`): four small 3D UNets, each followed by a soft data-consistency
+# step that puts the bins' measured lines back with a learned weight, and one more such step on
+# the encoder's corrected bins (`FINAL_DC`); the 3D convolutions pad periodically in time, as
+# the bins span one cardiac cycle (`CIRCULAR_TIME`), and run in bfloat16 where the hardware
+# has it (`BF16`); `benchmarks/results/liif_dc_cascade_trial.md` measures what each of these
+# buys on the real slices. "zf", False, False, False, False, [], False give the original's
+# setting (with the original's widths).
 #
 # Why a learned model can beat TV here at all: a bin holds lines acquired at different times
 # of its window, so its k-space is not the Fourier transform of any single image. TV enforces
@@ -61,25 +65,28 @@ T_EVAL: int = 64  # uniform query times at evaluation (the original's)
 N_TRAIN: int = 36  # phantom training subjects (real data: every slice of the training patients)
 N_VAL: int = 4  # phantom validation subjects
 N_TEST: int = 4  # phantom test subjects (real data: every slice of the test patient)
-EPOCHS: int = 55  # training epochs per encoder
+EPOCHS: Optional[int] = None  # training epochs per encoder (None: 55 at T_LOW <= 4, 40 above, ~5 CPU minutes each)
 BATCH: int = 4  # samples per step
 LR: float = 1e-3  # Adam learning rate (the original's), reduce-on-plateau
 HIDDEN: int = 32  # decoder width (the original's)
 LAYERS: int = 4  # decoder sine layers (the original's)
 C: int = 16  # encoder output channels (the original's)
-UNET_CHANNELS: list = [16, 32, 64]  # 3D UNet widths (the original's)
-RDN_CHANNELS: int = 16  # RDN feature channels (the original: 32)
+UNET_CHANNELS: list = [8, 16, 32]  # 3D UNet encoder widths (the original: [16, 32, 64])
+RDN_CHANNELS: int = 12  # RDN feature channels (the original: 32)
 RDN_BLOCKS: int = 2  # residual dense blocks (the original: 5)
-RDN_LAYERS: int = 3  # conv layers per block (the original: 6)
-RDN_GROWTH: int = 12  # growth rate (the original: 32)
+RDN_LAYERS: int = 2  # conv layers per block (the original: 6)
+RDN_GROWTH: int = 8  # growth rate (the original: 32)
 TV_LOG_LAMBDAS: list = [-3.0, -2.5, -2.0, -1.5, -1.0]  # temporal-TV candidates, chosen on validation subjects
 TV_ITERS: int = 300  # primal-dual iterations of temporal TV
 INPUT: str = "vs"  # encoder input: "zf" zero-filled bins (the original's), "vs" view-shared bins, "zfvs" both
 RESIDUAL: bool = True  # decode a correction added to the input bins interpolated to t (False: the original's)
 IMAGE_SKIP: bool = True  # the encoder also outputs a per-bin image correction of the input (needs RESIDUAL)
 AUGMENT: bool = True  # training augmentation: time shift, time reversal, spatial flips (False: the original's)
-CIRCULAR_TIME: bool = False  # 3D encoders pad periodically in time (the bins span one cycle); False: zero padding, the original's
-DC_CASCADE: list = []  # widths of a first-stage 3D UNet + soft data consistency before each encoder ([]: off; e.g. [8, 16, 32])
+CIRCULAR_TIME: bool = True  # 3D networks pad periodically in time (the bins span one cycle); False: zero padding, the original's
+DC_CASCADE: list = [8, 16, 32]  # widths of the small 3D UNet of each stage (UNet + soft data consistency) before the encoder ([]: off, the original's)
+DC_STAGES: int = 4  # stages of DC_CASCADE
+FINAL_DC: bool = True  # a last soft data-consistency step on the encoder's corrected bins
+BF16: Optional[bool] = None  # bfloat16 autocast of the CNNs (None: where the hardware has fast bfloat16; ~25% faster steps)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
 OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>[_<data>][_seed<SEED>]/
@@ -90,6 +97,8 @@ OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_
 # %%
 R = check_acceleration(R)
 T_LOW, T_HIGH, N = check_int("T_LOW", T_LOW), check_int("T_HIGH", T_HIGH), check_int("N", N, 16)
+EPOCHS = (55 if T_LOW <= 4 else 40) if EPOCHS is None else EPOCHS
+BF16 = liif.bf16_supported("cuda" if torch.cuda.is_available() else "cpu") if BF16 is None else bool(BF16)
 EPOCHS, BATCH, T_QUERY, T_EVAL = check_int("EPOCHS", EPOCHS), check_int("BATCH", BATCH), check_int("T_QUERY", T_QUERY), check_int("T_EVAL", T_EVAL)
 if not TV_LOG_LAMBDAS or not all(np.isfinite(TV_LOG_LAMBDAS)):
     raise ValueError(f"TV_LOG_LAMBDAS must be a non-empty list of finite numbers, got {TV_LOG_LAMBDAS!r}")
@@ -97,7 +106,8 @@ torch.manual_seed(SEED)
 train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
                                                AUGMENT)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", R, DATA, SEED, T=T_LOW))
-print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}")
+print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}; "
+      f"{EPOCHS} epochs, bfloat16 CNNs: {BF16}")
 
 # %% [markdown]
 # ## Temporal TV, tuned on the validation subjects
@@ -114,10 +124,10 @@ print("TV validation relative L1:", {k: round(v, 4) for k, v in tv_scores.items(
 # %%
 models = {
     "UNet": liif.LiifCine("unet3d", T_LOW, C, HIDDEN, LAYERS, {"channels": UNET_CHANNELS, "circular": CIRCULAR_TIME},
-                          RESIDUAL, INPUT, IMAGE_SKIP, DC_CASCADE or None),
+                          RESIDUAL, INPUT, IMAGE_SKIP, DC_CASCADE or None, DC_STAGES, FINAL_DC, BF16),
     "RDN": liif.LiifCine("rdn3d", T_LOW, C, HIDDEN, LAYERS, {"channels": RDN_CHANNELS, "blocks": RDN_BLOCKS, "layers": RDN_LAYERS,
                                                         "growth": RDN_GROWTH, "circular": CIRCULAR_TIME}, RESIDUAL, INPUT, IMAGE_SKIP,
-                         DC_CASCADE or None),
+                         DC_CASCADE or None, DC_STAGES, FINAL_DC, BF16),
 }
 histories, train_seconds = liif.train_all(models, train_set, val_set, out, EPOCHS, LR, BATCH, RESUME, SEED, PIXELS_PER_STEP or None)
 
@@ -130,7 +140,7 @@ targets = [s["target"].numpy() for s in samples]
 t0 = time.perf_counter()
 recons["TV"] = [liif.tv_at_queries(s, tv_ll, TV_ITERS) for s in samples]
 infer_seconds["TV"] = (time.perf_counter() - t0) / len(samples)
-result = {"R": R, "T_low": T_LOW, "seed": SEED, "data": str(DATA) if DATA else "phantom", "N": N,
+result = {"R": R, "T_low": T_LOW, "seed": SEED, "data": str(DATA) if DATA else "phantom", "N": N, "epochs": EPOCHS, "bf16": BF16,
           "test_subjects": [s.name for s in test_set.subjects], "tv_log10_lambda": tv_ll, "tv_validation": tv_scores,
           "methods": {}}
 for name in ("RDN", "UNet", "TV", "ZF"):

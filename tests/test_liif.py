@@ -197,48 +197,77 @@ def test_circular_time_encoders_are_periodic_in_time(encoder, kw):
         assert torch.allclose(rolled, plain, atol=1e-5) == circular
 
 
-def _cascade(dc_cascade, seed=0):
+def _cascade(dc_cascade, seed=0, **kw):
     torch.manual_seed(seed)
     return liif.LiifCine("unet3d", 4, 4, hidden=16, layers=2, encoder_kwargs={"channels": [4, 8]}, residual=True,
-                         input="vs", image_skip=True, dc_cascade=dc_cascade).eval()
+                         input="vs", image_skip=True, dc_cascade=dc_cascade, **kw).eval()
 
 
 def test_dc_cascade_starts_as_the_plain_model_and_round_trips(tmp_path):
-    """At initialisation the first stage is the identity and the view-shared bins already hold
-    their own measured lines, so the cascade gives the plain model's output; trained, it
-    survives save / load."""
+    """At initialisation every stage is the identity and the view-shared bins already hold
+    their own measured lines, so the cascade (two stages, final DC) gives the plain model's
+    output; trained, it survives save / load."""
     s = liif.make_sample(liif.subjects(None, "test", 16, 1)[0], SPEC, seed=0, train=False)
-    plain, cascade = _cascade(None), _cascade([4, 8])
+    plain, cascade = _cascade(None), _cascade([4, 8], dc_stages=2, final_dc=True)
+    assert len(cascade.dc_cnns) == 2 and cascade.dc_logits.shape == (3,) and plain.dc_logits is None
     want = liif.predict(plain, s)[0]
     assert np.allclose(liif.predict(cascade, s)[0], want, atol=1e-5 * np.abs(want).max())
     with torch.no_grad():
-        for p in cascade.stage1.parameters():
+        for p in cascade.dc_cnns.parameters():
             p.add_(0.05 * torch.randn_like(p))
     moved = liif.predict(cascade, s)[0]
     assert np.abs(moved - want).max() > 1e-3 * np.abs(want).max()
     liif.save_model(cascade, tmp_path / "cascade.pt")
-    assert np.allclose(liif.predict(liif.load_model(tmp_path / "cascade.pt"), s)[0], moved, atol=1e-6)
+    loaded = liif.load_model(tmp_path / "cascade.pt")
+    assert loaded.config["dc_stages"] == 2 and loaded.config["final_dc"]
+    assert np.allclose(liif.predict(loaded, s)[0], moved, atol=1e-6)
 
 
-def test_dc_step_puts_the_measured_lines_back():
-    """With mu -> 1 the corrected bins hold exactly the measured lines, whatever stage 1 did."""
+@pytest.mark.parametrize("stages, final_dc", [(2, False), (1, True)])
+def test_dc_step_puts_the_measured_lines_back(stages, final_dc):
+    """With mu -> 1 the bins after the last DC step hold exactly the measured lines, whatever
+    the stages (and, with final_dc, the encoder's image correction) did."""
     spec = liif.AcquisitionSpec(R=12, T_low=4, T_high=8, T_query=6)  # about half the lines per bin
     s = liif.make_sample(liif.subjects(None, "test", 16, 1)[0], spec, seed=0, train=False)
-    model = _cascade([4, 8])
+    model = _cascade([4, 8], dc_stages=stages, final_dc=final_dc)
     with torch.no_grad():
-        model.dc_logit.fill_(30.0)
-        for p in model.stage1.parameters():  # stage 1 changes the bins
-            p.add_(0.05 * torch.randn_like(p))
+        model.dc_logits.fill_(30.0)
+        for p in [*model.dc_cnns.parameters(), *(liif.output_conv(model.encoder).parameters() if final_dc else [])]:
+            p.add_(0.05 * torch.randn_like(p))  # the stages (and the encoder's image channels) change the bins
         b = liif.collate([s])
         _, scale, skip = model.features(model.input_of(b), b["kspace"], b["mask"])
-        x2 = b["vs"] / scale + skip  # the output conv's image channels start at zero
+        x2 = b["vs"] / scale + skip  # without final_dc the output conv's image channels are still zero
     k = liif.fft2c(torch.complex(x2[0, 0], x2[0, 1]))
     m = b["mask"][0].bool()[:, None, :].expand_as(k)
     assert 0 < m.float().mean() < 0.9
     assert torch.allclose(k[m], (b["kspace"][0] / scale[0, 0])[m], atol=1e-5)
     vs = liif.fft2c(torch.complex(b["vs"][0, 0], b["vs"][0, 1]) / scale[0, 0])
-    assert (k[~m] - vs[~m]).abs().max() > 1e-2  # the lines not measured keep stage 1's change
+    assert (k[~m] - vs[~m]).abs().max() > 1e-2  # the lines not measured keep the learned change
     with pytest.raises(ValueError, match="kspace and mask"):
         model(model.input_of(b), b["bin_times"], b["t_query"])
+
+
+def test_dc_options_are_checked():
+    kw = {"encoder_kwargs": {"channels": [4, 8]}, "residual": True}
     with pytest.raises(ValueError, match="image_skip"):
-        liif.LiifCine("unet3d", 4, 4, encoder_kwargs={"channels": [4, 8]}, residual=True, dc_cascade=[4])
+        liif.LiifCine("unet3d", 4, 4, dc_cascade=[4], **kw)
+    with pytest.raises(ValueError, match="image_skip"):
+        liif.LiifCine("unet3d", 4, 4, final_dc=True, **kw)
+    with pytest.raises(ValueError, match="dc_stages"):
+        liif.LiifCine("unet3d", 4, 4, image_skip=True, dc_cascade=[4], dc_stages=0, **kw)
+
+
+def test_bf16_autocast_changes_only_the_cnn_precision(tmp_path):
+    """bf16=True runs the convolutional networks in bfloat16 autocast: same weights give the
+    float32 output to bfloat16 accuracy (but not bit for bit), and the setting is saved."""
+    s = liif.make_sample(liif.subjects(None, "test", 16, 1)[0], SPEC, seed=0, train=False)
+    f32, b16 = _cascade([4, 8], final_dc=True), _cascade([4, 8], final_dc=True, bf16=True)
+    with torch.no_grad():
+        for p in [*f32.dc_cnns.parameters(), *liif.output_conv(f32.encoder).parameters(), *f32.decoder.net[-1].parameters()]:
+            p.add_(0.05 * torch.randn_like(p))
+    b16.load_state_dict(f32.state_dict())
+    want, got = liif.predict(f32, s)[0], liif.predict(b16, s)[0]
+    err = np.abs(got - want).max() / np.abs(want).max()
+    assert 1e-6 < err < 3e-2
+    liif.save_model(b16, tmp_path / "b16.pt")
+    assert liif.load_model(tmp_path / "b16.pt").bf16

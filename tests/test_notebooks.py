@@ -118,16 +118,21 @@ def test_04_liif_2d_vs_3d_small(tmp_path):
 def test_05_architecture_search_small_and_summary(tmp_path):
     from inr_utils import liif
 
-    for t_low in (2, 4):  # T_low = 2 also with periodic time padding and the data-consistency cascade
-        params = {**SMOKE_PARAMETERS["05_liif_architecture_search"], "T_LOW": t_low, "CIRCULAR_TIME": t_low == 2,
-                  "DC_CASCADE": [4] if t_low == 2 else []}
+    # T_low = 2: the defaults (periodic time padding, two DC stages, final DC, bfloat16 where fast);
+    # T_low = 4: the original's plain encoders in float32
+    plain = {"CIRCULAR_TIME": False, "DC_CASCADE": [], "FINAL_DC": False, "BF16": False}
+    for t_low in (2, 4):
+        params = {**SMOKE_PARAMETERS["05_liif_architecture_search"], "T_LOW": t_low, **(plain if t_low == 4 else {})}
         execute(NB05, params, tmp_path / f"R6_T{t_low}")
         m = json.loads((tmp_path / f"R6_T{t_low}" / "metrics.json").read_text())
         assert m["T_low"] == t_low and set(m["methods"]) == {"RDN", "UNet", "TV", "ZF"}
         assert all(LIIF_KEYS <= set(v) for v in m["methods"].values())
+        assert m["epochs"] == 2 and m["bf16"] == (t_low == 2 and liif.bf16_supported())
         for name in ("UNet", "RDN"):
             model = liif.load_model(tmp_path / f"R6_T{t_low}" / "models" / f"{name}.pt")
-            assert model.config["encoder_kwargs"]["circular"] == (t_low == 2)
-            assert model.config["dc_cascade"] == ([4] if t_low == 2 else None)
+            cfg = model.config
+            assert cfg["encoder_kwargs"]["circular"] == (t_low == 2) and cfg["final_dc"] == (t_low == 2)
+            assert (cfg["dc_cascade"], cfg["dc_stages"]) == (([4], 2) if t_low == 2 else (None, 0))
+            assert len(model.dc_cnns) == (2 if t_low == 2 else 0) and cfg["bf16"] == m["bf16"]
     table = liif.summary_table(tmp_path)
     assert table.count("\n") == 3 and "| 6 | 4 |" in table
