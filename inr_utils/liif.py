@@ -403,7 +403,7 @@ class LiifCine(nn.Module):
         """zf (B, 2, T_low, H, W) -> tanh features (B, C, H, W) or (B, C, T_low, H, W), the
         per-sample scale (the input is divided by its peak; the output multiplied back) and the
         per-bin image correction (B, 2, T_low, H, W) of ``image_skip`` (None without it).
-        ``kspace`` (B, T_low, H, W) and ``mask`` (B, T_low, W): the bins' lines, for ``dc_cascade``."""
+        ``kspace`` (B, T_low, H, W) and ``mask`` (B, T_low, W): the bins' lines, for ``dc_cascade`` / ``final_dc``."""
         scale = zf.flatten(1).abs().amax(1).clamp_min(1e-8).view(-1, 1, 1, 1, 1)
         x = zf / scale
         if self.dc_logits is not None and (kspace is None or mask is None):
@@ -477,7 +477,10 @@ def bf16_supported(device: str = "cpu") -> bool:
     """Whether bfloat16 convolutions are fast here (CPU: oneDNN with AVX512-BF16 / AMX; CUDA: Ampere or newer)."""
     if device == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:  # a private query of PyTorch's oneDNN build; absent or failing: assume no
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def rel_l1_loss(pred, target):

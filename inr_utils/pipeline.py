@@ -5,7 +5,8 @@
 
 Each execution writes its executed notebook as ``OUT_DIR/<notebook>.ipynb`` only when
 it succeeds (a failed one is kept beside it as ``<notebook>.failed.ipynb``), so a
-failing run never replaces a good result.
+failing run never replaces a good result, and its wall time and machine as
+``OUT_DIR/run_info.json`` (``runs.record_run``).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from . import REPO_ROOT
-from .runs import default_out_dir
+from .runs import default_out_dir, record_run
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_R = (3, 6)  # the original's acceleration factors
@@ -89,6 +90,7 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
                 os.replace(dst, out_dir / f"{notebook.stem}.failed.ipynb")
             raise
         os.replace(dst, final)
+    record_run(final)
     return final
 
 

@@ -44,27 +44,40 @@ def _lambda_study_rows(runs) -> list[str]:
     return lines + timing + [""]
 
 
-def run_durations(outputs: Path = OUTPUTS) -> dict:
-    """{run folder: seconds} from the papermill metadata of every executed notebook."""
-    out = {}
-    for nb in sorted(outputs.glob("[0-9][0-9]_*/R*/[0-9][0-9]_*.ipynb")):
-        if nb.name.endswith(".failed.ipynb"):
-            continue
-        meta = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {})
-        if meta.get("duration") is not None:
-            out[nb.parent.relative_to(outputs).as_posix()] = float(meta["duration"])
-    return out
+def run_records(outputs: Path = OUTPUTS) -> dict:
+    """{run folder: run_info.json record} (``runs.record_run``) of every executed run."""
+    return {p.parent.relative_to(outputs).as_posix(): json.loads(p.read_text())
+            for p in sorted(outputs.glob("[0-9][0-9]_*/R*/run_info.json"))}
+
+
+def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
+    """Wall time of every run, per notebook with the dates and machines that ran it;
+    ``unrecorded``: runs with results but no record (run before records were kept)."""
+    if not records:
+        return ""
+    total = sum(r["seconds"] or 0 for r in records.values())
+    parts = []
+    for nb in sorted({k.split("/")[0] for k in records}):
+        runs = {k: r for k, r in records.items() if k.startswith(nb + "/")}
+        dates = sorted({(r.get("start_time") or "?")[:10] for r in runs.values()})
+        machines = sorted({f"{r.get('cpu_count')} x {r.get('cpu')}" for r in runs.values()})
+        parts.append(f"{nb}: {len(runs)} runs, {sum(r['seconds'] or 0 for r in runs.values()) / 60:.1f} min "
+                     f"(run {', '.join(dates)} on {'; '.join(machines)}; "
+                     + ", ".join(f"{k.split('/')[1]} {(r['seconds'] or 0) / 60:.1f}" for k, r in runs.items()) + ")")
+    return (f"Wall time of the executed notebooks behind these results (papermill's record in each run's "
+            f"`run_info.json`): {len(records)} runs, {total / 60:.1f} min in all. " + "; ".join(parts) + ". "
+            "A LIIF run that resumed from its checkpoints counts only the resumed part here; its `train s` column "
+            "holds the full training time."
+            + (f" Runs without a record (executed before records were kept, not counted): {', '.join(unrecorded)}."
+               if unrecorded else ""))
 
 
 def results_markdown(outputs: Path = OUTPUTS) -> str:
-    durations = run_durations(outputs)
-    lines = []
-    if durations:
-        lines += [f"Wall time of the executed notebooks behind these results (papermill's record, 2 CPU cores): "
-                  f"{len(durations)} runs, {sum(durations.values()) / 60:.1f} min in all "
-                  f"({', '.join(f'{k} {v / 60:.1f}' for k, v in durations.items())} min). "
-                  f"A LIIF run that resumed from its checkpoints counts only the resumed part here; its "
-                  f"`train s` column holds the full training time.", ""]
+    records = run_records(outputs)
+    unrecorded = tuple(p.parent.relative_to(outputs).as_posix() for p in sorted(outputs.glob("[0-9][0-9]_*/R*/metrics.json"))
+                       if p.parent.relative_to(outputs).as_posix() not in records)
+    line = wall_time_line(records, unrecorded)
+    lines = [line, ""] if line else []
     for nb_dir in sorted(p for p in outputs.glob("[0-9][0-9]_*") if p.is_dir()):
         runs = sorted(nb_dir.glob("R*/metrics.json"), key=_r_key)
         if not runs:

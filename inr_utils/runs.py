@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import OUTPUTS
+from . import OUTPUTS, REPO_ROOT
 
 
 def data_tag(DATA) -> str:
@@ -84,3 +84,35 @@ def check_int(name: str, value, lo: int = 1) -> int:
 def resolve_out_dir(out_dir, notebook: str, R, DATA=None, SEED: int = 0, **more) -> Path:
     """OUT_DIR as given, or the default outputs/<notebook>/R<R>[...]/ (see default_out_dir)."""
     return Path(out_dir) if out_dir else default_out_dir(notebook, R, DATA, SEED, **more)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def record_run(executed) -> Path:
+    """Write ``run_info.json`` beside an executed notebook: papermill's start, end and
+    duration, the parameters and the machine (CPU model and count). It is tracked in git
+    (the executed notebooks are not), so the README's wall times survive a clean checkout."""
+    executed = Path(executed)
+    meta = json.loads(executed.read_text()).get("metadata", {}).get("papermill", {})
+    params = dict(meta.get("parameters", {}))
+    if "OUT_DIR" in params:  # relative to the repository, so the record does not name this machine's paths
+        out = Path(str(params["OUT_DIR"])).resolve()
+        params["OUT_DIR"] = out.relative_to(REPO_ROOT).as_posix() if out.is_relative_to(REPO_ROOT) else str(out)
+    info = {"notebook": executed.stem, "parameters": params, "start_time": meta.get("start_time"),
+            "end_time": meta.get("end_time"), "seconds": meta.get("duration"), "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count()}
+    path = executed.parent / "run_info.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, path)
+    return path

@@ -65,7 +65,7 @@ T_EVAL: int = 64  # uniform query times at evaluation (the original's)
 N_TRAIN: int = 36  # phantom training subjects (real data: every slice of the training patients)
 N_VAL: int = 4  # phantom validation subjects
 N_TEST: int = 4  # phantom test subjects (real data: every slice of the test patient)
-EPOCHS: Optional[int] = None  # training epochs per encoder (None: 55 at T_LOW <= 4, 40 above, ~5 CPU minutes each)
+EPOCHS: Optional[int] = None  # training epochs per encoder (None: 55 at T_LOW 4 or less, 40 above)
 BATCH: int = 4  # samples per step
 LR: float = 1e-3  # Adam learning rate (the original's), reduce-on-plateau
 HIDDEN: int = 32  # decoder width (the original's)

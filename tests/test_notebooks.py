@@ -26,6 +26,8 @@ def _independent_zf_psnr(path):
 def test_01_writes_case_metrics_and_figures(tmp_path, R):
     executed = execute(NB01, {"R": R, **SMALL}, tmp_path)
     assert executed.exists()
+    info = json.loads((tmp_path / "run_info.json").read_text())  # the wall time kept in git for the README
+    assert info["parameters"]["R"] == R and 0 < info["seconds"] < 600 and info["cpu_count"] >= 1
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["R"] == R and set(m["methods"]["ZF"]) >= {"psnr", "ssim", "nrmse", "rel_l1"}
     psnr, achieved = _independent_zf_psnr(tmp_path / "case.h5")
@@ -136,3 +138,19 @@ def test_05_architecture_search_small_and_summary(tmp_path):
             assert len(model.dc_cnns) == (2 if t_low == 2 else 0) and cfg["bf16"] == m["bf16"]
     table = liif.summary_table(tmp_path)
     assert table.count("\n") == 3 and "| 6 | 4 |" in table
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")), ids=lambda p: p.stem)
+def test_parameters_cell_is_documented_by_papermill(notebook):
+    """One flat parameters cell; papermill's --help-notebook parses every line (type, default,
+    help) and the contract parameters R, SEED, DATA, OUT_DIR are there."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    cells = [c for c in jupytext.read(notebook).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    lines = [l for l in cells[0].source.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    params = PythonTranslator.inspect(cells[0])
+    assert len(params) == len(lines), "papermill could not parse some parameter lines"
+    assert all(p.help and p.inferred_type_name != "None" for p in params)
+    assert {"R", "SEED", "DATA", "OUT_DIR"} <= {p.name for p in params}

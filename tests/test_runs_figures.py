@@ -46,3 +46,31 @@ def test_figure_set_and_grid(tmp_path):
     assert paths["ZF"]["mag_gif"].stat().st_size < 1_000_000
     grid = figures.comparison_grid(tmp_path / "grid.png", {"ZF": recon}, target, {"ZF": {"psnr": 30.0}})
     assert grid.stat().st_size > 10_000
+
+
+def test_record_run_and_wall_time_line(tmp_path):
+    """run_info.json holds papermill's record of an executed notebook; the README line sums
+    the runs per notebook with their dates and machines."""
+    import json
+
+    from inr_utils import REPO_ROOT
+    from inr_utils.report import run_records, wall_time_line
+    from inr_utils.runs import record_run
+
+    for run, seconds, day in (("R3", 90.0, "2026-11-20"), ("R6", 150.0, "2026-11-26")):
+        folder = tmp_path / "05_liif" / run
+        folder.mkdir(parents=True)
+        out_dir = str(REPO_ROOT / "outputs" / "05_liif" / run) if run == "R3" else str(folder)
+        meta = {"papermill": {"parameters": {"R": int(run[1:]), "OUT_DIR": out_dir}, "start_time": f"{day}T10:00:00",
+                              "end_time": None, "duration": seconds}}
+        (folder / "05_liif.ipynb").write_text(json.dumps({"metadata": meta, "cells": []}))
+        info = json.loads(record_run(folder / "05_liif.ipynb").read_text())
+        assert info["seconds"] == seconds and info["parameters"]["R"] == int(run[1:]) and info["cpu"]
+        # a folder inside the repository is recorded relative to it, one outside as it is
+        assert info["parameters"]["OUT_DIR"] == ("outputs/05_liif/R3" if run == "R3" else str(folder.resolve()))
+    records = run_records(tmp_path)
+    assert set(records) == {"05_liif/R3", "05_liif/R6"}
+    line = wall_time_line(records)
+    assert "2 runs, 4.0 min in all" in line and "2026-11-20, 2026-11-26" in line and "R3 1.5, R6 2.5" in line
+    assert "without a record" not in line and "without a record" in wall_time_line(records, ("01_data/R3",))
+    assert wall_time_line({}) == ""
