@@ -74,9 +74,8 @@ def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
 
 def results_markdown(outputs: Path = OUTPUTS) -> str:
     records = run_records(outputs)
-    unrecorded = tuple(p.parent.relative_to(outputs).as_posix() for p in sorted(outputs.glob("[0-9][0-9]_*/R*/metrics.json"))
-                       if p.parent.relative_to(outputs).as_posix() not in records)
-    line = wall_time_line(records, unrecorded)
+    ran = [p.parent.relative_to(outputs).as_posix() for p in sorted(outputs.glob("[0-9][0-9]_*/R*/metrics.json"))]
+    line = wall_time_line(records, tuple(r for r in ran if r not in records))
     lines = [line, ""] if line else []
     for nb_dir in sorted(p for p in outputs.glob("[0-9][0-9]_*") if p.is_dir()):
         runs = sorted(nb_dir.glob("R*/metrics.json"), key=_r_key)
