@@ -54,13 +54,17 @@ def run_records(outputs: Path = OUTPUTS) -> dict:
 REPRODUCE_TARGET_MIN = 90
 
 
+def _machine(record: dict) -> str:
+    return f"{record.get('cpu_count')} x {record.get('cpu')}"
+
+
 def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
     """Wall time of every run, per notebook with the dates and machines that ran it, against
     REPRODUCE_TARGET_MIN; ``unrecorded``: runs with results but no record (run before records were kept)."""
     if not records:
         return ""
     total = sum(r["seconds"] or 0 for r in records.values())
-    machines = {f"{r.get('cpu_count')} x {r.get('cpu')}" for r in records.values()}
+    machines = {_machine(r) for r in records.values()}
     verdict = "" if unrecorded else (
         f" Target for `make reproduce` on 2 CPU cores: {REPRODUCE_TARGET_MIN} min, "
         f"**{'met' if total / 60 <= REPRODUCE_TARGET_MIN else 'missed'}** ({total / 60:.1f} min of notebook runs"
@@ -70,9 +74,8 @@ def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
     for nb in sorted({k.split("/")[0] for k in records}):
         runs = {k: r for k, r in records.items() if k.startswith(nb + "/")}
         dates = sorted({(r.get("start_time") or "?")[:10] for r in runs.values()})
-        machines = sorted({f"{r.get('cpu_count')} x {r.get('cpu')}" for r in runs.values()})
         parts.append(f"{nb}: {len(runs)} runs, {sum(r['seconds'] or 0 for r in runs.values()) / 60:.1f} min "
-                     f"(run {', '.join(dates)} on {'; '.join(machines)}; "
+                     f"(run {', '.join(dates)} on {'; '.join(sorted({_machine(r) for r in runs.values()}))}; "
                      + ", ".join(f"{k.split('/')[1]} {(r['seconds'] or 0) / 60:.1f}" for k, r in runs.items()) + ")")
     return (f"Wall time of the executed notebooks behind these results (papermill's record in each run's "
             f"`run_info.json`): {len(records)} runs, {total / 60:.1f} min in all. " + "; ".join(parts) + ". "
