@@ -502,20 +502,27 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, epochs:
     Each step decodes ``pixels_per_step`` random pixels of every query frame (None: all).
 
     ``checkpoint`` is written atomically after each epoch (model, optimiser, scheduler,
-    epoch, history) and resumed from when present. NaN/Inf stops with a message, keeping
-    the last checkpointed state. Returns the history (train/val loss, seconds per epoch).
+    epoch, history) and resumed from when present, only if it was written by the same model
+    config, ``tag``, learning rate, batch, pixels per step and seed and has not run past
+    ``epochs`` (otherwise training starts afresh, with a message). NaN/Inf stops with a
+    message, keeping the last checkpointed state. Returns the history (train/val loss,
+    seconds per epoch).
     """
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
     history = {"epoch": [], "train": [], "val": [], "seconds": [], "lr": [], "stopped": ""}
+    settings = {"lr": lr, "batch": batch, "pixels_per_step": pixels_per_step, "seed": seed}
     start = 0
     if checkpoint is not None and resume and Path(checkpoint).exists():
         state = torch.load(checkpoint, weights_only=False)
-        if state["config"] == model.config and state.get("tag", "") == tag:
+        if (state["config"] == model.config and state.get("tag", "") == tag and state.get("settings") == settings
+                and state["epoch"] < epochs):
             model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
             history, start = state["history"], state["epoch"] + 1
             print(f"{desc}: resumed from {checkpoint} at epoch {start}")
+        else:
+            print(f"{desc}: {checkpoint} was written by another model, setting or a longer run; training afresh")
     g = torch.Generator().manual_seed(seed)
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
@@ -549,7 +556,8 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, epochs:
             print(f"{desc} epoch {epoch + 1}/{epochs}: train {history['train'][-1]:.4f} val {val:.4f} ({history['seconds'][-1]:.0f} s)")
         if checkpoint is not None:
             _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                          "epoch": epoch, "history": history, "config": model.config, "tag": tag}, Path(checkpoint))
+                          "epoch": epoch, "history": history, "config": model.config, "tag": tag, "settings": settings},
+                         Path(checkpoint))
     return history
 
 

@@ -54,6 +54,32 @@ def run_records(outputs: Path = OUTPUTS) -> dict:
 REPRODUCE_TARGET_MIN = 90
 
 
+#: issue 4's LIIF targets: best encoder / tuned TV on the real patient, training seconds per model, inference seconds per cine
+LIIF_TV_RATIO, LIIF_TRAIN_S, LIIF_INFER_S = 0.8, 300, 1.0
+
+
+def liif_target_line(runs_dir: Path) -> str:
+    """Issue 4's targets judged from every ``R*_T*/metrics.json`` of notebook 05 (generated, like the wall-time verdict)."""
+    runs = [json.loads(p.read_text()) for p in sorted(Path(runs_dir).glob("R*_T*/metrics.json"))]
+    if not runs:
+        return ""
+    verdict = lambda ok: "**met**" if ok else "**missed**"
+    real = [r for r in runs if r.get("data") == "sunnybrook"]
+    ratios = {f"R{r['R']:g} T{r['T_low']}": min(r["methods"][k]["rel_l1"] for k in ("RDN", "UNet")) / r["methods"]["TV"]["rel_l1"]
+              for r in real}
+    parts = [f"best LIIF / tuned TV <= {LIIF_TV_RATIO} on the real held-out patient: "
+             + (f"{verdict(all(v <= LIIF_TV_RATIO for v in ratios.values()))} ("
+                + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()) + ")" if ratios else "no real-data run")]
+    for T_low in sorted({r["T_low"] for r in runs}):
+        secs = [r["methods"][k]["train_seconds"] for r in runs if r["T_low"] == T_low for k in ("RDN", "UNet")]
+        over = sum(s > LIIF_TRAIN_S for s in secs)
+        parts.append(f"training <= {LIIF_TRAIN_S} s per model at T_low = {T_low}: {verdict(not over)} "
+                     f"({min(secs):.0f}-{max(secs):.0f} s; {over} of {len(secs)} models over)")
+    infer = [r["methods"][k]["infer_seconds"] for r in runs for k in ("RDN", "UNet")]
+    parts.append(f"inference of one cine < {LIIF_INFER_S:g} s: {verdict(max(infer) < LIIF_INFER_S)} (at most {max(infer):.2f} s)")
+    return "Issue 4's targets, judged from these runs: " + "; ".join(parts) + "."
+
+
 def _machine(record: dict) -> str:
     return f"{record.get('cpu_count')} x {record.get('cpu')}"
 
@@ -118,7 +144,7 @@ def results_markdown(outputs: Path = OUTPUTS) -> str:
         table = summary_table(liif_runs)
         if table:
             lines += ["### LIIF summary (relative L1 on held-out subjects; the original's published value in brackets)", "",
-                      table, ""]
+                      table, "", liif_target_line(liif_runs), ""]
     for bench in sorted((REPO_ROOT / "benchmarks" / "results").glob("*.md")):
         lines += [f"### Benchmark: {bench.stem}", "", bench.read_text().strip(), ""]
     return "\n".join(lines) or "_No results yet: run `make reproduce`._"

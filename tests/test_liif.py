@@ -117,6 +117,12 @@ def test_train_resume_and_save(tmp_path):
     m2 = make()
     h2 = liif.train(m2, train_set, val_set, 2, checkpoint=ck, progress=False, tag="a")  # resumes at epoch 2
     assert h1["epoch"] == [1] and h2["epoch"] == [1, 2]
+    # another batch size, or fewer epochs than the checkpoint ran, trains afresh
+    h3 = liif.train(make(), train_set, val_set, 1, batch=2, checkpoint=ck, progress=False, tag="a")
+    assert h3["epoch"] == [1] and h3["seconds"][0] != h1["seconds"][0]
+    liif.train(make(), train_set, val_set, 2, checkpoint=ck, progress=False, tag="a")
+    h4 = liif.train(make(), train_set, val_set, 1, checkpoint=ck, progress=False, tag="a")
+    assert h4["epoch"] == [1]
     liif.save_model(m2, tmp_path / "m.pt")
     back = liif.load_model(tmp_path / "m.pt")
     s = val_set[0]

@@ -79,3 +79,29 @@ def test_record_run_and_wall_time_line(tmp_path):
     records["05_liif/R6"]["seconds"] = 91 * 60.0
     assert "**missed** (92.5 min" in wall_time_line(records)
     assert wall_time_line({}) == ""
+
+
+def test_liif_target_line(tmp_path):
+    """Issue 4's verdicts come from 05's metrics.json: the TV ratio on the real patient only,
+    training seconds per T_low, the slowest inference."""
+    import json
+
+    from inr_utils.report import liif_target_line
+
+    def write(name, data, T_low, rdn, unet, tv, train, infer=0.3):
+        folder = tmp_path / name
+        folder.mkdir()
+        methods = {"RDN": {"rel_l1": rdn, "train_seconds": train[0], "infer_seconds": infer},
+                   "UNet": {"rel_l1": unet, "train_seconds": train[1], "infer_seconds": infer}, "TV": {"rel_l1": tv}}
+        (folder / "metrics.json").write_text(json.dumps({"R": 6, "T_low": T_low, "data": data, "methods": methods}))
+
+    assert liif_target_line(tmp_path) == ""
+    write("R6_T4", "phantom", 4, 0.5, 0.5, 0.5, (100, 200))  # phantom: ratio 1.0, not judged
+    write("R6_T4_sunnybrook", "sunnybrook", 4, 0.09, 0.08, 0.1, (250, 299))
+    line = liif_target_line(tmp_path)
+    assert "real held-out patient: **met** (R6 T4 0.800)" in line
+    assert "at T_low = 4: **met** (100-299 s; 0 of 4 models over)" in line and "< 1 s: **met** (at most 0.30 s)" in line
+    write("R6_T8_sunnybrook", "sunnybrook", 8, 0.09, 0.0801, 0.1, (301, 250), infer=1.2)
+    line = liif_target_line(tmp_path)
+    assert "real held-out patient: **missed** (R6 T4 0.800, R6 T8 0.801)" in line
+    assert "at T_low = 8: **missed** (250-301 s; 1 of 2 models over)" in line and "< 1 s: **missed** (at most 1.20 s)" in line
