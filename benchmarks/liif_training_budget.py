@@ -8,7 +8,7 @@ setting with the smallest margin) for several EPOCHS, seeds and batch sizes, eac
 on the machine, and tabulates accuracy against training seconds. Finished runs in ``--work``
 are reused. Writes ``benchmarks/results/liif_training_budget.md`` and refreshes the README.
 
-    .venv/bin/python benchmarks/liif_training_budget.py --runs 20:0:4 35:0:4 40:0:4 40:1:4 35:0:2 32:0:2
+    .venv/bin/python benchmarks/liif_training_budget.py --runs 20:0:4 35:0:4 40:0:4 40:1:4 35:0:2 32:0:2 32:1:2
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def row(folder: Path, batch: int) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", nargs="+", default=["20:0:4", "35:0:4", "40:0:4", "40:1:4", "35:0:2", "32:0:2"],
+    ap.add_argument("--runs", nargs="+", default=["20:0:4", "35:0:4", "40:0:4", "40:1:4", "35:0:2", "32:0:2", "32:1:2"],
                     metavar="EPOCHS:SEED:BATCH")
     ap.add_argument("--R", type=float, default=6)
     ap.add_argument("--T-low", type=int, default=8)
