@@ -107,7 +107,7 @@ def main():
     args = ap.parse_args()
 
     from inr_utils import bart, io
-    from inr_utils.report import update_readme
+    from inr_utils.report import write_benchmark
 
     tmp = tempfile.TemporaryDirectory()
     if args.kspace:
@@ -157,11 +157,7 @@ def main():
     table = "\n".join(lines)
     print("\n" + table)
     name = args.name or ("global_" + (Path(args.kspace).stem if args.kspace else (args.data or "phantom").split(":")[0]) + f"_R{args.R:g}")
-    out = HERE / "results" / f"{name}.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(table + "\n")
-    update_readme()
-    print(f"\nwrote {out.relative_to(REPO_ROOT)}")
+    print(f"\nwrote {write_benchmark(name, table).relative_to(REPO_ROOT)}")
 
 
 if __name__ == "__main__":

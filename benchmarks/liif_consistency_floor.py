@@ -15,15 +15,13 @@ Writes ``benchmarks/results/liif_consistency_floor.md`` and refreshes the README
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from inr_utils import liif
 from inr_utils.metrics import rel_l1
-from inr_utils.report import update_readme
+from inr_utils.report import write_benchmark
 
-HERE = Path(__file__).resolve().parent
 
 
 def errors(DATA, R: float, T_low: int, n_test: int, seed: int) -> dict:
@@ -52,9 +50,7 @@ def main():
                 lines.append(f"| {DATA or 'phantom'} | {R} | {T_low} | {e['true_bins']:.3f} | "
                              f"{e['true_bins_with_measured_lines']:.3f} | {e['ZF']:.3f} | {e['view sharing']:.3f} |")
                 print(lines[-1], flush=True)
-    out = HERE / "results" / "liif_consistency_floor.md"
-    out.write_text("\n".join(lines) + "\n")
-    update_readme()
+    out = write_benchmark("liif_consistency_floor", "\n".join(lines))
     print(f"wrote {out}")
 
 

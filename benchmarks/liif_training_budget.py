@@ -18,9 +18,8 @@ from pathlib import Path
 
 from inr_utils import REPO_ROOT
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
-from inr_utils.report import update_readme
+from inr_utils.report import write_benchmark
 
-HERE = Path(__file__).resolve().parent
 NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
 
 
@@ -64,9 +63,7 @@ def main():
              f"`.venv/bin/python benchmarks/liif_training_budget.py --runs {' '.join(args.runs)}`", "",
              "| epochs | seed | batch | RDN | UNet | TV | best / TV | train s (RDN, UNet) | run min | run on | machine |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows]
-    out = HERE / "results" / "liif_training_budget.md"
-    out.write_text("\n".join(lines) + "\n")
-    update_readme()
+    out = write_benchmark("liif_training_budget", "\n".join(lines))
     print(f"wrote {out}")
 
 

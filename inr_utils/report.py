@@ -150,6 +150,15 @@ def results_markdown(outputs: Path = OUTPUTS) -> str:
     return "\n".join(lines) or "_No results yet: run `make reproduce`._"
 
 
+def write_benchmark(name: str, text: str) -> Path:
+    """Write a benchmark's result as ``benchmarks/results/<name>.md`` and rebuild the README, which shows it."""
+    out = REPO_ROOT / "benchmarks" / "results" / f"{name}.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text.rstrip("\n") + "\n")
+    update_readme()
+    return out
+
+
 def update_readme(readme: Path = REPO_ROOT / "README.md", outputs: Path = OUTPUTS) -> bool:
     """Replace the results section of the README; returns whether it changed."""
     text = readme.read_text()
