@@ -56,6 +56,12 @@ REPRODUCE_TARGET_MIN = 90
 
 #: issue 4's LIIF targets: best encoder / tuned TV on the real patient, training seconds per model, inference seconds per cine
 LIIF_TV_RATIO, LIIF_TRAIN_S, LIIF_INFER_S = 0.8, 300, 1.0
+#: where the benchmark scripts write their tables (shown at the end of the README's results)
+BENCHMARK_RESULTS = REPO_ROOT / "benchmarks" / "results"
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
 
 
 def liif_target_line(runs_dir: Path) -> str:
@@ -63,20 +69,19 @@ def liif_target_line(runs_dir: Path) -> str:
     runs = [json.loads(p.read_text()) for p in sorted(Path(runs_dir).glob("R*_T*/metrics.json"))]
     if not runs:
         return ""
-    verdict = lambda ok: "**met**" if ok else "**missed**"
     real = [r for r in runs if r.get("data") == "sunnybrook"]
     ratios = {f"R{r['R']:g} T{r['T_low']}": min(r["methods"][k]["rel_l1"] for k in ("RDN", "UNet")) / r["methods"]["TV"]["rel_l1"]
               for r in real}
     parts = [f"best LIIF / tuned TV <= {LIIF_TV_RATIO} on the real held-out patient: "
-             + (f"{verdict(all(v <= LIIF_TV_RATIO for v in ratios.values()))} ("
+             + (f"{_verdict(all(v <= LIIF_TV_RATIO for v in ratios.values()))} ("
                 + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()) + ")" if ratios else "no real-data run")]
     for T_low in sorted({r["T_low"] for r in runs}):
         secs = [r["methods"][k]["train_seconds"] for r in runs if r["T_low"] == T_low for k in ("RDN", "UNet")]
         over = sum(s > LIIF_TRAIN_S for s in secs)
-        parts.append(f"training <= {LIIF_TRAIN_S} s per model at T_low = {T_low}: {verdict(not over)} "
+        parts.append(f"training <= {LIIF_TRAIN_S} s per model at T_low = {T_low}: {_verdict(not over)} "
                      f"({min(secs):.0f}-{max(secs):.0f} s; {over} of {len(secs)} models over)")
     infer = [r["methods"][k]["infer_seconds"] for r in runs for k in ("RDN", "UNet")]
-    parts.append(f"inference of one cine < {LIIF_INFER_S:g} s: {verdict(max(infer) < LIIF_INFER_S)} (at most {max(infer):.2f} s)")
+    parts.append(f"inference of one cine < {LIIF_INFER_S:g} s: {_verdict(max(infer) < LIIF_INFER_S)} (at most {max(infer):.2f} s)")
     return "Issue 4's targets, judged from these runs: " + "; ".join(parts) + "."
 
 
@@ -93,7 +98,7 @@ def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
     machines = {_machine(r) for r in records.values()}
     verdict = "" if unrecorded else (
         f" Target for `make reproduce` on 2 CPU cores: {REPRODUCE_TARGET_MIN} min, "
-        f"**{'met' if total / 60 <= REPRODUCE_TARGET_MIN else 'missed'}** ({total / 60:.1f} min of notebook runs"
+        f"{_verdict(total / 60 <= REPRODUCE_TARGET_MIN)} ({total / 60:.1f} min of notebook runs"
         + (" on one machine" if len(machines) == 1 else f" on {len(machines)} machines") +
         "; the venv set-up and the kernel starts come on top).")
     parts = []
@@ -145,14 +150,14 @@ def results_markdown(outputs: Path = OUTPUTS) -> str:
         if table:
             lines += ["### LIIF summary (relative L1 on held-out subjects; the original's published value in brackets)", "",
                       table, "", liif_target_line(liif_runs), ""]
-    for bench in sorted((REPO_ROOT / "benchmarks" / "results").glob("*.md")):
+    for bench in sorted(BENCHMARK_RESULTS.glob("*.md")):
         lines += [f"### Benchmark: {bench.stem}", "", bench.read_text().strip(), ""]
     return "\n".join(lines) or "_No results yet: run `make reproduce`._"
 
 
 def write_benchmark(name: str, text: str) -> Path:
     """Write a benchmark's result as ``benchmarks/results/<name>.md`` and rebuild the README, which shows it."""
-    out = REPO_ROOT / "benchmarks" / "results" / f"{name}.md"
+    out = BENCHMARK_RESULTS / f"{name}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(text.rstrip("\n") + "\n")
     update_readme()
