@@ -12,7 +12,6 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from scipy.ndimage import map_coordinates
 
 from .fourier import SenseOp, fft2c
 
@@ -39,11 +38,20 @@ def random_phase(t, H: int, W: int, seed: int, grid: int = 5, scale: float = 1.0
     interpolated trilinearly (the original's 5 x 5 x 5 scheme), evaluable at any t."""
     lattice = np.random.default_rng(seed).standard_normal((grid, grid, grid)) * scale
     t = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    tc = np.clip(t, 0, 1) * (grid - 1)
-    yc = np.linspace(0, grid - 1, H)
-    xc = np.linspace(0, grid - 1, W)
-    tt, yy, xx = np.meshgrid(tc, yc, xc, indexing="ij")
-    return map_coordinates(lattice, [tt, yy, xx], order=1, mode="nearest").astype(np.float32)
+    # trilinear = linear along t, then y, then x (separable; ~10x faster than one 3D interpolation)
+    out = _linear_weights(np.clip(t, 0, 1) * (grid - 1), grid) @ lattice.reshape(grid, -1)
+    out = np.einsum("yi,tij->tyj", _linear_weights(np.linspace(0, grid - 1, H), grid), out.reshape(-1, grid, grid))
+    return (out @ _linear_weights(np.linspace(0, grid - 1, W), grid).T).astype(np.float32)
+
+
+def _linear_weights(coords: np.ndarray, n: int) -> np.ndarray:
+    """(len(coords), n) matrix of linear interpolation at ``coords`` in [0, n - 1] on n nodes."""
+    i0 = np.clip(np.floor(coords).astype(int), 0, n - 2)
+    w = coords - i0
+    m = np.zeros((len(coords), n))
+    m[np.arange(len(coords)), i0] = 1 - w
+    m[np.arange(len(coords)), i0 + 1] += w
+    return m
 
 
 def coil_maps(C: int, H: int, W: int, seed: int) -> np.ndarray:

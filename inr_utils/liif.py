@@ -229,7 +229,6 @@ class UNet(nn.Module):
         super().__init__()
         conv = nn.Conv2d if dims == 2 else (CircularTimeConv3d if circular else nn.Conv3d)
         self.pool = (lambda x: F.avg_pool2d(x, 2)) if dims == 2 else (lambda x: F.avg_pool3d(x, (1, 2, 2)))
-        self.up_mode = "bilinear" if dims == 2 else "trilinear"
         self.downs = nn.ModuleList()
         c_prev = cin
         for c in channels:
@@ -244,9 +243,20 @@ class UNet(nn.Module):
             x = down(x if i == 0 else self.pool(x))
             skips.append(x)
         for up, skip in zip(self.ups, reversed(skips[:-1])):
-            x = F.interpolate(x, size=skip.shape[2:], mode=self.up_mode, align_corners=False)
-            x = up(torch.cat([x, skip], 1))
+            x = up(torch.cat([upsample_space(x, skip.shape[-2:]), skip], 1))
         return self.head(x)
+
+
+def upsample_space(x, size):
+    """Bilinear upsampling of the last two (spatial) axes of (B, C, H, W) or (B, C, T, H, W).
+    For 3D this equals trilinear interpolation at the same T (align_corners=False), done per
+    frame in 2D: its backward is ~3x faster on a CPU than trilinear's."""
+    if x.dim() == 4:
+        return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+    B, C, T = x.shape[:3]
+    y = F.interpolate(x.transpose(1, 2).reshape(B * T, C, *x.shape[-2:]), size=tuple(size), mode="bilinear",
+                      align_corners=False)
+    return y.reshape(B, T, C, *y.shape[-2:]).transpose(1, 2)
 
 
 class RDB(nn.Module):

@@ -37,6 +37,18 @@ def volume_curve(t, systole=0.35, rapid_fill=0.28, atrial_start=0.82, diastasis_
     return v
 
 
+def _rotate(xx, yy, angle, cx=0.0, cy=0.0):
+    xx, yy = xx - cx, yy - cy
+    c, s = np.cos(angle), np.sin(angle)
+    return c * xx + s * yy, -s * xx + c * yy
+
+
+def _ellipse_sd(xx, yy, ax, ay):
+    """Approximate signed distance of an ellipse (exact for circles); ax, ay may be arrays (one per frame)."""
+    r = np.sqrt((xx / ax) ** 2 + (yy / ay) ** 2)
+    return (r - 1.0) * np.minimum(ax, ay)
+
+
 def _smooth_step(signed_distance, width):
     """1 inside (negative distance), 0 outside, logistic edge ``width`` wide."""
     return 1.0 / (1.0 + np.exp(np.clip(signed_distance / (0.25 * width), -50, 50)))
@@ -97,21 +109,39 @@ class BeatingHeartPhantom:
             raise ValueError(f"phantom size must be at least 8 x 8, got {H} x {W}")
         p, I = self.params, self.params["intensities"]
         edge = 2.0 / min(H, W)  # one pixel in FOV units
+        body, static, hx, hy, r_heart = self._static(H, W)
+        r_endo, r_epi = (r[:, None, None] for r in self.lv_radii(t))  # every frame at once: (T, 1, 1) against (H, W)
+        v = volume_curve(t, systole=p["systole"])[:, None, None]
+        epi = _smooth_step(r_heart - r_epi, edge)
+        endo = _smooth_step(r_heart - r_endo, edge)
+        # RV crescent: an ellipse beside the LV, squeezed in systole, minus the LV
+        rv_scale = 0.75 + 0.25 * v
+        rx, ry = hx + p["rv_offset"] + r_epi * 0.6, hy
+        rv_outer = _smooth_step(_ellipse_sd(rx, ry, p["rv_axes"][0] * rv_scale + 0.03, p["rv_axes"][1] + 0.03), edge)
+        rv_blood = _smooth_step(_ellipse_sd(rx, ry, p["rv_axes"][0] * rv_scale, p["rv_axes"][1]), edge) * (1 - epi)
+        rv_wall = np.clip(rv_outer - rv_blood, 0, 1) * (1 - epi)
+        heart = np.clip(epi + rv_outer * (1 - epi), 0, 1)
+        flow = 1.0 + (0.1 * np.sin(2 * np.pi * t[:, None, None]) if self.through_plane else 0.0)
+        img = static * (1 - heart) + I["myo"] * (epi - endo) + I["blood"] * flow * endo
+        img += I["rv_blood"] * flow * rv_blood + I["myo"] * rv_wall
+        return (img * body).astype(np.float32)
+
+    def _static(self, H: int, W: int) -> tuple:
+        """The time-independent part at size (H, W), computed once per size (the LIIF data
+        renders the same subject at new times every sample): the body mask, the static tissue
+        image, the heart-centred coordinates hx, hy and the distance from the heart's centre."""
+        cache = self.__dict__.setdefault("_static_cache", {})
+        if (H, W) not in cache:
+            cache[(H, W)] = self._render_static(H, W)
+        return cache[(H, W)]
+
+    def _render_static(self, H: int, W: int) -> tuple:
+        p, I = self.params, self.params["intensities"]
+        edge = 2.0 / min(H, W)
         y, x = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
-
-        def rotate(xx, yy, angle, cx=0.0, cy=0.0):
-            xx, yy = xx - cx, yy - cy
-            c, s = np.cos(angle), np.sin(angle)
-            return c * xx + s * yy, -s * xx + c * yy
-
-        def ellipse_sd(xx, yy, ax, ay):
-            # approximate signed distance of an ellipse (exact for circles)
-            r = np.sqrt((xx / ax) ** 2 + (yy / ay) ** 2)
-            return (r - 1.0) * min(ax, ay)
-
-        bx, by = rotate(x, y, p["body_rot"])
-        body = _smooth_step(ellipse_sd(bx, by, *p["body_axes"]), edge)
-        inner = _smooth_step(ellipse_sd(bx, by, p["body_axes"][0] - 0.06, p["body_axes"][1] - 0.06), edge)
+        bx, by = _rotate(x, y, p["body_rot"])
+        body = _smooth_step(_ellipse_sd(bx, by, *p["body_axes"]), edge)
+        inner = _smooth_step(_ellipse_sd(bx, by, p["body_axes"][0] - 0.06, p["body_axes"][1] - 0.06), edge)
         waves = p["texture_waves"]
         texture = sum(w[3] * np.cos(np.pi * (3 + 5 * abs(w[0])) * (np.cos(w[1]) * x + np.sin(w[1]) * y) + w[2])
                       for w in waves) / np.sqrt(len(waves))
@@ -119,30 +149,11 @@ class BeatingHeartPhantom:
 
         lung = np.zeros_like(x)
         for side in (-1, 1):
-            lx, ly = rotate(x, y, 0.2 * side, cx=0.56 * side, cy=0.05)
-            lung = np.maximum(lung, _smooth_step(ellipse_sd(lx, ly, *p["lung_axes"]), edge))
+            lx, ly = _rotate(x, y, 0.2 * side, cx=0.56 * side, cy=0.05)
+            lung = np.maximum(lung, _smooth_step(_ellipse_sd(lx, ly, *p["lung_axes"]), edge))
         static = static * (1 - lung * inner) + I["lung"] * lung * inner
-
-        hx, hy = rotate(x, y, p["heart_rot"], *p["heart_center"])
-        r_heart = np.sqrt(hx**2 + hy**2)
-        frames = np.empty((t.size, H, W), dtype=np.float32)
-        r_endo, r_epi = self.lv_radii(t)
-        v = volume_curve(t, systole=p["systole"])
-        for k in range(t.size):
-            epi = _smooth_step(r_heart - r_epi[k], edge)
-            endo = _smooth_step(r_heart - r_endo[k], edge)
-            # RV crescent: an ellipse beside the LV, squeezed in systole, minus the LV
-            rv_scale = 0.75 + 0.25 * v[k]
-            rx, ry = hx + p["rv_offset"] + r_epi[k] * 0.6, hy
-            rv_outer = _smooth_step(ellipse_sd(rx, ry, p["rv_axes"][0] * rv_scale + 0.03, p["rv_axes"][1] + 0.03), edge)
-            rv_blood = _smooth_step(ellipse_sd(rx, ry, p["rv_axes"][0] * rv_scale, p["rv_axes"][1]), edge) * (1 - epi)
-            rv_wall = np.clip(rv_outer - rv_blood, 0, 1) * (1 - epi)
-            heart = np.clip(epi + rv_outer * (1 - epi), 0, 1)
-            flow = 1.0 + (0.1 * np.sin(2 * np.pi * t[k]) if self.through_plane else 0.0)
-            img = static * (1 - heart) + I["myo"] * (epi - endo) + I["blood"] * flow * endo
-            img += I["rv_blood"] * flow * rv_blood + I["myo"] * rv_wall
-            frames[k] = img * body
-        return frames
+        hx, hy = _rotate(x, y, p["heart_rot"], *p["heart_center"])
+        return body, static, hx, hy, np.sqrt(hx**2 + hy**2)
 
 
 def phantom_cine(T: int, H: int, W: int, seed: int = 0, through_plane: bool = True) -> np.ndarray:

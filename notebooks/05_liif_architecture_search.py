@@ -65,7 +65,7 @@ T_EVAL: int = 64  # uniform query times at evaluation (the original's)
 N_TRAIN: int = 36  # phantom training subjects (real data: every slice of the training patients)
 N_VAL: int = 4  # phantom validation subjects
 N_TEST: int = 4  # phantom test subjects (real data: every slice of the test patient)
-EPOCHS: Optional[int] = None  # training epochs per encoder (None: 48 at T_LOW 4 or less, 32 above)
+EPOCHS: Optional[int] = None  # training epochs per encoder (None: 40 at T_LOW 4 or less, 32 above)
 BATCH: int = 2  # samples per step (2 learns more per epoch than 4, for 4-7% more time per epoch on a CPU)
 LR: float = 1e-3  # Adam learning rate (the original's), reduce-on-plateau
 HIDDEN: int = 32  # decoder width (the original's)
@@ -97,7 +97,7 @@ OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_
 # %%
 R = check_acceleration(R)
 T_LOW, T_HIGH, N = check_int("T_LOW", T_LOW), check_int("T_HIGH", T_HIGH), check_int("N", N, 16)
-EPOCHS = (48 if T_LOW <= 4 else 32) if EPOCHS is None else EPOCHS
+EPOCHS = (40 if T_LOW <= 4 else 32) if EPOCHS is None else EPOCHS
 BF16 = liif.bf16_supported() if BF16 is None else bool(BF16)  # the LIIF models train on the CPU
 EPOCHS, BATCH, T_QUERY, T_EVAL = check_int("EPOCHS", EPOCHS), check_int("BATCH", BATCH), check_int("T_QUERY", T_QUERY), check_int("T_EVAL", T_EVAL)
 if not TV_LOG_LAMBDAS or not all(np.isfinite(TV_LOG_LAMBDAS)):

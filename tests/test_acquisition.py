@@ -54,6 +54,17 @@ def test_random_phase_smooth_and_seeded():
     assert np.array_equal(p, random_phase(np.linspace(0, 1, 6), 32, 32, seed=0))
 
 
+def test_random_phase_is_the_trilinear_interpolation_of_its_lattice():
+    """The separable evaluation equals scipy's trilinear interpolation of the 5^3 lattice (times clipped to [0, 1])."""
+    from scipy.ndimage import map_coordinates
+
+    t = np.array([0.0, 0.13, 0.5, 0.99, 1.0, 1.2, -0.1])
+    lattice = np.random.default_rng(7).standard_normal((5, 5, 5)) * 2.0
+    grid = np.meshgrid(np.clip(t, 0, 1) * 4, np.linspace(0, 4, 9), np.linspace(0, 4, 6), indexing="ij")
+    ref = map_coordinates(lattice, grid, order=1, mode="nearest")
+    assert np.allclose(random_phase(t, 9, 6, seed=7, scale=2.0), ref, atol=1e-6)
+
+
 def test_simulate_noise_only_on_sampled_lines_and_deterministic():
     mag = phantom_cine(6, 32, 32, seed=0)
     a, b = simulate(mag, 3, seed=5), simulate(mag, 3, seed=5)

@@ -277,3 +277,13 @@ def test_bf16_autocast_changes_only_the_cnn_precision(tmp_path):
     assert 1e-6 < err < 3e-2
     liif.save_model(b16, tmp_path / "b16.pt")
     assert liif.load_model(tmp_path / "b16.pt").bf16
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
+def test_spatial_upsampling_equals_trilinear_at_the_same_time_axis(layout):
+    """The 3D UNet upsamples per frame in 2D (faster); that is trilinear interpolation with T kept."""
+    x = torch.randn(2, 3, 5, 6, 7).contiguous(memory_format=layout)
+    up = liif.upsample_space(x, (12, 14))
+    ref = torch.nn.functional.interpolate(x, size=(5, 12, 14), mode="trilinear", align_corners=False)
+    assert up.shape == ref.shape and torch.allclose(up, ref, atol=1e-6)
+    assert torch.allclose(liif.upsample_space(x[:, :, 0], (12, 14)), ref[:, :, 0], atol=1e-6)
