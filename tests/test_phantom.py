@@ -40,3 +40,17 @@ def test_any_size_smooth_edges():
 def test_bad_times_refused():
     with pytest.raises(ValueError, match="finite"):
         BeatingHeartPhantom(0)(np.array([0.1, np.nan]), 16, 16)
+
+
+def test_frames_rendered_together_or_alone_and_at_any_size_order_agree():
+    """Frames are rendered all at once and the static anatomy is cached per size: each frame
+    equals the frame rendered alone, and switching sizes gives what a fresh subject gives."""
+    t = np.array([0.05, 0.3, 0.61, 0.97])
+    ph = BeatingHeartPhantom(4)
+    together = ph(t, 24, 20)
+    assert together.shape == (4, 24, 20) and together.dtype == np.float32
+    for k in range(len(t)):
+        assert np.array_equal(together[k], ph(t[k:k + 1], 24, 20)[0])
+    other = ph(t, 16, 16)
+    assert np.array_equal(other, BeatingHeartPhantom(4)(t, 16, 16))
+    assert np.array_equal(ph(t, 24, 20), together)
