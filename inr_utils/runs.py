@@ -98,10 +98,28 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def code_version() -> dict | None:
+    """The repository's commit and whether tracked files other than ``outputs/`` differ from
+    it (``dirty``), or None outside a git checkout (or without git)."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True,
+                              timeout=30).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(changed)}
+
+
 def record_run(executed) -> Path:
     """Write ``run_info.json`` beside an executed notebook: papermill's start, end and
-    duration, the parameters and the machine (CPU model and count). It is tracked in git
-    (the executed notebooks are not), so the README's wall times survive a clean checkout."""
+    duration, the parameters, the machine (CPU model and count) and the code (``code_version``).
+    It is tracked in git (the executed notebooks are not), so the README's wall times survive a
+    clean checkout."""
     executed = Path(executed)
     meta = json.loads(executed.read_text()).get("metadata", {}).get("papermill", {})
     params = dict(meta.get("parameters", {}))
@@ -110,7 +128,7 @@ def record_run(executed) -> Path:
         params["OUT_DIR"] = out.relative_to(REPO_ROOT).as_posix() if out.is_relative_to(REPO_ROOT) else str(out)
     info = {"notebook": executed.stem, "parameters": params, "start_time": meta.get("start_time"),
             "end_time": meta.get("end_time"), "seconds": meta.get("duration"), "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count()}
+            "cpu_count": os.cpu_count(), "code": code_version()}
     path = executed.parent / "run_info.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(info, indent=1))

@@ -52,6 +52,7 @@ def test_record_run_and_wall_time_line(tmp_path):
     """run_info.json holds papermill's record of an executed notebook; the README line sums
     the runs per notebook with their dates and machines."""
     import json
+    import re
 
     from inr_utils import REPO_ROOT
     from inr_utils.report import run_records, wall_time_line
@@ -66,6 +67,8 @@ def test_record_run_and_wall_time_line(tmp_path):
         (folder / "05_liif.ipynb").write_text(json.dumps({"metadata": meta, "cells": []}))
         info = json.loads(record_run(folder / "05_liif.ipynb").read_text())
         assert info["seconds"] == seconds and info["parameters"]["R"] == int(run[1:]) and info["cpu"]
+        # the code that ran: this checkout's commit (tests run in a git clone)
+        assert re.fullmatch(r"[0-9a-f]{40}", info["code"]["commit"]) and isinstance(info["code"]["dirty"], bool)
         # a folder inside the repository is recorded relative to it, one outside as it is
         assert info["parameters"]["OUT_DIR"] == ("outputs/05_liif/R3" if run == "R3" else str(folder.resolve()))
     records = run_records(tmp_path)
