@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -101,13 +102,13 @@ def _cpu_model() -> str:
 def code_version() -> dict | None:
     """The repository's commit and whether tracked files other than ``outputs/`` differ from
     it (``dirty``), or None outside a git checkout (or without git)."""
-    import subprocess
-
     def git(*args):
         return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True,
                               timeout=30).stdout.strip()
 
     try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != REPO_ROOT.resolve():
+            return None  # e.g. an installed copy inside some other repository
         commit = git("rev-parse", "HEAD")
         changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs")
     except (OSError, subprocess.SubprocessError):
