@@ -18,7 +18,8 @@ from pathlib import Path
 
 from inr_utils import REPO_ROOT
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
-from inr_utils.report import write_benchmark
+from inr_utils.liif import best_to_tv
+from inr_utils.report import machine, write_benchmark
 
 NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
 
@@ -30,12 +31,11 @@ def run_dir(work: Path, R: float, T_low: int, epochs: int, seed: int, batch: int
 def row(folder: Path, batch: int) -> str:
     m = json.loads((folder / "metrics.json").read_text())
     meth = m["methods"]
-    best = min(meth["RDN"]["rel_l1"], meth["UNet"]["rel_l1"])
     info = json.loads((folder / "run_info.json").read_text())
     return (f"| {m['epochs']} | {m['seed']} | {batch} | {meth['RDN']['rel_l1']:.4f} | {meth['UNet']['rel_l1']:.4f} | "
-            f"{meth['TV']['rel_l1']:.4f} | {best / meth['TV']['rel_l1']:.3f} | "
+            f"{meth['TV']['rel_l1']:.4f} | {best_to_tv(m):.3f} | "
             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | {info['seconds'] / 60:.1f} | "
-            f"{(info.get('start_time') or '?')[:10]} | {info.get('cpu_count')} x {info.get('cpu')} |")
+            f"{(info.get('start_time') or '?')[:10]} | {machine(info)} |")
 
 
 def main():

@@ -669,6 +669,12 @@ def mean_metrics(recons: Sequence[np.ndarray], targets: Sequence[np.ndarray]) ->
     return {k: float(np.mean([p[k] for p in per])) for k in per[0]}
 
 
+def best_to_tv(result: dict) -> float:
+    """Relative L1 of the better LIIF encoder (RDN or UNet) over temporal TV's, from a 05 ``metrics.json``."""
+    m = result["methods"]
+    return min(m["RDN"]["rel_l1"], m["UNet"]["rel_l1"]) / m["TV"]["rel_l1"]
+
+
 def summary_table(runs_dir: Path) -> str:
     """The original's table (R, T_low, RDN, UNet, TV, ZF) in relative L1, ours beside the
     original's published numbers, from every ``R*_T*/metrics.json`` under ``runs_dir``."""

@@ -70,8 +70,9 @@ def liif_target_line(runs_dir: Path) -> str:
     if not runs:
         return ""
     real = [r for r in runs if r.get("data") == "sunnybrook"]
-    ratios = {f"R{r['R']:g} T{r['T_low']}": min(r["methods"][k]["rel_l1"] for k in ("RDN", "UNet")) / r["methods"]["TV"]["rel_l1"]
-              for r in real}
+    from .liif import best_to_tv
+
+    ratios = {f"R{r['R']:g} T{r['T_low']}": best_to_tv(r) for r in real}
     parts = [f"best LIIF / tuned TV <= {LIIF_TV_RATIO} on the real held-out patient: "
              + (f"{_verdict(all(v <= LIIF_TV_RATIO for v in ratios.values()))} ("
                 + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()) + ")" if ratios else "no real-data run")]
@@ -85,7 +86,8 @@ def liif_target_line(runs_dir: Path) -> str:
     return "Issue 4's targets, judged from these runs: " + "; ".join(parts) + "."
 
 
-def _machine(record: dict) -> str:
+def machine(record: dict) -> str:
+    """'<cores> x <CPU model>' of a ``run_info.json`` record."""
     return f"{record.get('cpu_count')} x {record.get('cpu')}"
 
 
@@ -95,7 +97,7 @@ def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
     if not records:
         return ""
     total = sum(r["seconds"] or 0 for r in records.values())
-    machines = {_machine(r) for r in records.values()}
+    machines = {machine(r) for r in records.values()}
     verdict = "" if unrecorded else (
         f" Target for `make reproduce` on 2 CPU cores: {REPRODUCE_TARGET_MIN} min, "
         f"{_verdict(total / 60 <= REPRODUCE_TARGET_MIN)} ({total / 60:.1f} min of notebook runs"
@@ -106,7 +108,7 @@ def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
         runs = {k: r for k, r in records.items() if k.startswith(nb + "/")}
         dates = sorted({(r.get("start_time") or "?")[:10] for r in runs.values()})
         parts.append(f"{nb}: {len(runs)} runs, {sum(r['seconds'] or 0 for r in runs.values()) / 60:.1f} min "
-                     f"(run {', '.join(dates)} on {'; '.join(sorted({_machine(r) for r in runs.values()}))}; "
+                     f"(run {', '.join(dates)} on {'; '.join(sorted({machine(r) for r in runs.values()}))}; "
                      + ", ".join(f"{k.split('/')[1]} {(r['seconds'] or 0) / 60:.1f}" for k, r in runs.items()) + ")")
     return (f"Wall time of the executed notebooks behind these results (papermill's record in each run's "
             f"`run_info.json`): {len(records)} runs, {total / 60:.1f} min in all. " + "; ".join(parts) + ". "
