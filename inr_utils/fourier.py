@@ -6,8 +6,14 @@ Convention (the project's k-space layout relies on it): over the last two axes (
 
 Phase-encode lines run along the last axis W: a mask of shape (T, W) selects columns.
 Works on torch tensors (autograd-friendly) and on numpy arrays.
+
+For even sizes the torch path avoids the shifts (copies): with h = N/2 and the checkerboard
+D[n] = (-1)^n, fftshift(fft(ifftshift(x))) = (-1)^h D fft(D x) in each axis, and likewise for
+the inverse. ``SenseOp`` folds D into its coil maps and its mask, so it does no shifts at all.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -15,17 +21,36 @@ import torch
 _DIMS = (-2, -1)
 
 
+@functools.lru_cache(maxsize=32)
+def checkerboard(H: int, W: int, device: str = "cpu", signed: bool = False) -> torch.Tensor:
+    """D = (-1)^(y + x) as an (H, W) float32 tensor; ``signed``: times (-1)^(H/2 + W/2).
+    For even H, W: fft2c(x) = signed D * fft2(D x), ifft2c(k) = signed D * ifft2(D k)."""
+    if H % 2 or W % 2:
+        raise ValueError(f"the checkerboard form of the centred FFT needs even sizes, got {H} x {W}")
+    board = 1 - 2 * ((torch.arange(H)[:, None] + torch.arange(W)[None, :]) % 2).to(torch.float32)
+    return (board * (-1.0) ** ((H // 2 + W // 2) % 2) if signed else board).to(device)
+
+
+def _centred(x, inverse: bool):
+    H, W = x.shape[-2:]
+    transform = torch.fft.ifft2 if inverse else torch.fft.fft2
+    if H % 2 or W % 2:
+        return torch.fft.fftshift(transform(torch.fft.ifftshift(x, dim=_DIMS), norm="ortho"), dim=_DIMS)
+    device = str(x.device)
+    return checkerboard(H, W, device, True) * transform(checkerboard(H, W, device) * x, norm="ortho")
+
+
 def fft2c(x):
     """Centred orthonormal FFT over the last two axes (numpy or torch)."""
     if isinstance(x, torch.Tensor):
-        return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(x, dim=_DIMS), norm="ortho"), dim=_DIMS)
+        return _centred(x, inverse=False)
     return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x, axes=_DIMS), norm="ortho"), axes=_DIMS)
 
 
 def ifft2c(k):
     """Centred orthonormal inverse FFT over the last two axes (numpy or torch)."""
     if isinstance(k, torch.Tensor):
-        return torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(k, dim=_DIMS), norm="ortho"), dim=_DIMS)
+        return _centred(k, inverse=True)
     return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=_DIMS), norm="ortho"), axes=_DIMS)
 
 
@@ -47,7 +72,16 @@ class SenseOp:
         if self.smaps.ndim != 3 or self.smaps.shape[-1] != mask.shape[-1]:
             raise ValueError(f"smaps (C, H, W) {tuple(self.smaps.shape)} does not match mask (T, W) {tuple(mask.shape)}")
         self.mask = mask.to(torch.float32)
+        self._fold()
+
+    def _fold(self):
         self._m = self.mask[:, None, None, :]  # (T, 1, 1, W) broadcast over coils and rows
+        H, W = self.smaps.shape[-2:]
+        self._even = H % 2 == 0 and W % 2 == 0
+        if self._even:  # shifts folded in (module docstring): M F_c (S x) = (s D M) fft2((D S) x)
+            device = str(self.smaps.device)
+            self._smaps_d = self.smaps * checkerboard(H, W, device)
+            self._mask_d = (self.mask[:, None, :] * checkerboard(H, W, device, True))[:, None]  # (T, 1, H, W)
 
     @property
     def image_shape(self):
@@ -55,17 +89,40 @@ class SenseOp:
 
     def to(self, device):
         self.smaps, self.mask = self.smaps.to(device), self.mask.to(device)
-        self._m = self.mask[:, None, None, :]
+        self._fold()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._even:
+            return self._mask_d * torch.fft.fft2(x.unsqueeze(-3) * self._smaps_d, norm="ortho")
         return self._m * fft2c(x.unsqueeze(-3) * self.smaps)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        if self._even:
+            return (self._smaps_d.conj() * torch.fft.ifft2(self._mask_d * y, norm="ortho")).sum(dim=-3)
         return (self.smaps.conj() * ifft2c(self._m * y)).sum(dim=-3)
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         """A^H A x."""
         return self.adjoint(self.forward(x))
 
+    def data_term(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """0.5 ||A x - y||^2 (a real scalar), differentiable in x with the gradient
+        A^H (A x - y) written out, which saves autograd's passes over the coil k-space."""
+        return _DataTerm.apply(x, y, self)
+
     __call__ = forward
+
+
+class _DataTerm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y, op):
+        residual = op.forward(x) - y
+        ctx.op = op
+        ctx.save_for_backward(residual)
+        return 0.5 * torch.vdot(residual.flatten(), residual.flatten()).real
+
+    @staticmethod
+    def backward(ctx, grad):
+        (residual,) = ctx.saved_tensors
+        return grad * ctx.op.adjoint(residual), None, None

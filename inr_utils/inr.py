@@ -230,10 +230,10 @@ def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=
     """0.5 ||A x - y||^2 + lambda TV_t(x); with ``frames`` (a contiguous block), the
     block's data term and its inner temporal differences scaled to estimate the whole."""
     if frames is None:
-        return 0.5 * (op.forward(x) - y).abs().pow(2).sum() + lam * temporal_diff(x).abs().sum()
+        return op.data_term(x, y) + lam * temporal_diff(x).abs().sum()
     T = op.mask.shape[0]
     sub = SenseOp(op.smaps, op.mask[frames])
-    data = 0.5 * (sub.forward(x) - y[frames]).abs().pow(2).sum() * (T / len(frames))
+    data = sub.data_term(x, y[frames]) * (T / len(frames))
     tv = (x[1:] - x[:-1]).abs().sum() * (T / max(len(frames) - 1, 1)) if len(frames) > 1 else x.new_zeros(())
     return data + lam * tv
 
@@ -269,6 +269,7 @@ def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, st
     eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
     hist, good = FitHistory(), copy.deepcopy(model.state_dict())
     diverged, message, clock, step = False, "", Stopwatch(), 0
+    rendered = None  # the render of the last monitored (and kept) parameters, reused as the result
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     for step in bar:
         ll = log_lambda if log_lambda is not None else float(rng.uniform(*log_lambda_range))
@@ -298,13 +299,14 @@ def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, st
             value = None
             if target is not None:
                 with clock.paused():
-                    value = psnr(render_numpy(model, eval_ll), target)
+                    rendered = render_numpy(model, eval_ll)
+                    value = psnr(rendered, target)
             hist.add(elapsed, step + 1, loss.item(), value)
             bar.set_postfix(loss=f"{loss.item():.3g}", **({"psnr": f"{value:.2f}"} if value is not None else {}))
         if last:
             break
     seconds = clock.elapsed()
-    recon = render_numpy(model, eval_ll)
+    recon = rendered if rendered is not None else render_numpy(model, eval_ll)
     return FitResult(recon, hist, seconds, step + 1, diverged, message, model)
 
 

@@ -61,6 +61,7 @@ RESIDUAL: bool = False  # decode a correction added to the input bins interpolat
 HE_INIT: bool = False  # He initialisation of the UNets (05's default; False: PyTorch's default, the original's)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
+SAMPLE_CACHE_GB: float = 2  # memory (GiB) for keeping the simulated samples, so every model after the first reads them (0: simulate again)
 OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
@@ -73,7 +74,8 @@ R = check_acceleration(R)
 T_LOW, T_HIGH, N = check_int("T_LOW", T_LOW), check_int("T_HIGH", T_HIGH), check_int("N", N, 16)
 EPOCHS, BATCH, T_QUERY, T_EVAL = check_int("EPOCHS", EPOCHS), check_int("BATCH", BATCH), check_int("T_QUERY", T_QUERY), check_int("T_EVAL", T_EVAL)
 torch.manual_seed(SEED)
-train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED)
+train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
+                                               cache_gb=SAMPLE_CACHE_GB)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "04_liif_2d_vs_3d", R, DATA, SEED))
 print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}")
 

@@ -89,6 +89,7 @@ FINAL_DC: bool = True  # a last soft data-consistency step on the encoder's corr
 BF16: Optional[bool] = None  # bfloat16 autocast of the CNNs (None: where the hardware has fast bfloat16; ~25% faster steps)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
+SAMPLE_CACHE_GB: float = 2  # memory (GiB) for keeping the simulated samples, so every model after the first reads them (0: simulate again)
 OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
@@ -104,7 +105,7 @@ if not TV_LOG_LAMBDAS or not all(np.isfinite(TV_LOG_LAMBDAS)):
     raise ValueError(f"TV_LOG_LAMBDAS must be a non-empty list of finite numbers, got {TV_LOG_LAMBDAS!r}")
 torch.manual_seed(SEED)
 train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
-                                               AUGMENT)
+                                               AUGMENT, SAMPLE_CACHE_GB)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", R, DATA, SEED, T=T_LOW))
 print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}; "
       f"{EPOCHS} epochs, bfloat16 CNNs: {BF16}")

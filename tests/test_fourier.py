@@ -35,6 +35,32 @@ def test_fft_is_orthonormal_centred_and_matches_numpy(rng):
     assert np.argmax(np.abs(fft2c(const))) == np.ravel_multi_index((8, 6), (16, 12))  # DC at the centre
 
 
+@pytest.mark.parametrize("H,W", [(16, 12), (18, 16), (6, 10), (15, 16), (9, 7)])
+def test_torch_fft_without_shifts_matches_numpy_for_every_size_parity(rng, H, W):
+    """Even sizes take the checkerboard form (with the sign (-1)^(H/2 + W/2), odd for 18 x 16
+    and 6 x 10), odd sizes the shifts; both must equal numpy's shifted FFT."""
+    x = (rng.standard_normal((3, H, W)) + 1j * rng.standard_normal((3, H, W))).astype(np.complex64)
+    assert np.allclose(fft2c(torch.from_numpy(x)).numpy(), fft2c(x), atol=1e-5)
+    assert np.allclose(ifft2c(torch.from_numpy(x)).numpy(), ifft2c(x), atol=1e-5)
+    smaps, mask = coil_maps(3, H, W, seed=1), variable_density_masks(3, W, 2, seed=1)
+    explicit = mask[:, None, None, :] * fft2c(x[:, None] * smaps[None])
+    assert np.allclose(SenseOp(smaps, mask).forward(torch.from_numpy(x)).numpy(), explicit, atol=1e-5)
+
+
+@pytest.mark.parametrize("H,W", [(16, 16), (15, 12)])
+def test_data_term_value_and_gradient_match_autograd(rng, H, W):
+    op = SenseOp(coil_maps(3, H, W, seed=2), variable_density_masks(4, W, 2, seed=2))
+    y = op.forward(_crandn(rng, (4, H, W)))
+    x = _crandn(rng, (4, H, W)).requires_grad_()
+    reference = 0.5 * (op.forward(x) - y).abs().pow(2).sum()
+    (g_ref,) = torch.autograd.grad(reference, x)
+    value = op.data_term(x, y)
+    (g,) = torch.autograd.grad(value, x)
+    assert torch.allclose(value, reference, rtol=1e-5)
+    assert torch.allclose(g, g_ref, atol=1e-5 * g_ref.abs().max())
+    assert torch.allclose(g, op.adjoint(op.forward(x.detach()) - y), atol=1e-6 * g_ref.abs().max())  # A^H (A x - y)
+
+
 def test_operator_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="does not match"):
         SenseOp(coil_maps(2, 16, 16, seed=0), np.ones((3, 20)))

@@ -203,6 +203,37 @@ def test_circular_time_encoders_are_periodic_in_time(encoder, kw):
         assert torch.allclose(rolled, plain, atol=1e-5) == circular
 
 
+@pytest.mark.parametrize("T,p", [(1, 1), (2, 1), (5, 1), (5, 2)])
+def test_circular_time_pad_gradient_matches_autograd_of_the_concatenation(T, p):
+    for layout in (torch.contiguous_format, torch.channels_last_3d):
+        x = torch.randn(2, 3, T, 4, 5).contiguous(memory_format=layout).requires_grad_()
+        weights = torch.randn(2, 3, T + 2 * p, 4, 5)
+        padded = liif._CircularTimePad.apply(x, p)
+        reference = torch.cat([x[:, :, -p:], x, x[:, :, :p]], 2)
+        assert torch.equal(padded, reference)
+        (g,) = torch.autograd.grad((padded * weights).sum(), x)
+        (g_ref,) = torch.autograd.grad((reference * weights).sum(), x)
+        assert torch.allclose(g, g_ref, atol=1e-6)
+
+
+def test_sample_cache_returns_the_same_samples_within_its_memory_cap():
+    sub = liif.subjects(None, "train", 16, 2)
+    plain = liif.LiifDataset(sub, SPEC, train=True, seed=0, augment=True)
+    cached = liif.LiifDataset(sub, SPEC, train=True, seed=0, augment=True, cache_bytes=1e9)
+    tiny = liif.LiifDataset(sub, SPEC, train=True, seed=0, augment=True, cache_bytes=1000)
+    for _ in range(2):  # the second pass reads the cache
+        for epoch in (0, 1):
+            for ds in (plain, cached, tiny):
+                ds.set_epoch(epoch)
+            for i in range(2):
+                a, b = plain[i], cached[i]
+                assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(cached._cache) == 4 and cached[1] is cached[1]  # (epoch, index) keys
+    assert not tiny._cache  # a sample is larger than its cap
+    with pytest.raises(ValueError, match="SAMPLE_CACHE_GB"):
+        liif.datasets(None, 16, 3, 4, 16, 4, 4, 1, 1, 1, 0, cache_gb=-1)
+
+
 def _cascade(dc_cascade, seed=0, **kw):
     torch.manual_seed(seed)
     return liif.LiifCine("unet3d", 4, 4, hidden=16, layers=2, encoder_kwargs={"channels": [4, 8]}, residual=True,
