@@ -11,5 +11,5 @@ __version__ = "0.1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Where generated results go by default.
 OUTPUTS = REPO_ROOT / "outputs"
-#: Package data shipped with the code (the attributed Sunnybrook sample).
+#: Package data shipped with the code (the attributed Sunnybrook cine file).
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"

@@ -168,17 +168,18 @@ def resample_cine(cine: np.ndarray, T: Optional[int] = None, N: Optional[int] = 
 # ---------------------------------------------------------------- Sunnybrook
 #: Fixed patient-wise split (never split by slice: slices of one patient are correlated).
 SUNNYBROOK_SPLIT = {"train": ("SCD0000101", "SCD0000201", "SCD0000301"), "val": ("SCD0000401",), "test": ("SCD0000501",)}
-SUNNYBROOK_SAMPLE = PACKAGE_DATA / "sunnybrook_sample.h5"
+#: The full Sunnybrook cine file (57 slices of 5 patients, CC0) shipped in the package.
+SUNNYBROOK_FILE = PACKAGE_DATA / "sunnybrook_cine.h5"
 
 
 def sunnybrook_path() -> Path:
-    """The full file if present ($INR_SUNNYBROOK, else ../shared/data/ beside the repo),
-    else the attributed sample shipped in the package."""
-    candidates = [os.environ.get("INR_SUNNYBROOK"), REPO_ROOT.parent / "shared" / "data" / "sunnybrook_cine.h5"]
-    for c in candidates:
-        if c and Path(c).is_file():
-            return Path(c)
-    return SUNNYBROOK_SAMPLE
+    """``$INR_SUNNYBROOK`` when set (a file in the same layout), else the shipped file."""
+    override = os.environ.get("INR_SUNNYBROOK")
+    if override:
+        if not Path(override).is_file():
+            raise FileNotFoundError(f"$INR_SUNNYBROOK names {override!r}, which is not a file")
+        return Path(override)
+    return SUNNYBROOK_FILE
 
 
 def sunnybrook_slices(path=None) -> dict:

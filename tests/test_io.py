@@ -115,13 +115,19 @@ def test_sunnybrook_loader_on_real_layout(tmp_path):
         io.load_sunnybrook("101", 9, path=tmp_path / "sb.h5")
 
 
-def test_shipped_sample_and_split():
-    index = io.sunnybrook_slices(io.SUNNYBROOK_SAMPLE)
+def test_shipped_file_and_split(monkeypatch):
+    monkeypatch.delenv("INR_SUNNYBROOK", raising=False)
+    assert io.sunnybrook_path() == io.SUNNYBROOK_FILE
+    index = io.sunnybrook_slices()
     assert set(index) == {p for group in io.SUNNYBROOK_SPLIT.values() for p in group}
-    cine, attrs = io.load_sunnybrook(path=io.SUNNYBROOK_SAMPLE)
+    assert sum(len(v) for v in index.values()) == 57
+    cine, attrs = io.load_sunnybrook(path=io.SUNNYBROOK_FILE)
     assert cine.shape == (20, 128, 128) and attrs["patient"] == "SCD0000501"
     sets = [set(v) for v in io.SUNNYBROOK_SPLIT.values()]
     assert sum(len(s) for s in sets) == len(set.union(*sets))  # no patient in two sets
+    monkeypatch.setenv("INR_SUNNYBROOK", "/nonexistent/sb.h5")
+    with pytest.raises(FileNotFoundError, match="INR_SUNNYBROOK"):
+        io.sunnybrook_path()
 
 
 def _compound(arr):

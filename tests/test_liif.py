@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inr_utils import liif
-from inr_utils.io import SUNNYBROOK_SPLIT, SUNNYBROOK_SAMPLE
+from inr_utils.io import SUNNYBROOK_SPLIT, SUNNYBROOK_FILE
 
 
 SPEC = liif.AcquisitionSpec(R=3, T_low=4, T_high=8, T_query=6)
@@ -20,7 +20,7 @@ def test_sample_shapes_and_determinism():
 
 
 def test_splits_never_share_a_patient_or_seed():
-    names = {s: {x.name.split("/")[0] for x in liif.subjects(SUNNYBROOK_SAMPLE, s, 16)} for s in ("train", "val", "test")}
+    names = {s: {x.name.split("/")[0] for x in liif.subjects(SUNNYBROOK_FILE, s, 16)} for s in ("train", "val", "test")}
     assert names["train"] == set(SUNNYBROOK_SPLIT["train"]) and names["test"] == set(SUNNYBROOK_SPLIT["test"])
     assert not (names["train"] & names["val"] or names["train"] & names["test"] or names["val"] & names["test"])
     seeds = {s: {x.name for x in liif.subjects(None, s, 16, 50)} for s in ("train", "val", "test")}
