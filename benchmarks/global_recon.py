@@ -1,162 +1,273 @@
-"""Benchmark of the scan-specific reconstructions on one k-space file (a script, not a test).
+"""Benchmark of the scan-specific reconstructions against BART (a script, not a test).
 
-    .venv/bin/python benchmarks/global_recon.py                       # embedded phantom, R = 6
-    .venv/bin/python benchmarks/global_recon.py --data sunnybrook     # real mid-ventricular slice, R = 6
-    .venv/bin/python benchmarks/global_recon.py path/to/case.h5       # any file in the k-space layout
-    .venv/bin/python benchmarks/global_recon.py --data sunnybrook --scaling   # time against voxels
+    .venv/bin/python benchmarks/global_recon.py                        # embedded phantom, R = 6
+    .venv/bin/python benchmarks/global_recon.py --data sunnybrook      # the test patient's mid slice
+    .venv/bin/python benchmarks/global_recon.py path/to/case.h5        # any file in the k-space layout
+    .venv/bin/python benchmarks/global_recon.py --slices default --R 4 6 8   # many real slices
+    .venv/bin/python benchmarks/global_recon.py --slices tune --R 6    # training / validation slices
+    .venv/bin/python benchmarks/global_recon.py --data sunnybrook --scaling-only   # time per step vs voxels
 
-Prints method, log10 lambda, PSNR, SSIM, seconds and peak memory (peak resident set of a
-fresh process running that one method, torch included) for ZF, temporal TV (our solver),
-the fast INR, the original's SIREN (time-boxed) and, when ``bart`` is on PATH (Debian
-package ``bart``), BART ``pics -S`` with temporal TV on the same k-space and coil maps.
-Every lambda of each sweep is a row; * marks each method's best. The table is written to
-``benchmarks/results/`` and into the README by ``inr_utils.report``.
+Every method runs in a fresh process per case (peak memory = that process's peak resident
+set, torch included) and chooses its weights by the same search (``inr_utils.selection``:
+relative weights, coordinate-wise, extended past an edge, PSNR against the target), from its
+own starting grid (``selection.DEFAULT_SEARCH``): ZF; our temporal TV (``TV``) and temporal +
+spatial TV (``TV+S``); the INRs (``lowrank``, ``hashgrid``); and, when ``bart`` is on PATH
+(Debian package ``bart``), BART ``pics -S`` with temporal TV (``-R T:1024:0:lt``) and with
+l1-wavelet + temporal TV (``-R W:3:0:lw -R T:1024:0:lt``), each at ``-i 100`` and ``-i 300``,
+on the same k-space and coil maps. ``seconds`` is the chosen setting's run (the search's
+total is kept in the JSON). Per-case rows, then per R the margins of the default INR over
+BART's best (any regulariser, any budget) and over our best TV (``TV`` or ``TV+S``), their
+median and worst slice, the time ratio (median over slices of INR seconds / seconds of
+BART's best run) and the peak memory.
+
+Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
+interrupted run resumes; the table goes to ``benchmarks/results/<name>.md`` and the README.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from inr_utils import REPO_ROOT  # noqa: E402
 
-
-def _job(kind, path, ll, opts, queue):
-    import torch
-
-    torch.set_num_threads(opts["threads"])
-    from inr_utils import bart, inr, io, metrics
-    from inr_utils.tv import tv_recon
-
-    acq = io.load_kspace(path)
-    op, y = acq.op, torch.from_numpy(acq.kspace)
-    t0 = time.perf_counter()
-    if kind == "ZF":
-        x = acq.zero_filled()
-    elif kind == "TV":
-        x, _ = tv_recon(op, y, 10.0 ** ll, iters=opts["tv_iters"])
-    elif kind == "INR":
-        model = inr.build("lowrank", acq.target.shape, rank=opts["rank"], init=op.adjoint(y).mean(0))
-        x = inr.fit(model, op, y, log_lambda=ll, steps=opts["inr_steps"], lr=1e-2, progress=False).recon
-    elif kind == "SIREN":
-        model = inr.build("siren", acq.target.shape)
-        x = inr.fit(model, op, y, log_lambda=ll, steps=10**6, lr=1e-4, frames_per_step=2,
-                    max_seconds=opts["siren_seconds"], log_every=10**6, progress=False).recon
-    elif kind.startswith("BART"):
-        x, _ = bart.pics_tv(acq, 10.0 ** ll, iters=opts["bart_iters"])
-    seconds = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"psnr": metrics.psnr(x, acq.target), "ssim": metrics.ssim(x, acq.target), "seconds": seconds, "peak_mb": peak_mb})
+BART_METHODS = ("BART T -i 100", "BART T -i 300", "BART W+T -i 100", "BART W+T -i 300")
+OUR_METHODS = ("ZF", "TV", "TV+S", "lowrank", "hashgrid")
 
 
-def run_isolated(kind, path, ll, opts):
+def _reconstructor(method: str, opts: dict):
+    from inr_utils import bart, inr, tv
+
+    if method in ("TV", "TV+S"):
+        return tv.reconstructor(opts["tv_iters"])
+    if method.startswith("BART"):
+        return bart.reconstructor(int(method.split()[-1]), wavelet="W+T" in method)
+    return inr.reconstructor(inr.default_settings(method, opts["shape"], steps=opts.get("inr_steps")), progress=False)
+
+
+def _job(method, path, opts, queue):
+    try:
+        import torch
+
+        torch.set_num_threads(opts["threads"])
+        from inr_utils import io, metrics, selection
+
+        acq = io.load_kspace(path)
+        opts["shape"] = acq.target.shape
+        t0 = time.perf_counter()
+        if method == "ZF":
+            x, row = acq.zero_filled(), {}
+            row["seconds"] = row["seconds_total"] = time.perf_counter() - t0
+        else:
+            sel = selection.select_weights(_reconstructor(method, opts), acq, selection.DEFAULT_SEARCH[method.split(" -i")[0]])
+            x = sel.recon
+            row = {"log_lambda": sel.log_lambda, "log_mu": sel.log_mu, "at_edge": sel.at_edge, "trials": sel.trials,
+                   "seconds": sel.seconds_final, "seconds_total": sel.seconds_total}
+        row.update(psnr=metrics.psnr(x, acq.target), ssim=metrics.ssim(x, acq.target),
+                   peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        queue.put(row)
+    except BaseException as e:  # report, so the parent never waits on a dead child
+        queue.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def run_isolated(method, path, opts):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_job, args=(kind, str(path), ll, opts, q))
+    p = ctx.Process(target=_job, args=(method, str(path), dict(opts), q))
     p.start()
     res = q.get()
     p.join()
+    if "error" in res:
+        raise RuntimeError(f"{method} on {path}: {res['error']}")
     return res
 
 
-def scaling(opts):
+def scaling(threads: int, name: str = "lowrank"):
     """Seconds per INR step against the number of voxels, on the real cine resampled."""
     import torch
 
-    torch.set_num_threads(opts["threads"])
+    torch.set_num_threads(threads)
     from inr_utils import inr, io
 
     rows = []
     for T, N in [(10, 64), (20, 64), (20, 96), (20, 128), (40, 128), (20, 192)]:
         acq = io.load_case("sunnybrook", R=6, seed=0, T=T, N=N, coils=4)
-        model = inr.build("lowrank", acq.target.shape, rank=opts["rank"])
+        settings = inr.default_settings(name, acq.target.shape)
+        model = inr.build(name, acq.target.shape, **settings.model)
         op, y = acq.op, torch.from_numpy(acq.kspace)
-        inr.fit(model, op, y, log_lambda=-3.5, steps=5, progress=False)  # warm-up
-        res = inr.fit(model, op, y, log_lambda=-3.5, steps=40, log_every=10**6, progress=False)
+        inr.fit(model, op, y, log_lambda=-3.5, mu=1e-4, steps=5, progress=False)  # warm-up
+        res = inr.fit(model, op, y, log_lambda=-3.5, mu=1e-4, steps=40, log_every=10**6, progress=False)
         vox = T * N * N
         rows.append((f"{T} x {N} x {N}", vox, res.seconds / res.steps, res.seconds / res.steps / vox * 1e6))
-    lines = ["| cine (T x H x W) | voxels | s / step | microseconds / step / voxel |", "|---|---|---|---|"]
+    lines = [f"`{name}` time per step (spatial and temporal TV on) against cine size (real cine resampled, R = 6, 4 coils):",
+             "", "| cine (T x H x W) | voxels | s / step | microseconds / step / voxel |", "|---|---|---|---|"]
     lines += [f"| {r[0]} | {r[1]} | {r[2]:.4f} | {r[3]:.3f} |" for r in rows]
     return "\n".join(lines)
+
+
+def slice_specs(which: str) -> list[str]:
+    """``default``: the mid-ventricular slice of each patient and every slice of the test
+    patient; ``tune``: the mid-ventricular slices of the training and validation patients."""
+    from inr_utils import io
+
+    index = io.sunnybrook_slices()
+    mids = {p: io.mid_slice(s) for p, s in index.items()}
+    if which == "tune":
+        return [f"sunnybrook:{p}/{mids[p]}" for g in ("train", "val") for p in io.SUNNYBROOK_SPLIT[g]]
+    if which == "default":
+        test = io.SUNNYBROOK_SPLIT["test"][0]
+        specs = [f"sunnybrook:{p}/{mids[p]}" for p in index]
+        return specs + [f"sunnybrook:{test}/{s}" for s in index[test] if s != mids[test]]
+    return [which]
+
+
+def _fmt(v, f="{:.2f}"):
+    return "" if v is None else f.format(v)
+
+
+def summary(results: dict, Rs, default: str, bart_ok: bool) -> list[str]:
+    lines = []
+    for R in Rs:
+        cases = sorted({k.split("|")[0] for k in results if k.split("|")[1] == f"{R:g}"})
+        rows = []
+        for case in cases:
+            get = lambda m: results.get(f"{case}|{R:g}|{m}")
+            inr_row = get(default)
+            tv_best = max((get(m) for m in ("TV", "TV+S") if get(m)), key=lambda r: r["psnr"], default=None)
+            bart_best = max((get(m) for m in BART_METHODS if get(m)), key=lambda r: r["psnr"], default=None)
+            if inr_row is None:
+                continue
+            rows.append((inr_row["psnr"] - bart_best["psnr"] if bart_best else None,
+                         inr_row["psnr"] - tv_best["psnr"] if tv_best else None,
+                         inr_row["seconds"] / bart_best["seconds"] if bart_best else None, inr_row["peak_mb"]))
+        if not rows:
+            continue
+
+        def stat(i, fn):
+            vals = [r[i] for r in rows if r[i] is not None]
+            return fn(vals) if vals else None
+
+        lines.append(f"| {R:g} | {len(rows)} | {_fmt(stat(0, statistics.median))} | {_fmt(stat(0, min))} | "
+                     f"{_fmt(stat(1, statistics.median))} | {_fmt(stat(1, min))} | {_fmt(stat(2, statistics.median))} | "
+                     f"{_fmt(stat(3, max), '{:.0f}')} |")
+    head = [f"Summary (default INR `{default}`; margins in dB, PSNR of the INR minus the other's, per slice):", "",
+            "| R | slices | median margin over BART's best | worst slice | median margin over our best TV | worst slice | "
+            "median time ratio INR / BART's best | INR peak memory (MB, max) |", "|---|---|---|---|---|---|---|---|"]
+    return head + lines + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kspace", nargs="?", help="k-space file in the project's layout (with target)")
-    ap.add_argument("--data", default=None, help="instead of a file: DATA spec (None/phantom, sunnybrook, ...)")
-    ap.add_argument("--R", type=float, default=6)
-    ap.add_argument("--log-lambdas", type=float, nargs="+", default=[-4.0, -3.5, -3.0, -2.5, -2.0])
-    ap.add_argument("--bart-log-lambdas", type=float, nargs="+", default=[-3.0, -2.5, -2.0, -1.5])
+    ap.add_argument("--data", default=None, help="instead of a file: a DATA spec (None/phantom, sunnybrook, ...)")
+    ap.add_argument("--slices", default=None, help="'default' (every benchmark slice), 'tune' (training and validation "
+                                                      "mid slices) or one DATA spec")
+    ap.add_argument("--R", type=float, nargs="+", default=[6])
+    ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {OUR_METHODS + BART_METHODS} (default: all "
+                                                             "but hashgrid)")
+    ap.add_argument("--default-inr", default=None, help="the representation judged in the summary (default: selection.DEFAULT_REPRESENTATION)")
     ap.add_argument("--tv-iters", type=int, default=1000)
-    ap.add_argument("--bart-iters", type=int, nargs="+", default=[100, 300])
-    ap.add_argument("--inr-steps", type=int, default=1000)
-    ap.add_argument("--rank", type=int, default=16)
-    ap.add_argument("--siren-seconds", type=float, default=60)
+    ap.add_argument("--inr-steps", type=int, default=None, help="override the representations' default steps")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--scaling", action="store_true", help="also time the INR against the number of voxels")
+    ap.add_argument("--scaling", action="store_true", help="also time the default INR against the number of voxels")
+    ap.add_argument("--scaling-only", action="store_true", help="only the scaling table")
+    ap.add_argument("--fresh", action="store_true", help="ignore results kept from an earlier, interrupted run")
     ap.add_argument("--name", default=None, help="results file name (default from the data)")
     args = ap.parse_args()
 
-    from inr_utils import bart, io
-    from inr_utils.report import write_benchmark
+    from tqdm.auto import tqdm
 
-    tmp = tempfile.TemporaryDirectory()
+    from inr_utils import bart, io, selection
+    from inr_utils.report import BENCHMARK_RESULTS, write_benchmark
+
+    args.default_inr = args.default_inr or selection.DEFAULT_REPRESENTATION
+
+    if args.scaling_only:
+        table = scaling(args.threads, args.default_inr)
+        print(table)
+        print(f"\nwrote {write_benchmark(args.name or 'scaling_' + args.default_inr, table).relative_to(REPO_ROOT)}")
+        return
+    # hashgrid's search (about ten fits of minutes each on 2 CPU cores) runs only when asked for
+    default_methods = ("ZF", "TV", "TV+S", args.default_inr) + (BART_METHODS if bart.available() else ())
+    methods = list(args.methods or default_methods)
+    unknown = set(methods) - set(OUR_METHODS + BART_METHODS)
+    if unknown:
+        raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {OUR_METHODS + BART_METHODS}")
+    if any(m.startswith("BART") for m in methods) and not bart.available():
+        raise SystemExit("BART methods asked for but `bart` is not on PATH (apt-get install bart)")
+    if any(R < 1 for R in args.R):
+        raise SystemExit(f"every R must be >= 1, got {args.R}")
     if args.kspace:
-        path, label = Path(args.kspace), Path(args.kspace).name
+        specs, name = [args.kspace], args.name or "global_" + Path(args.kspace).stem
+    elif args.slices:
+        specs, name = slice_specs(args.slices), args.name or f"global_slices_{args.slices}"
     else:
-        acq = io.load_case(args.data, R=args.R, seed=0, T=20, N=128, coils=4)
-        path = io.save_kspace(Path(tmp.name) / "case.h5", acq)
-        label = f"{args.data or 'phantom'} (20 x 128 x 128, 4 coils, R = {args.R:g}, seed 0)"
-    acq = io.load_kspace(path)
-    if acq.target is None:
-        raise SystemExit(f"{path} has no 'target': the benchmark needs ground truth")
-    opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, rank=args.rank, siren_seconds=args.siren_seconds,
-                threads=args.threads, bart_iters=None)
-    plan = [("ZF", None, "")] + [("TV", ll, f"{args.tv_iters} it") for ll in args.log_lambdas]
-    plan += [("INR", ll, f"lowrank, {args.inr_steps} steps") for ll in args.log_lambdas]
-    if bart.available():
-        plan += [(f"BART pics -i {it}", ll, f"-R T:1024:0:lambda, -i {it}") for it in args.bart_iters for ll in args.bart_log_lambdas]
-    rows = []
-    for kind, ll, note in plan:
-        if kind.startswith("BART"):
-            opts["bart_iters"] = int(kind.split()[-1])
-        res = run_isolated(kind, path, ll, opts)
-        rows.append((kind, ll, note, res))
-        print(f"{kind:18s} {'' if ll is None else f'{ll:5.2f}':>6s} PSNR {res['psnr']:6.2f} SSIM {res['ssim']:.3f} "
-              f"{res['seconds']:7.1f} s {res['peak_mb']:7.0f} MB", flush=True)
-    inr_best = max((r for r in rows if r[0] == "INR"), key=lambda r: r[3]["psnr"])
-    res = run_isolated("SIREN", path, inr_best[1], opts)
-    rows.append(("SIREN", inr_best[1], f"16 x 256, time-boxed {args.siren_seconds:g} s", res))
-    print(f"SIREN              {inr_best[1]:5.2f} PSNR {res['psnr']:6.2f} SSIM {res['ssim']:.3f} {res['seconds']:7.1f} s {res['peak_mb']:7.0f} MB")
+        specs = [args.data]
+        name = args.name or "global_" + (args.data or "phantom").split(":")[0].replace("/", "-") + "_R" + "-".join(f"{R:g}" for R in args.R)
+    store = BENCHMARK_RESULTS / f"{name}.json"
+    results = {} if args.fresh or not store.is_file() else json.loads(store.read_text())
+    opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads)
+    tmp = tempfile.TemporaryDirectory()
+    jobs = [(spec, R, m) for R in args.R for spec in specs for m in methods]
+    bar = tqdm(jobs, desc="benchmark")
+    for spec, R, method in bar:
+        label = (spec or "phantom").replace("sunnybrook:", "")
+        key = f"{label}|{R:g}|{method}"
+        if key in results:
+            continue
+        bar.set_postfix_str(key)
+        if args.kspace:
+            path = Path(spec)
+        else:
+            path = Path(tmp.name) / f"{label.replace('/', '_')}_R{R:g}.h5"
+            if not path.exists():
+                io.save_kspace(path, io.load_case(spec, R=R, seed=0, T=20, N=128, coils=4))
+        results[key] = run_isolated(method, path, opts)
+        r = results[key]
+        tqdm.write(f"{key:45s} PSNR {r['psnr']:6.2f} SSIM {r['ssim']:.3f} {r['seconds']:7.1f} s (search {r['seconds_total']:6.1f} s) "
+                   f"{r['peak_mb']:6.0f} MB" + (f" log10 lambda {r['log_lambda']:g}" if "log_lambda" in r else "")
+                   + (f" log10 mu {r['log_mu']:g}" if r.get("log_mu") is not None else "") + (" AT EDGE" if r.get("at_edge") else ""))
+        store.parent.mkdir(exist_ok=True)
+        store.write_text(json.dumps(results, indent=1) + "\n")
 
-    best = {}
-    for r in rows:
-        if r[0] not in best or r[3]["psnr"] > best[r[0]][3]["psnr"]:
-            best[r[0]] = r
-    lines = [f"Data: {label}. Machine: {platform.machine()}, {args.threads} torch threads. "
-             f"Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + sys.argv[1:])}`", "",
-             "| method | log10 lambda | setting | PSNR (dB) | SSIM | seconds | peak memory (MB) |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        mark = " *" if best[r[0]] is r and r[0] != "ZF" else ""
-        lines.append(f"| {r[0]}{mark} | {'' if r[1] is None else f'{r[1]:g}'} | {r[2]} | {r[3]['psnr']:.2f} | "
-                     f"{r[3]['ssim']:.3f} | {r[3]['seconds']:.1f} | {r[3]['peak_mb']:.0f} |")
-    if not bart.available():
-        lines += ["", "BART was not on PATH (`apt-get install bart` adds it)."]
+    data_note = ("real Sunnybrook slices, 20 x 128 x 128" if not args.kspace and specs[0] and str(specs[0]).startswith("sunnybrook")
+                 else "20 x 128 x 128" if not args.kspace else Path(args.kspace).name)
+    lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, noise 1e-3, seed 0. Machine: {platform.machine()}, "
+             f"{args.threads} torch threads. Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + sys.argv[1:])}`", ""]
+    lines += summary(results, args.R, args.default_inr, bart.available()) + [""]
+    lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "
+              "* the best of the row's BART, ! still at an edge of the search).", "",
+              "| case | R | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for R in args.R:
+        for spec in specs:
+            label = (spec or "phantom").replace("sunnybrook:", "")
+            cells = []
+            row = {m: results.get(f"{label}|{R:g}|{m}") for m in methods}
+            bart_rows = [row[m] for m in methods if m.startswith("BART") and row[m]]
+            bart_best = max(bart_rows, key=lambda r: r["psnr"]) if bart_rows else None
+            for m in methods:
+                r = row[m]
+                if r is None:
+                    cells.append("")
+                    continue
+                w = "" if r.get("log_lambda") is None else f" [{r['log_lambda']:g}" + (f", {r['log_mu']:g}" if r.get("log_mu") is not None else "") + "]"
+                cells.append(f"{r['psnr']:.2f} / {r['seconds']:.1f}{w}{' *' if r is bart_best else ''}{' !' if r.get('at_edge') else ''}")
+            if any(cells):
+                lines.append(f"| {label} | {R:g} | " + " | ".join(cells) + " |")
     if args.scaling:
-        lines += ["", "Fast INR time per step against cine size (real cine resampled, R = 6, 4 coils):", "", scaling(opts)]
+        lines += ["", scaling(args.threads, args.default_inr)]
     table = "\n".join(lines)
     print("\n" + table)
-    name = args.name or ("global_" + (Path(args.kspace).stem if args.kspace else (args.data or "phantom").split(":")[0]) + f"_R{args.R:g}")
     print(f"\nwrote {write_benchmark(name, table).relative_to(REPO_ROOT)}")
 
 

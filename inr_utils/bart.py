@@ -1,6 +1,6 @@
 """Run the BART toolbox (``bart`` on PATH, Debian package ``bart``) on our k-space files.
 
-Layout mapping (see ../shared/reference/BART_NOTES.md): BART dims 0 = readout (our H),
+Layout mapping: BART dims 0 = readout (our H),
 1 = phase encode (our W, the undersampled axis), 3 = coil, 10 = time. ``.cfl`` files
 are complex64 in column-major order with a ``.hdr``. ``pics -S`` keeps our scaling, the
 known coil maps and the pattern are passed explicitly, and ``-R T:1024:0:lambda`` is
@@ -68,6 +68,18 @@ def zero_filled(acq: Acquisition) -> np.ndarray:
         _run("fft", "-i", "-u", 3, d / "ksp", d / "img")
         _run("fmac", "-C", "-s", 8, d / "img", d / "sens", d / "zf")
         return _from_bart(read_cfl(d / "zf"), acq.kspace.shape[0])
+
+
+def reconstructor(iters: int = 100, wavelet: bool = False):
+    """A ``selection.Reconstructor`` running ``pics_tv`` at absolute weights: lam for temporal
+    TV and, with ``wavelet``, mu for the spatial l1-wavelet term (else mu is ignored)."""
+
+    def reconstruct(op, y, lam, mu, target):
+        acq = Acquisition(kspace=np.asarray(y), mask=op.mask.cpu().numpy().astype(np.uint8), smaps=op.smaps.cpu().numpy())
+        x, seconds = pics_tv(acq, lam, iters, wavelet=mu if wavelet else 0.0)
+        return x, seconds
+
+    return reconstruct
 
 
 def pics_tv(acq: Acquisition, lam: float, iters: int = 100, wavelet: float = 0.0):

@@ -14,6 +14,9 @@ Registry (``build(name, shape, **kw)``):
 * ``"lowrank-lambda"``: the same with lambda as a coordinate. The finest grid and the
   temporal coefficients also live on a coarse grid along log10(lambda) (anchors, linear
   interpolation between neighbours); coarse grids are shared by every lambda.
+* ``"hashgrid"``: a neural field, Instant-NGP style: a multi-resolution grid encoding of
+  (t, y, x) (dense coarse levels, hashed fine levels, periodic in t) and a small ReLU MLP
+  with complex output (``HashGridINR``).
 * ``"siren"``: the original's sine MLP (omega_0 = 30, 256 wide, 16 hidden layers, last
   layer linear), optionally with lambda as a fourth input (``in_features=4``).
 """
@@ -33,7 +36,7 @@ from tqdm.auto import tqdm
 
 from .fourier import SenseOp
 from .metrics import psnr
-from .tv import FitHistory, Stopwatch, temporal_diff
+from .tv import FitHistory, Stopwatch, check_weight, total_variation
 
 REPRESENTATIONS: dict[str, Callable[..., nn.Module]] = {}
 FUSED_ADAM = True  # one fused kernel per step (CPU and CUDA); skips parameters without gradients
@@ -159,6 +162,165 @@ def _lowrank_lambda(shape, lambda_anchors: int = 5, **kw):
     return LowRankINR(shape, lambda_anchors=lambda_anchors, **kw)
 
 
+# ---------------------------------------------------------------- hash-grid neural field
+_HASH_PRIMES = (1, 2654435761, 805459861)  # Instant-NGP's spatial hash: XOR of coordinate x prime
+
+
+def _periodic_corners(t: torch.Tensor, res: int):
+    """Periodic linear interpolation along t in [-1, 1) over ``res`` nodes at t_k = 2 k / res - 1:
+    (k0, k1, w1) with value = (1 - w1) g[k0] + w1 g[k1]."""
+    u = (t + 1) / 2 * res
+    k0 = torch.floor(u)
+    w1 = u - k0
+    k0 = k0.long() % res
+    return k0, (k0 + 1) % res, w1
+
+
+def _clamped_corners(y: torch.Tensor, res: int):
+    """Linear interpolation along y in [-1, 1] over ``res`` nodes at pixel centres
+    (2 i + 1) / res - 1, constant past the outer nodes (align_corners=False, border)."""
+    v = ((y + 1) / 2 * res - 0.5).clamp(0, res - 1)
+    i0 = torch.floor(v).clamp(max=max(res - 2, 0))
+    w1 = v - i0
+    i0 = i0.long()
+    return i0, (i0 + 1).clamp(max=res - 1), w1
+
+
+class HashGridINR(nn.Module):
+    """Multi-resolution grid encoding of (t, y, x) followed by a small MLP (Instant-NGP style).
+
+    Level l has a grid of (r_t, r_y, r_x) nodes with ``features`` values each, from
+    ``coarsest`` nodes along the longer image side to one node per pixel, growing
+    geometrically; time has min(T, max(2, round(2 T s_l))) nodes (s_l = r / finest), periodic
+    (the cardiac cycle wraps). A level whose grid fits the table of 2**log2_table entries is
+    stored densely; a finer one is hashed into the table (XOR of coordinates times primes,
+    modulo its size), so colliding cells share values and the MLP disambiguates them.
+    The features of all levels, each linearly interpolated in t, y and x, are concatenated
+    and mapped by a ReLU MLP (``layers`` hidden layers of ``hidden``) to (real, imag).
+
+    ``render`` evaluates the field on the pixel grid without gathering per voxel: every level
+    (a hashed one after one gather of its node values) is interpolated separably (a small
+    matrix along t, bilinear in (y, x)), which equals the per-point interpolation of
+    ``forward``. Sizes default from (T, H, W): ``levels`` for a growth factor near 1.5,
+    ``log2_table`` = ceil(log2(T H W / 8)).
+    """
+
+    def __init__(self, shape, levels: Optional[int] = None, features: int = 2, log2_table: Optional[int] = None,
+                 coarsest: int = 8, hidden: int = 32, layers: int = 2, init_scale: float = 1e-4, seed: int = 0,
+                 init: Optional[torch.Tensor] = None):
+        super().__init__()
+        T, H, W = (int(v) for v in shape)
+        self.shape = (T, H, W)
+        finest = max(H, W)
+        coarsest = max(2, min(int(coarsest), finest))
+        if levels is None:
+            levels = max(1, int(math.ceil(math.log(finest / coarsest) / math.log(1.5))) + 1)
+        if log2_table is None:
+            log2_table = max(10, int(math.ceil(math.log2(T * H * W / 8))))
+        if levels < 1 or features < 1 or hidden < 1 or layers < 0:
+            raise ValueError(f"levels, features and hidden must be >= 1 and layers >= 0, got {levels}, {features}, {hidden}, {layers}")
+        self.features, self.table_size = int(features), 2 ** int(log2_table)
+        growth = (finest / coarsest) ** (1 / (levels - 1)) if levels > 1 else 1.0
+        gen = torch.Generator().manual_seed(seed)
+        self.resolutions, self.hashed = [], []
+        self.grids = nn.ParameterList()
+        for l in range(levels):
+            s = min(1.0, coarsest * growth ** l / finest) if levels > 1 else 1.0
+            res = (min(T, max(2, round(2 * T * s))) if T > 1 else 1, max(2, round(H * s)) if H > 1 else 1,
+                   max(2, round(W * s)) if W > 1 else 1)
+            cells = res[0] * res[1] * res[2]
+            hashed = cells > self.table_size
+            self.resolutions.append(res)
+            self.hashed.append(hashed)
+            n = self.table_size if hashed else cells
+            self.grids.append(nn.Parameter((torch.rand(n, features, generator=gen) * 2 - 1) * init_scale))
+            if hashed:  # the table entry of every node of this level, for render()
+                k, i, j = torch.meshgrid(*(torch.arange(r) for r in res), indexing="ij")
+                self.register_buffer(f"_nodes{l}", self._hash(k, i, j), persistent=False)
+        dims = [levels * features] + [hidden] * layers + [2]
+        mods = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            lin = nn.Linear(a, b)
+            bound = 1 / math.sqrt(a)
+            with torch.no_grad():
+                lin.weight.uniform_(-bound, bound, generator=gen)
+                lin.bias.zero_()
+            mods += [lin, nn.ReLU()]
+        self.mlp = nn.Sequential(*mods[:-1])
+        self._time_cache: dict = {}
+
+    def _hash(self, k, i, j) -> torch.Tensor:
+        return ((k * _HASH_PRIMES[0]) ^ (i * _HASH_PRIMES[1]) ^ (j * _HASH_PRIMES[2])) % self.table_size
+
+    def _index(self, l: int, k, i, j) -> torch.Tensor:
+        rt, ry, rx = self.resolutions[l]
+        return self._hash(k, i, j) if self.hashed[l] else (k * ry + i) * rx + j
+
+    def encode(self, coords: torch.Tensor, grids: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
+        """Concatenated interpolated features (N, levels * features) at coords (N, 3) = (t, y, x)
+        (``grids``: other values for the levels' tables, e.g. to check gradients)."""
+        grids = self.grids if grids is None else grids
+        out = []
+        for l, (rt, ry, rx) in enumerate(self.resolutions):
+            kt = _periodic_corners(coords[:, 0], rt)
+            ky = _clamped_corners(coords[:, 1], ry)
+            kx = _clamped_corners(coords[:, 2], rx)
+            acc = 0
+            for a in (0, 1):
+                wa = kt[2] if a else 1 - kt[2]
+                for b in (0, 1):
+                    wb = ky[2] if b else 1 - ky[2]
+                    for c in (0, 1):
+                        wc = kx[2] if c else 1 - kx[2]
+                        idx = self._index(l, kt[a], ky[b], kx[c])
+                        acc = acc + (wa * wb * wc)[:, None] * grids[l][idx]
+            out.append(acc)
+        return torch.cat(out, 1)
+
+    def forward(self, coords: torch.Tensor, log_lambda=None) -> torch.Tensor:
+        """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1]."""
+        return self.mlp(self.encode(coords))
+
+    def _time_matrix(self, t: torch.Tensor, res: int) -> torch.Tensor:
+        """(len(t), res) periodic linear interpolation weights (cached for the frame times)."""
+        key = (res, t.device, tuple(t.tolist()) if t.numel() <= 4096 else None)
+        if key[2] is not None and key in self._time_cache:
+            return self._time_cache[key]
+        k0, k1, w1 = _periodic_corners(t, res)
+        m = torch.zeros(len(t), res, device=t.device)
+        m[torch.arange(len(t)), k0] += 1 - w1
+        m[torch.arange(len(t)), k1] += w1
+        if key[2] is not None:
+            self._time_cache[key] = m
+        return m
+
+    def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
+        """The cine (len(t), H, W) complex at normalised times t (default: the T frames)."""
+        T, H, W = self.shape
+        dev = self.grids[0].device
+        t = (frame_times(T) if t is None else t).to(dev)
+        levels = []
+        for l, (rt, ry, rx) in enumerate(self.resolutions):
+            g = self.grids[l]
+            nodes = g[getattr(self, f"_nodes{l}")] if self.hashed[l] else g.view(rt, ry, rx, -1)  # (rt, ry, rx, F)
+            g_t = torch.einsum("tk,kyxf->tfyx", self._time_matrix(t, rt), nodes)  # (len(t), F, ry, rx)
+            if (ry, rx) != (H, W):
+                g_t = F.interpolate(g_t, size=(H, W), mode="bilinear", align_corners=False)
+            levels.append(g_t)
+        x = torch.cat(levels, 1).flatten(2)  # (len(t), levels * F, H W): the MLP runs channel-first
+        linears = [m for m in self.mlp if isinstance(m, nn.Linear)]
+        for n, lin in enumerate(linears):
+            x = torch.baddbmm(lin.bias[None, :, None], lin.weight.expand(len(t), -1, -1), x)
+            if n + 1 < len(linears):
+                x = torch.relu(x)
+        return torch.complex(x[:, 0], x[:, 1]).view(len(t), H, W)
+
+
+@register("hashgrid")
+def _hashgrid(shape, **kw):
+    return HashGridINR(shape, **kw)
+
+
 # ---------------------------------------------------------------- SIREN (the original)
 class SineLayer(nn.Module):
     def __init__(self, fan_in, fan_out, omega0: float = 30.0, first: bool = False):
@@ -226,26 +388,29 @@ class FitResult:
     model: Optional[nn.Module] = field(default=None, repr=False)
 
 
-def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=None) -> torch.Tensor:
-    """0.5 ||A x - y||^2 + lambda TV_t(x); with ``frames`` (a contiguous block), the
-    block's data term and its inner temporal differences scaled to estimate the whole."""
+def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=None, mu: float = 0.0) -> torch.Tensor:
+    """0.5 ||A x - y||^2 + lambda TV_t(x) + mu TV_s(x) (``inr_utils.tv``); with ``frames`` (a
+    contiguous block), the block's data and spatial terms and its inner temporal differences
+    scaled to estimate the whole."""
     if frames is None:
-        return op.data_term(x, y) + lam * temporal_diff(x).abs().sum()
+        return op.data_term(x, y) + total_variation(x, lam, mu)
     T = op.mask.shape[0]
     sub = SenseOp(op.smaps, op.mask[frames])
     data = sub.data_term(x, y[frames]) * (T / len(frames))
     tv = (x[1:] - x[:-1]).abs().sum() * (T / max(len(frames) - 1, 1)) if len(frames) > 1 else x.new_zeros(())
-    return data + lam * tv
+    spatial = total_variation(x, 0.0, mu) * (T / len(frames)) if mu else 0.0
+    return data + lam * tv + spatial
 
 
 def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, steps: int = 1000, lr: float = 1e-2,
         log_lambda_range: Optional[Sequence[float]] = None, frames_per_step: Optional[int] = None,
         max_seconds: Optional[float] = None, target: Optional[np.ndarray] = None, log_every: int = 25,
-        seed: int = 0, progress: bool = True, desc: str = "fit") -> FitResult:
+        seed: int = 0, progress: bool = True, desc: str = "fit", mu: float = 0.0) -> FitResult:
     """Fit a representation to k-space y (T, C, H, W):
 
-        min_theta  0.5 ||A f_theta - y||_2^2 + lambda * sum |f_theta(t+1) - f_theta(t)|
+        min_theta  0.5 ||A f_theta - y||_2^2 + lambda TV_t(f_theta) + mu TV_s(f_theta)
 
+    (TV_t: sum |f(t+1) - f(t)|, circular; TV_s: isotropic spatial TV; ``inr_utils.tv``)
     with Adam and a cosine learning-rate decay. Fixed lambda = 10**log_lambda, or, for a
     conditional model with ``log_lambda_range`` = (lo, hi), log10(lambda) drawn uniformly
     from it at every step (one network for every lambda). ``frames_per_step`` trains on a
@@ -257,6 +422,7 @@ def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, st
     """
     if log_lambda is None and log_lambda_range is None:
         raise ValueError("give log_lambda (fixed weight) or log_lambda_range (lambda as a coordinate)")
+    mu = check_weight("mu", mu)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = next(model.parameters()).device  # move the model first to fit on a GPU
@@ -280,7 +446,7 @@ def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, st
             x = model.render(frame_times(T)[frames], cond_ll)
         else:
             frames, x = None, model.render(None, cond_ll)
-        loss = objective(op, x, y, 10.0 ** ll, frames)
+        loss = objective(op, x, y, 10.0 ** ll, frames, mu)
         if not torch.isfinite(loss):
             diverged = True
             message = (f"{desc}: loss became {loss.item()} at step {step}; stopped and restored the last good "
@@ -308,6 +474,54 @@ def fit(model: nn.Module, op: SenseOp, y, log_lambda: Optional[float] = None, st
     seconds = clock.elapsed()
     recon = rendered if rendered is not None else render_numpy(model, eval_ll)
     return FitResult(recon, hist, seconds, step + 1, diverged, message, model)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """A representation, its constructor arguments, Adam steps and learning rate."""
+
+    name: str
+    model: dict = field(default_factory=dict)
+    steps: int = 1000
+    lr: float = 1e-2
+
+
+def default_settings(name: str, shape, **overrides) -> FitSettings:
+    """Sizes and steps of each representation from the cine's shape (T, H, W); ``overrides``
+    (``steps``, ``lr`` or constructor arguments; None keeps the default) win. The low-rank
+    steps and learning rate were chosen on a training patient's slice (SCD0000201, R = 6)."""
+    if name not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation {name!r}; registered: {sorted(REPRESENTATIONS)}")
+    T, H, W = (int(v) for v in shape)
+    if name in ("lowrank", "lowrank-lambda"):
+        base = FitSettings(name, {"rank": min(16, T)}, 500, 2e-2)
+    elif name == "hashgrid":
+        base = FitSettings(name, {"hidden": 16, "layers": 1}, 1000, 1e-2)
+    else:
+        base = FitSettings(name, {}, 1000, 1e-4)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    steps, lr = overrides.pop("steps", base.steps), overrides.pop("lr", base.lr)
+    return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr))
+
+
+def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, progress: bool = True, on_result=None):
+    """A ``selection.Reconstructor``: fits a fresh model of ``settings`` at absolute weights
+    (lam, mu); low-rank models start from the temporal mean of the zero-filled cine.
+    ``on_result(FitResult)`` sees every fit (e.g. to print divergence messages)."""
+
+    def reconstruct(op, y, lam, mu, target):
+        shape = (op.mask.shape[0],) + tuple(op.smaps.shape[-2:])
+        kw = dict(settings.model)
+        if settings.name.startswith("lowrank"):
+            kw["init"] = op.adjoint(torch.as_tensor(y)).mean(0)
+        model = build(settings.name, shape, **kw).to(device)
+        res = fit(model, op, y, log_lambda=math.log10(lam), mu=mu, steps=settings.steps, lr=settings.lr, target=target,
+                  seed=seed, progress=progress, desc=f"{settings.name} lambda={lam:.2g} mu={mu:.2g}")
+        if on_result is not None:
+            on_result(res)
+        return res.recon, res.history
+
+    return reconstruct
 
 
 def render_numpy(model: nn.Module, log_lambda=None) -> np.ndarray:

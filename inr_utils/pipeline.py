@@ -27,6 +27,7 @@ DEFAULT_R = (3, 6)  # the original's acceleration factors
 SMOKE_PARAMETERS = {
     "01_data": {"R": 4, "T": 6, "N": 32, "COILS": 2},
     "02_global_inr": {"R": 4, "T": 6, "N": 32, "COILS": 2, "STEPS": 60, "TV_ITERS": 60, "LOG_LAMBDAS": [-3.0, -2.0],
+                      "LOG_MUS": [-4.0], "MAX_EXTEND": 1,
                       "SIREN_HIDDEN": 32, "SIREN_LAYERS": 3, "SIREN_SECONDS": 2, "SIREN_FRAMES": 3},
     "03_lambda_study": {"R": 4, "T": 6, "N": 32, "COILS": 2, "STEPS": 60, "COND_STEPS": 120, "DENSE": 6},
     "04_liif_2d_vs_3d": {"R": 6, "T_LOW": 4, "N": 16, "T_HIGH": 8, "T_QUERY": 4, "T_EVAL": 8, "N_TRAIN": 4, "N_VAL": 1,

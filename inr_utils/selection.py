@@ -1,16 +1,31 @@
-"""Choosing the regularisation weight lambda by one rule for every method.
+"""Choosing the regularisation weights by one rule for every method.
 
-* With a ground truth (``target``): fit every candidate on all the data and keep the
-  best PSNR against the target (the oracle; it is what a paper's tuned baseline does).
-* Without one: hold out a fraction of the sampled lines, fit every candidate on the
-  rest, keep the candidate that best predicts the held-out lines, then refit it on
-  all the data.
+Weights are relative to the data: lambda = 10**log_lambda * s and mu = 10**log_mu * s with
+s = ``data_scale`` (a robust peak of the zero-filled image). Both penalties are
+1-homogeneous in the image while the data term is quadratic, so scaling the k-space by c
+moves the best absolute weights by c: relative weights carry over between scanners and
+normalisations.
+
+The search (``select_weights``) is coordinate-wise on a grid of step ``SearchSpec.step`` in
+log10: lambda over its candidates (at the middle spatial candidate), then mu at the best
+lambda, then lambda once more around the best (with the spatial term only). Whenever the
+best value of a pass sits at the edge of what that pass tried, the pass adds the next grid
+point beyond that edge (at most ``max_extend`` times), so the optimum is never a
+candidate grid's boundary unless the extensions ran out (``Selection.at_edge`` says so).
+
+Scores, by one rule:
+
+* With a ground truth (``target``): PSNR against the target of a fit on all the data
+  (the oracle; what a paper's tuned baseline does).
+* Without one: hold out a fraction of the sampled lines, fit on the rest, score the
+  relative error of the predicted held-out lines; the chosen weights are refitted on all
+  the data.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,55 +35,151 @@ from .fourier import SenseOp
 from .inr import heldout_error, split_lines
 from .metrics import psnr
 
-#: reconstruct(op, y, log10_lambda, target) -> (recon (T, H, W) complex numpy, history)
-Reconstructor = Callable[[SenseOp, torch.Tensor, float, object], tuple]
+#: reconstruct(op, y, lam, mu, target) -> (recon (T, H, W) complex numpy, history); lam and
+#: mu are absolute weights (mu = 0: no spatial term)
+Reconstructor = Callable[[SenseOp, torch.Tensor, float, float, object], tuple]
+
+
+def data_scale(zero_filled: np.ndarray) -> float:
+    """99.9th percentile of |zero-filled image| (a peak that ignores a few hot pixels)."""
+    scale = float(np.percentile(np.abs(zero_filled), 99.9))
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"the zero-filled image has no finite positive peak (got {scale!r}): check the k-space")
+    return scale
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """Starting candidates (relative log10 weights) and how the search may extend them."""
+
+    log_lambdas: Sequence[float] = (-4.0, -3.5, -3.0, -2.5, -2.0)
+    log_mus: Optional[Sequence[float]] = None  # None: no spatial term
+    step: float = 0.5  # grid spacing in log10 of the extensions and the final lambda pass
+    max_extend: int = 4  # grid points one pass may add beyond an edge
+
+    def __post_init__(self):
+        for name in ("log_lambdas", "log_mus"):
+            values = getattr(self, name)
+            if values is None and name == "log_mus":
+                continue
+            if not values or not all(np.isfinite(v) for v in values):
+                raise ValueError(f"{name} must be a non-empty list of finite numbers, got {values!r}")
+        if not (np.isfinite(self.step) and self.step > 0):
+            raise ValueError(f"step must be finite and > 0, got {self.step!r}")
+        if int(self.max_extend) != self.max_extend or self.max_extend < 0:
+            raise ValueError(f"max_extend must be an integer >= 0, got {self.max_extend!r}")
 
 
 @dataclass
 class Selection:
-    log_lambda: float
+    log_lambda: float  # relative (see the module docstring)
+    log_mu: Optional[float]  # relative; None without a spatial term
+    scale: float  # data_scale: absolute weight = 10**log * scale
     rule: str
-    scores: dict  # {log10 lambda: PSNR (dB) or held-out relative error}
-    recon: np.ndarray  # reconstruction at the chosen lambda, from all the data
+    trials: list  # [{"log_lambda", "log_mu", "score"}] in the order tried
+    at_edge: bool  # the best weight is still on the edge of what was tried (extensions ran out)
+    recon: np.ndarray  # reconstruction at the chosen weights, from all the data
     history: object
-    seconds_total: float  # every fit of the sweep (and the refit)
+    seconds_total: float  # every fit of the search (and the refit)
     seconds_final: float  # the fit that produced ``recon``
-    extra: dict = field(default_factory=dict)
+
+    @property
+    def scores(self) -> dict:
+        """{log10 lambda: score} of the trials at the chosen mu."""
+        return {t["log_lambda"]: t["score"] for t in self.trials if t["log_mu"] == self.log_mu}
+
+    @property
+    def weights(self) -> tuple:
+        """Absolute (lambda, mu)."""
+        return absolute(self.log_lambda, self.log_mu, self.scale)
+
+
+def absolute(log_lambda: float, log_mu: Optional[float], scale: float) -> tuple:
+    return 10.0 ** log_lambda * scale, (0.0 if log_mu is None else 10.0 ** log_mu * scale)
 
 
 def rule_text(has_target: bool, holdout: float) -> str:
+    search = ("weights relative to the zero-filled peak, searched coordinate-wise on a log10 grid that "
+              "extends past an edge")
     if has_target:
-        return "lambda = argmax over the candidates of PSNR against the target (fits on all lines)"
-    return (f"lambda = argmin over the candidates of the relative error on {holdout:.0%} held-out sampled lines "
-            "(fits on the other lines), then refit on all lines")
+        return f"{search}; score: PSNR against the target (fits on all lines)"
+    return (f"{search}; score: relative error on {holdout:.0%} held-out sampled lines (fits on the other "
+            "lines), then refit on all lines")
 
 
-def select_lambda(reconstruct: Reconstructor, acq: Acquisition, log_lambdas: Sequence[float], holdout: float = 0.1,
-                  seed: int = 0) -> Selection:
-    """Sweep ``log_lambdas`` with ``reconstruct`` under the rule above."""
-    if len(log_lambdas) == 0:
-        raise ValueError("give at least one candidate log10(lambda)")
+def _grid(value: float) -> float:
+    return round(float(value), 6)
+
+
+def select_weights(reconstruct: Reconstructor, acq: Acquisition, spec: SearchSpec = SearchSpec(), holdout: float = 0.1,
+                   seed: int = 0) -> Selection:
+    """Search the weights of ``reconstruct`` under the rule of the module docstring."""
     y = torch.from_numpy(acq.kspace)
+    scale = data_scale(acq.zero_filled())
+    has_target = acq.target is not None
     t_all = time.perf_counter()
-    scores, results = {}, {}
-    if acq.target is not None:
-        for ll in log_lambdas:
-            t0 = time.perf_counter()
-            x, hist = reconstruct(acq.op, y, float(ll), acq.target)
-            results[ll] = (x, hist, time.perf_counter() - t0)
-            scores[ll] = psnr(x, acq.target)
-        best = max(scores, key=scores.get)
-        x, hist, sec = results[best]
+    if has_target:
+        op_score, y_score = acq.op, y
     else:
         fit_mask, hold = split_lines(acq.mask, holdout, seed)
-        op_fit = SenseOp(acq.smaps, fit_mask)
-        y_fit = y * op_fit._m
-        for ll in log_lambdas:
-            x, _ = reconstruct(op_fit, y_fit, float(ll), None)
-            scores[ll] = heldout_error(x, acq.smaps, hold, y)
-        best = min(scores, key=scores.get)
+        op_score = SenseOp(acq.smaps, fit_mask)
+        y_score = y * torch.from_numpy(fit_mask.astype(np.float32))[:, None, None, :]
+    cache: dict = {}  # (log_lambda, log_mu) -> (score, recon, history, seconds)
+    trials: list = []
+
+    def evaluate(ll, lm):
+        key = (_grid(ll), None if lm is None else _grid(lm))
+        if key not in cache:
+            t0 = time.perf_counter()
+            x, hist = reconstruct(op_score, y_score, *absolute(key[0], key[1], scale), acq.target)
+            seconds = time.perf_counter() - t0
+            score = psnr(x, acq.target) if has_target else -heldout_error(x, acq.smaps, hold, y)
+            cache[key] = (score, x, hist, seconds)
+            trials.append({"log_lambda": key[0], "log_mu": key[1], "score": score if has_target else -score})
+        return cache[key][0]
+
+    def line(values, score_of):
+        """Best of ``values``, extended by ``spec.step`` past an edge while the best sits there."""
+        values = sorted({_grid(v) for v in values})
+        for extensions in range(int(spec.max_extend) + 1):
+            scores = [score_of(v) for v in values]
+            best = values[int(np.argmax(scores))]
+            at_edge = len(values) > 1 and best in (values[0], values[-1])
+            if not at_edge or extensions == spec.max_extend:
+                return best, at_edge
+            if best == values[0]:
+                values.insert(0, _grid(best - spec.step))
+            else:
+                values.append(_grid(best + spec.step))
+
+    mus = None if spec.log_mus is None else sorted(spec.log_mus)
+    lm = None if mus is None else mus[len(mus) // 2]
+    ll, edge = line(spec.log_lambdas, lambda v: evaluate(v, lm))
+    if mus is not None:
+        lm, edge_mu = line(mus, lambda v: evaluate(ll, v))
+        ll, edge = line([ll - spec.step, ll, ll + spec.step], lambda v: evaluate(v, lm))
+        edge = edge or edge_mu
+    key = (_grid(ll), None if lm is None else _grid(lm))
+    if has_target:
+        _, x, hist, sec = cache[key]
+    else:
         t0 = time.perf_counter()
-        x, hist = reconstruct(acq.op, y, float(best), None)
+        x, hist = reconstruct(acq.op, y, *absolute(key[0], key[1], scale), None)
         sec = time.perf_counter() - t0
-    return Selection(float(best), rule_text(acq.target is not None, holdout), {float(k): float(v) for k, v in scores.items()},
-                     x, hist, time.perf_counter() - t_all, sec)
+    return Selection(key[0], key[1], scale, rule_text(has_target, holdout), trials, bool(edge), x, hist,
+                     time.perf_counter() - t_all, sec)
+
+
+#: Starting grids (relative log10 weights) of each method's search, centred on the optima seen on
+#: training patients' slices; they only set the search's cost, since it extends past an edge.
+DEFAULT_SEARCH = {
+    "TV": SearchSpec(log_lambdas=(-3.5, -3.0, -2.5)),
+    "TV+S": SearchSpec(log_lambdas=(-3.5, -3.0, -2.5), log_mus=(-4.5, -4.0, -3.5)),
+    "lowrank": SearchSpec(log_lambdas=(-4.0, -3.5, -3.0), log_mus=(-5.0, -4.5, -4.0)),
+    "hashgrid": SearchSpec(log_lambdas=(-4.0, -3.5, -3.0), log_mus=(-5.0, -4.5, -4.0)),
+    "siren": SearchSpec(log_lambdas=(-4.0, -3.5, -3.0), log_mus=(-5.0, -4.5, -4.0)),
+    "BART T": SearchSpec(log_lambdas=(-3.0, -2.5, -2.0)),
+    "BART W+T": SearchSpec(log_lambdas=(-2.5, -2.0, -1.5), log_mus=(-4.0, -3.5, -3.0)),
+}
+#: the representation of notebook 02's `INR` row and of the benchmark's summary
+DEFAULT_REPRESENTATION = "lowrank"

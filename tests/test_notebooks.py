@@ -65,15 +65,22 @@ NB03 = NOTEBOOK_DIR / "03_lambda_study.py"
 def test_02_global_inr_small(tmp_path):
     execute(NB02, SMOKE_PARAMETERS["02_global_inr"], tmp_path)
     m = json.loads((tmp_path / "metrics.json").read_text())
-    assert set(m["methods"]) == {"ZF", "TV", "SIREN", "INR"}
+    assert set(m["methods"]) == {"ZF", "TV", "TV+S", "SIREN", "hashgrid", "lowrank", "INR"}
     for entry in m["methods"].values():
         assert {"psnr", "ssim", "nrmse", "rel_l1", "seconds"} <= set(entry)
-    assert m["methods"]["INR"]["representation"] == "lowrank"
-    assert m["methods"]["TV"]["psnr"] > m["methods"]["ZF"]["psnr"]
-    assert m["methods"]["INR"]["psnr"] > m["methods"]["ZF"]["psnr"]
+    assert m["methods"]["INR"] == m["methods"]["lowrank"] and m["default_representation"] == "lowrank"
+    for name in ("TV", "TV+S", "INR"):
+        assert m["methods"][name]["psnr"] > m["methods"]["ZF"]["psnr"]
+    assert m["methods"]["TV"]["log10_mu"] is None and m["methods"]["TV+S"]["log10_mu"] is not None
+    # every search tried the extension past the starting grid's edge when its best sat there
+    for name in ("TV", "TV+S", "lowrank"):
+        tried = sorted({t["log_lambda"] for t in m["sweep"][name]})
+        best = m["methods"][name]["log10_lambda"]
+        assert m["methods"][name]["at_edge"] or min(tried) < best < max(tried)
     assert "PSNR against the target" in m["lambda_rule"]
     with h5py.File(tmp_path / "recon.h5") as f:
-        assert {"ZF", "TV", "SIREN", "INR", "target"} <= set(f)
+        assert {"ZF", "TV", "TV+S", "SIREN", "hashgrid", "lowrank", "INR", "target"} <= set(f)
+        assert np.array_equal(f["INR"][()], f["lowrank"][()])
     assert (tmp_path / "psnr_vs_time.png").exists()
 
 

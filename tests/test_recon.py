@@ -116,3 +116,118 @@ def test_holdout_split():
     fit_mask, hold = inr.split_lines(mask, 0.2, seed=0)
     assert not np.any(fit_mask & hold) and np.array_equal(fit_mask | hold, mask)
     assert hold.sum() > 0 and not hold[:, 28:36].any()
+
+
+def _complex(rng, *shape):
+    return torch.from_numpy(rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+
+
+def test_spatial_difference_adjoint():
+    rng = np.random.default_rng(1)
+    x, g = _complex(rng, 3, 5, 4), _complex(rng, 2, 3, 5, 4)
+    lhs = torch.vdot(tv.spatial_grad(x).flatten(), g.flatten())
+    assert lhs.isclose(torch.vdot(x.flatten(), tv.spatial_grad_adjoint(g).flatten()))
+
+
+def test_total_variation_value_and_gradient_match_autograd():
+    """The written-out subgradient of lam TV_t + mu TV_s equals autograd of the plain formula
+    (no difference is exactly zero for random data)."""
+    rng = np.random.default_rng(2)
+    x = _complex(rng, 4, 6, 5).requires_grad_(True)
+    lam, mu = 0.7, 0.3
+    plain = lam * tv.temporal_diff(x).abs().sum() + mu * tv.spatial_tv(x)
+    (g_plain,) = torch.autograd.grad(plain, x)
+    ours = tv.total_variation(x, lam, mu)
+    (g_ours,) = torch.autograd.grad(ours, x)
+    assert torch.allclose(ours, plain) and torch.allclose(g_ours, g_plain)
+    # a constant image has zero TV and a zero subgradient (no NaN from 0 / 0)
+    c = torch.ones(3, 4, 4, dtype=torch.complex64, requires_grad=True)
+    v = tv.total_variation(c, 1.0, 1.0)
+    v.backward()
+    assert v.item() == 0 and torch.all(c.grad == 0)
+
+
+def test_spatial_term_in_the_inr_objective(case):
+    acq, op, y = case
+    x = torch.from_numpy(acq.zero_filled()).requires_grad_(True)
+    lam, mu = 1e-3, 2e-3
+    obj = inr.objective(op, x, y, lam, mu=mu)
+    ref = 0.5 * (op.forward(x) - y).abs().pow(2).sum() + lam * tv.temporal_tv(x) + mu * tv.spatial_tv(x)
+    assert torch.allclose(obj, ref.to(obj.dtype), rtol=1e-5)
+    (g,) = torch.autograd.grad(obj, x)
+    (g_ref,) = torch.autograd.grad(ref, x)
+    assert torch.allclose(g, g_ref, atol=1e-5)
+
+
+def test_tv_with_spatial_term_converges_and_beats_temporal_only(case):
+    acq, op, y = case
+    x_t, _ = tv_recon(op, y, lam=1e-2, iters=200)
+    x_ts, hist = tv_recon(op, y, lam=1e-2, mu=3e-4, iters=200, log_every=20)
+    assert all(a >= b - 1e-6 * abs(a) for a, b in zip(hist.loss, hist.loss[1:]))  # objective decreases
+    assert metrics.psnr(x_ts, acq.target) > metrics.psnr(x_t, acq.target) + 0.3  # a piecewise-smooth phantom
+    with pytest.raises(ValueError, match="mu must be finite"):
+        tv_recon(op, y, lam=1e-2, mu=-1.0)
+
+
+# ---------------------------------------------------------------- hash-grid neural field
+def _pixel_coords(T, H, W, t=None):
+    t = inr.frame_times(T) if t is None else t
+    ys, xs = 2 * (torch.arange(H) + 0.5) / H - 1, 2 * (torch.arange(W) + 0.5) / W - 1
+    return torch.stack(torch.meshgrid(t, ys, xs, indexing="ij"), -1).reshape(-1, 3)
+
+
+def _randomised_hashgrid(shape, **kw):
+    model = inr.build("hashgrid", shape, **kw)
+    with torch.no_grad():
+        for g in model.grids:
+            g.uniform_(-1, 1)
+    return model
+
+
+def test_hashgrid_has_dense_and_hashed_levels_and_render_matches_queries():
+    shape = (6, 24, 20)
+    model = _randomised_hashgrid(shape, log2_table=10, coarsest=4)
+    assert any(model.hashed) and not all(model.hashed)
+    assert model.resolutions[-1][1:] == (24, 20)  # the finest level has a node per pixel
+    with torch.no_grad():
+        cine = model.render()
+        v = model(_pixel_coords(*shape))
+    assert cine.shape == shape
+    assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(shape), cine, atol=1e-5)
+
+
+def test_hashgrid_encoding_is_trilinear_with_the_right_gradients():
+    """gradcheck (finite differences) of the encoding with respect to the grid values and the
+    coordinates, in float64, at points away from cell boundaries; and the encoding is exact at
+    a node of a dense level."""
+    model = _randomised_hashgrid((4, 8, 8), log2_table=7, coarsest=4, features=2).double()
+    coords = torch.tensor([[0.13, -0.31, 0.42], [-0.77, 0.58, -0.09]], dtype=torch.float64, requires_grad=True)
+    grids = [g.detach().clone().requires_grad_(True) for g in model.grids]
+    assert torch.autograd.gradcheck(lambda c, *g: model.encode(c, g), (coords, *grids), eps=1e-6, atol=1e-5)
+    rt, ry, rx = model.resolutions[0]
+    node = torch.tensor([[2 * 1 / rt - 1, 2 * (1 + 0.5) / ry - 1, 2 * (2 + 0.5) / rx - 1]], dtype=torch.float64)
+    expected = model.grids[0].detach().view(rt, ry, rx, -1)[1, 1, 2]
+    assert torch.allclose(model.encode(node)[0, :model.features], expected)
+
+
+def test_hashgrid_is_periodic_and_continuous_in_t():
+    shape = (8, 16, 16)
+    model = _randomised_hashgrid(shape, log2_table=9, coarsest=4)
+    with torch.no_grad():
+        a, b = model.render(torch.tensor([-1.0, 1.0]))  # the same instant of the cycle
+        assert torch.allclose(a, b, atol=1e-6)
+        c, d = model.render(torch.tensor([0.3, 0.3 + 1e-4]))
+        scale = model.render().abs().max()
+        assert (c - d).abs().max() < 1e-2 * scale
+
+
+def test_hashgrid_is_seeded_and_its_fit_deterministic(case):
+    acq, op, y = case
+    shape = acq.target.shape
+    a, b = inr.build("hashgrid", shape, seed=3), inr.build("hashgrid", shape, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(a.grids[0], inr.build("hashgrid", shape, seed=4).grids[0])
+    runs = [inr.fit(inr.build("hashgrid", shape), op, y, log_lambda=-3, steps=15, progress=False).recon for _ in range(2)]
+    assert np.array_equal(*runs)
+    res = inr.fit(inr.build("hashgrid", shape), op, y, log_lambda=-2.5, steps=400, lr=1e-2, progress=False)
+    assert metrics.psnr(res.recon, acq.target) > metrics.psnr(acq.zero_filled(), acq.target) + 2
