@@ -116,8 +116,8 @@ def scaling(threads: int, name: str = "lowrank"):
 
 
 def slice_specs(which: str) -> list[str]:
-    """``default``: the mid-ventricular slice of each patient and every slice of the test
-    patient; ``tune``: the mid-ventricular slices of the training and validation patients."""
+    """``default``: every slice of the test patient and the mid-ventricular slice of each
+    other patient; ``tune``: the mid-ventricular slices of the training and validation patients."""
     from inr_utils import io
 
     index = io.sunnybrook_slices()
@@ -125,9 +125,9 @@ def slice_specs(which: str) -> list[str]:
     if which == "tune":
         return [f"sunnybrook:{p}/{mids[p]}" for g in ("train", "val") for p in io.SUNNYBROOK_SPLIT[g]]
     if which == "default":
-        test = io.SUNNYBROOK_SPLIT["test"][0]
-        specs = [f"sunnybrook:{p}/{mids[p]}" for p in index]
-        return specs + [f"sunnybrook:{test}/{s}" for s in index[test] if s != mids[test]]
+        test = io.SUNNYBROOK_SPLIT["test"][0]  # the test patient first (its mid slice, then the others)
+        specs = [f"sunnybrook:{test}/{mids[test]}"] + [f"sunnybrook:{test}/{s}" for s in index[test] if s != mids[test]]
+        return specs + [f"sunnybrook:{p}/{mids[p]}" for p in index if p != test]
     return [which]
 
 

@@ -206,8 +206,7 @@ class HashGridINR(nn.Module):
     """
 
     def __init__(self, shape, levels: Optional[int] = None, features: int = 2, log2_table: Optional[int] = None,
-                 coarsest: int = 8, hidden: int = 32, layers: int = 2, init_scale: float = 1e-4, seed: int = 0,
-                 init: Optional[torch.Tensor] = None):
+                 coarsest: int = 8, hidden: int = 16, layers: int = 1, init_scale: float = 1e-4, seed: int = 0):
         super().__init__()
         T, H, W = (int(v) for v in shape)
         self.shape = (T, H, W)
@@ -283,22 +282,22 @@ class HashGridINR(nn.Module):
 
     def _time_matrix(self, t: torch.Tensor, res: int) -> torch.Tensor:
         """(len(t), res) periodic linear interpolation weights (cached for the frame times)."""
-        key = (res, t.device, tuple(t.tolist()) if t.numel() <= 4096 else None)
-        if key[2] is not None and key in self._time_cache:
+        key = (res, t.device, t.dtype, tuple(t.tolist()) if t.numel() <= 4096 else None)
+        if key[3] is not None and key in self._time_cache:
             return self._time_cache[key]
         k0, k1, w1 = _periodic_corners(t, res)
-        m = torch.zeros(len(t), res, device=t.device)
+        m = torch.zeros(len(t), res, device=t.device, dtype=t.dtype)
         m[torch.arange(len(t)), k0] += 1 - w1
         m[torch.arange(len(t)), k1] += w1
-        if key[2] is not None:
+        if key[3] is not None:
             self._time_cache[key] = m
         return m
 
     def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
         """The cine (len(t), H, W) complex at normalised times t (default: the T frames)."""
         T, H, W = self.shape
-        dev = self.grids[0].device
-        t = (frame_times(T) if t is None else t).to(dev)
+        dev, dtype = self.grids[0].device, self.grids[0].dtype
+        t = (frame_times(T) if t is None else t).to(dev, dtype)
         levels = []
         for l, (rt, ry, rx) in enumerate(self.resolutions):
             g = self.grids[l]
@@ -496,7 +495,7 @@ def default_settings(name: str, shape, **overrides) -> FitSettings:
     if name in ("lowrank", "lowrank-lambda"):
         base = FitSettings(name, {"rank": min(16, T)}, 500, 2e-2)
     elif name == "hashgrid":
-        base = FitSettings(name, {"hidden": 16, "layers": 1}, 1000, 1e-2)
+        base = FitSettings(name, {}, 1000, 1e-2)
     else:
         base = FitSettings(name, {}, 1000, 1e-4)
     overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -84,11 +84,6 @@ class Selection:
     seconds_final: float  # the fit that produced ``recon``
 
     @property
-    def scores(self) -> dict:
-        """{log10 lambda: score} of the trials at the chosen mu."""
-        return {t["log_lambda"]: t["score"] for t in self.trials if t["log_mu"] == self.log_mu}
-
-    @property
     def weights(self) -> tuple:
         """Absolute (lambda, mu)."""
         return absolute(self.log_lambda, self.log_mu, self.scale)
