@@ -182,6 +182,7 @@ def main():
     ap.add_argument("--scaling", action="store_true", help="also time the default INR against the number of voxels")
     ap.add_argument("--scaling-only", action="store_true", help="only the scaling table")
     ap.add_argument("--fresh", action="store_true", help="ignore results kept from an earlier, interrupted run")
+    ap.add_argument("--report-only", action="store_true", help="write the tables from the kept results, run nothing")
     ap.add_argument("--name", default=None, help="results file name (default from the data)")
     args = ap.parse_args()
 
@@ -218,7 +219,7 @@ def main():
     results = {} if args.fresh or not store.is_file() else json.loads(store.read_text())
     opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads)
     tmp = tempfile.TemporaryDirectory()
-    jobs = [(spec, R, m) for R in args.R for spec in specs for m in methods]
+    jobs = [] if args.report_only else [(spec, R, m) for R in args.R for spec in specs for m in methods]
     bar = tqdm(jobs, desc="benchmark")
     for spec, R, method in bar:
         label = (spec or "phantom").replace("sunnybrook:", "")
@@ -243,7 +244,11 @@ def main():
     data_note = ("real Sunnybrook slices, 20 x 128 x 128" if not args.kspace and specs[0] and str(specs[0]).startswith("sunnybrook")
                  else "20 x 128 x 128" if not args.kspace else Path(args.kspace).name)
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, noise 1e-3, seed 0. Machine: {platform.machine()}, "
-             f"{args.threads} torch threads. Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + sys.argv[1:])}`", ""]
+             f"{args.threads} torch threads. Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
+    done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}
+    if len(done) < len(specs):
+        lines += [f"Cases with the default INR's result: {len(done)} of {len(specs)} "
+                  f"({', '.join(sorted(done))}); the others were not run (the run resumes from the kept results).", ""]
     lines += summary(results, args.R, args.default_inr, bart.available()) + [""]
     lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "
               "* the best of the row's BART, ! still at an edge of the search).", "",
