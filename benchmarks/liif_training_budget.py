@@ -1,6 +1,6 @@
 """What does a shorter LIIF training cost in accuracy? (notebook 05, the hardest setting.)
 
-Issue 4 asks for three things at once on 2 CPU cores: the best LIIF encoder within 0.8x of
+The LIIF targets ask for three things at once on 2 CPU cores: the best LIIF encoder within 0.8x of
 tuned temporal TV on the real held-out patient, each model trained within 5 minutes, and all
 notebooks of `make reproduce` (16 LIIF trainings among them) within 90 minutes. Training
 time scales with EPOCHS, so this runs notebook 05 at R = 6, T_low = 8 on the real slices (the
@@ -59,7 +59,7 @@ def main():
         print(rows[-1], flush=True)
     lines = [f"Notebook 05 at R = {args.R:g}, T_low = {args.T_low} on the real held-out patient (relative L1 at 64 query "
              "times), every other parameter at its default, for several training lengths, seeds and batch sizes; each run "
-             "alone on the machine. Issue 4's targets: best / TV <= 0.8, each model trained in <= 300 s. Command: "
+             "alone on the machine. LIIF targets: best / TV <= 0.8, each model trained in <= 300 s. Command: "
              f"`.venv/bin/python benchmarks/liif_training_budget.py --runs {' '.join(args.runs)}`", "",
              "| epochs | seed | batch | RDN | UNet | TV | best / TV | train s (RDN, UNet) | run min | run on | machine |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows]

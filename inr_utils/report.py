@@ -54,7 +54,7 @@ def run_records(outputs: Path = OUTPUTS) -> dict:
 REPRODUCE_TARGET_MIN = 90
 
 
-#: issue 4's LIIF targets: best encoder / tuned TV on the real patient, training seconds per model, inference seconds per cine
+#: the LIIF targets: best encoder / tuned TV on the real patient, training seconds per model, inference seconds per cine
 LIIF_TV_RATIO, LIIF_TRAIN_S, LIIF_INFER_S = 0.8, 300, 1.0
 #: where the benchmark scripts write their tables (shown at the end of the README's results)
 BENCHMARK_RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -65,7 +65,7 @@ def _verdict(ok: bool) -> str:
 
 
 def liif_target_line(runs_dir: Path) -> str:
-    """Issue 4's targets judged from every ``R*_T*/metrics.json`` of notebook 05 (generated, like the wall-time verdict)."""
+    """The LIIF targets judged from every ``R*_T*/metrics.json`` of notebook 05 (generated, like the wall-time verdict)."""
     runs = [json.loads(p.read_text()) for p in sorted(Path(runs_dir).glob("R*_T*/metrics.json"))]
     if not runs:
         return ""
@@ -83,7 +83,7 @@ def liif_target_line(runs_dir: Path) -> str:
                      f"({min(secs):.0f}-{max(secs):.0f} s; {over} of {len(secs)} models over)")
     infer = [r["methods"][k]["infer_seconds"] for r in runs for k in ("RDN", "UNet")]
     parts.append(f"inference of one cine < {LIIF_INFER_S:g} s: {_verdict(max(infer) < LIIF_INFER_S)} (at most {max(infer):.2f} s)")
-    return "Issue 4's targets, judged from these runs: " + "; ".join(parts) + "."
+    return "LIIF targets, judged from these runs: " + "; ".join(parts) + "."
 
 
 def machine(record: dict) -> str:

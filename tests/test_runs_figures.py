@@ -85,7 +85,7 @@ def test_record_run_and_wall_time_line(tmp_path):
 
 
 def test_liif_target_line(tmp_path):
-    """Issue 4's verdicts come from 05's metrics.json: the TV ratio on the real patient only,
+    """The LIIF verdicts come from 05's metrics.json: the TV ratio on the real patient only,
     training seconds per T_low, the slowest inference."""
     import json
 
