@@ -23,9 +23,12 @@ test: $(STAMP)
 	$(PY) -m inr_utils.pipeline prepare $(NBVAL_DIR)
 	$(PY) -m pytest tests $(NBVAL_DIR) --nbval-lax --nbval-current-env -p no:cacheprovider
 
+# JupyterLab with the numbered .py notebooks opening as notebooks (Jupytext's viewer); as root
+# (a container) it passes --allow-root, which JupyterLab otherwise requires
 lab: $(STAMP)
-	$(PY) -m pip install --quiet "jupyterlab>=4.1"
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) -m pip install --quiet "jupyterlab==4.6.6"
+	$(PY) -m inr_utils.pipeline lab-settings $(VENV)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 clean-build:
 	rm -rf .build

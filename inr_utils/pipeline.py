@@ -2,6 +2,7 @@
 
     python -m inr_utils.pipeline reproduce            # every numbered notebook, R = 3 and 6
     python -m inr_utils.pipeline run notebooks/01_data.py -p R 4 -p SEED 1
+    python -m inr_utils.pipeline lab-settings .venv   # numbered .py notebooks open as notebooks
 
 Each execution writes its executed notebook as ``OUT_DIR/<notebook>.ipynb`` only when
 it succeeds (a failed one is kept beside it as ``<notebook>.failed.ipynb``), so a
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import itertools
+import json
 import os
 import tempfile
 import time
@@ -151,6 +153,32 @@ def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = No
     return done
 
 
+#: JupyterLab settings written by ``make lab``: a double-click opens a Python file (the numbered
+#: Jupytext notebooks) with Jupytext's notebook view instead of the text editor
+LAB_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}
+
+
+def write_lab_settings(prefix) -> Path:
+    """Merge LAB_SETTINGS into ``<prefix>/share/jupyter/lab/settings/overrides.json``, the
+    defaults JupyterLab installed in the environment ``prefix`` reads (a user's own settings
+    still win). Returns the file."""
+    path = Path(prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    current = {}
+    if path.is_file():
+        try:
+            current = json.loads(path.read_text() or "{}")
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{path} is not valid JSON ({e}); fix or remove it") from None
+    for plugin, values in LAB_SETTINGS.items():
+        merged = dict(current.get(plugin, {}))
+        for key, value in values.items():
+            merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+        current[plugin] = merged
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=2) + "\n")
+    return path
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m inr_utils.pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,10 +193,14 @@ def main(argv=None):
     run.add_argument("--out-dir")
     prep = sub.add_parser("prepare", help="write the notebooks as .ipynb with smoke parameters (for nbval)")
     prep.add_argument("folder")
+    lab = sub.add_parser("lab-settings", help="make JupyterLab in an environment open the .py notebooks as notebooks")
+    lab.add_argument("prefix", help="the environment's prefix (e.g. .venv)")
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         R_values = [int(r) if float(r).is_integer() else r for r in args.R]
         reproduce(R_values, args.only, args.data)
+    elif args.cmd == "lab-settings":
+        print(f"wrote {write_lab_settings(args.prefix)}")
     elif args.cmd == "prepare":
         for path in prepare(args.folder):
             print(path)

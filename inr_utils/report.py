@@ -29,18 +29,28 @@ EXTRA_FIGURES = ("psnr_vs_time.png", "lambda_curve.png")
 
 
 def _lambda_study_rows(runs) -> list[str]:
-    lines = ["| run | log10 lambda | one conditional fit (dB) | separate fits (dB) |", "|---|---|---|---|"]
+    lines = ["| run | representation | log10 lambda | one conditional fit (dB) | separate fits (dB) | conditional - separate (dB) |",
+             "|---|---|---|---|---|---|"]
     timing = ["", "| run | conditional fit (s) | separate fits, all (s) | ratio to one fixed fit | auto log10 lambda | "
-              "oracle log10 lambda | PSNR auto (dB) | PSNR oracle (dB) |", "|---|---|---|---|---|---|---|---|"]
+              "oracle log10 lambda | PSNR auto (dB) | PSNR oracle (dB) | temporal fidelity falls with lambda |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for path in runs:
         r = json.loads(path.read_text())
+        rep = r.get("representation", "lowrank-lambda")  # runs that predate the key used the low-rank form
         for ll, v in r.get("conditional", {}).items():
-            lines.append(f"| {path.parent.name} | {ll} | {v['psnr']:.2f} | {r['separate'][ll]['psnr']:.2f} |")
+            sep = r["separate"][ll]["psnr"]
+            lines.append(f"| {path.parent.name} | {rep} | {ll} | {v['psnr']:.2f} | {sep:.2f} | {v['psnr'] - sep:+.2f} |")
         n = max(len(r.get("separate", {})), 1)
         if "psnr_auto" in r:
+            if "smoothness_monotone" not in r:
+                mono = "not checked"
+            elif r["smoothness_monotone"]:
+                mono = "yes (every step of the dense curve)"
+            else:
+                mono = "no: rises on " + ", ".join(f"[{a:.3g}, {b:.3g}]" for a, b in r["smoothness_rises_on"])
             timing.append(f"| {path.parent.name} | {r['seconds_conditional']:.1f} | {r['seconds_separate']:.1f} | "
                           f"{r['seconds_conditional'] / (r['seconds_separate'] / n):.2f} | {r['auto_log10_lambda']:.2f} | "
-                          f"{r['oracle_log10_lambda']:.2f} | {r['psnr_auto']:.2f} | {r['psnr_oracle']:.2f} |")
+                          f"{r['oracle_log10_lambda']:.2f} | {r['psnr_auto']:.2f} | {r['psnr_oracle']:.2f} | {mono} |")
     return lines + timing + [""]
 
 

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 03 · The lambda study: the regularisation weight as a coordinate
+# # 03 · The lambda study: the regularisation weight as an input of the network
 #
 # One network f_theta(lambda, t, y, x) is trained with log10(lambda) drawn from
 # [-5, 0] at every step (the original's range), the temporal-TV weight being lambda
@@ -20,9 +20,10 @@
 #
 #   min_theta E_{log10 lambda ~ U[-5, 0]} [ 0.5 ||A f_theta(lambda) - y||^2 + lambda TV_t(f_theta(lambda)) ]
 #
-# so every lambda comes from one fit. We compare it with networks fitted separately
-# at log10 lambda = -5, -2.5 and 0 (PSNR and time), draw the dense PSNR-vs-lambda
-# curve, and choose lambda **without** ground truth by predicting held-out k-space lines.
+# so every lambda comes from one fit. We compare it with networks of the same form fitted
+# separately at log10 lambda = -5, -2.5 and 0 (PSNR and time, in this run), draw the dense
+# PSNR-vs-lambda curve, check that temporal fidelity falls as lambda grows, and choose
+# lambda **without** ground truth by predicting held-out k-space lines.
 
 # %%
 from typing import Optional
@@ -32,7 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from inr_utils import figures, inr, io, metrics
+from inr_utils import explorer, figures, inr, io, metrics
 from inr_utils.acquisition import check_acceleration
 from inr_utils.fourier import SenseOp
 from inr_utils.runs import RunOutputs, check_int, resolve_out_dir
@@ -45,11 +46,13 @@ DATA: Optional[str] = None  # None: phantom; "sunnybrook[:<patient>/<slice>]"; o
 T: int = 20  # frames (simulated data)
 N: int = 128  # image size N x N (simulated data)
 COILS: int = 4  # receive coils (simulated data)
-RANK: int = 16  # rank of the low-rank representation
+REPRESENTATION: str = "hashgrid-lambda"  # "hashgrid-lambda" (lambda an input of the MLP) or "lowrank-lambda" (grids between anchors)
 STEPS: int = 1000  # Adam steps of one fixed-lambda fit
 COND_STEPS: int = 1800  # Adam steps of the lambda-conditional fit (its cost target: at most 2 fixed fits)
 LR: float = 1e-2  # learning rate
-LAMBDA_ANCHORS: int = 5  # grid points along log10(lambda) in the conditional representation
+BALANCE_LOG_LAMBDA: Optional[float] = -3.0  # conditional fit: each step's objective / (1 + lambda / 10**this); None: unweighted
+RANK: int = 16  # rank (lowrank-lambda only)
+LAMBDA_ANCHORS: int = 5  # grid points along log10(lambda) (lowrank-lambda only)
 LOG_LAMBDA_MIN: float = -5.0  # range of log10(lambda) (the original's: -5 to 0)
 LOG_LAMBDA_MAX: float = 0.0  # upper end of log10(lambda)
 SHOW: list = [-5.0, -2.5, 0.0]  # log10(lambda) rows of the original's table (and the separate fits)
@@ -65,28 +68,51 @@ OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>[_<data>][_se
 R = check_acceleration(R)
 SEED, STEPS, COND_STEPS, RANK = check_int("SEED", SEED, 0), check_int("STEPS", STEPS), check_int("COND_STEPS", COND_STEPS), check_int("RANK", RANK)
 LAMBDA_ANCHORS, DENSE = check_int("LAMBDA_ANCHORS", LAMBDA_ANCHORS, 2), check_int("DENSE", DENSE, 2)
+CONDITIONAL_FORMS = {"hashgrid-lambda": "hashgrid-lambda", "lowrank-lambda": "lowrank"}  # conditional -> its fixed-lambda fit
+if REPRESENTATION not in CONDITIONAL_FORMS:
+    raise ValueError(f"REPRESENTATION must be one of {sorted(CONDITIONAL_FORMS)}, got {REPRESENTATION!r}")
 if not (np.isfinite(LOG_LAMBDA_MIN) and np.isfinite(LOG_LAMBDA_MAX) and LOG_LAMBDA_MIN < LOG_LAMBDA_MAX):
     raise ValueError(f"need finite LOG_LAMBDA_MIN < LOG_LAMBDA_MAX, got {LOG_LAMBDA_MIN}, {LOG_LAMBDA_MAX}")
 RANGE = (LOG_LAMBDA_MIN, LOG_LAMBDA_MAX)
+if BALANCE_LOG_LAMBDA is not None and not np.isfinite(BALANCE_LOG_LAMBDA):
+    raise ValueError(f"BALANCE_LOG_LAMBDA must be finite or None, got {BALANCE_LOG_LAMBDA}")
+if not all(RANGE[0] <= ll <= RANGE[1] for ll in SHOW):
+    raise ValueError(f"every SHOW value must lie in [{RANGE[0]:g}, {RANGE[1]:g}], got {SHOW}")
 acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS)
 target = acq.target
 out = RunOutputs(resolve_out_dir(OUT_DIR, "03_lambda_study", R, DATA, SEED))
 op, y = acq.op, torch.from_numpy(acq.kspace)
 shape = acq.kspace[:, 0].shape
 zf = acq.zero_filled()
-print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {target is not None}")
+print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {target is not None} | {REPRESENTATION}")
+
+
+def build(name, op_, y_):
+    """A fresh model; the low-rank forms start from the temporal mean of the zero-filled cine."""
+    if name.startswith("lowrank"):
+        kw = dict(rank=RANK, init=op_.adjoint(y_).mean(0))
+        if name == "lowrank-lambda":
+            kw.update(lambda_anchors=LAMBDA_ANCHORS, log_lambda_range=RANGE)
+        return inr.build(name, shape, **kw).to(DEVICE)
+    return inr.build(name, shape, log_lambda_range=RANGE, seed=SEED).to(DEVICE)
 
 
 def conditional_fit(op_, y_, desc):
-    model = inr.build("lowrank-lambda", shape, rank=RANK, lambda_anchors=LAMBDA_ANCHORS, log_lambda_range=RANGE,
-                      init=op_.adjoint(y_).mean(0)).to(DEVICE)
-    return inr.fit(model, op_, y_, log_lambda_range=RANGE, steps=COND_STEPS, lr=LR, seed=SEED, desc=desc)
+    return inr.fit(build(REPRESENTATION, op_, y_), op_, y_, log_lambda_range=RANGE, steps=COND_STEPS, lr=LR, seed=SEED,
+                   balance_log_lambda=BALANCE_LOG_LAMBDA, desc=desc)
 
 # %% [markdown]
 # ## One fit for every lambda
-# The representation keeps a coarse grid along log10(lambda): its finest spatial level
-# and its temporal coefficients are interpolated between `LAMBDA_ANCHORS` anchors, the
-# coarser spatial levels are shared by every lambda.
+# `hashgrid-lambda` (the default): the multi-resolution grid encoding of (t, y, x) of
+# notebook 02's `hashgrid`, beside a static (spatial-only) encoding, and log10(lambda) as an
+# input of the MLP, which also sets a gain on each spatio-temporal feature; lambda reaches the
+# output only through the network. `lowrank-lambda`: the low-rank model whose finest spatial
+# level and temporal coefficients are interpolated between `LAMBDA_ANCHORS` anchors along
+# log10(lambda) (a lookup table in lambda, kept for comparison). Each step draws
+# log10(lambda) uniformly from the range and divides that step's objective by
+# 1 + lambda / 10^`BALANCE_LOG_LAMBDA`: a positive factor per lambda, so every lambda's
+# minimiser is unchanged, but the steps at large lambda (whose TV term is orders of magnitude
+# larger than the data term) no longer dominate Adam's moment estimates.
 
 # %%
 cond = conditional_fit(op, y, "conditional fit")
@@ -95,11 +121,13 @@ print(f"conditional fit: {cond.steps} steps, {seconds_conditional:.1f} s")
 
 # %% [markdown]
 # ## Separately fitted networks at the table's lambdas
+# The same form at one fixed lambda each (`hashgrid-lambda` with its lambda input held
+# constant; `lowrank` for `lowrank-lambda`), `STEPS` steps each, timed in this run.
 
 # %%
 separate, seconds_separate = {}, 0.0
 for ll in SHOW:
-    model = inr.build("lowrank", shape, rank=RANK, init=op.adjoint(y).mean(0)).to(DEVICE)
+    model = build(CONDITIONAL_FORMS[REPRESENTATION], op, y)
     res = inr.fit(model, op, y, log_lambda=ll, steps=STEPS, lr=LR, seed=SEED, desc=f"separate log10 lambda={ll:g}")
     separate[ll] = res.recon
     seconds_separate += res.seconds
@@ -107,16 +135,26 @@ print(f"separate fits: {len(SHOW)} x {STEPS} steps, {seconds_separate:.1f} s in 
 
 # %% [markdown]
 # ## The dense lambda curve from the one network
-# Larger lambda must give temporally smoother cines: TV_t of the output is drawn beside PSNR.
+# The published finding: larger lambda gives temporally smoother cines, i.e. temporal
+# fidelity (the output's temporal standard deviation over the target's, `metrics`; without
+# a target, TV_t of the output) falls monotonically with lambda. The cell checks it along the
+# dense curve and names every interval where it rises.
 
 # %%
 dense = np.linspace(*RANGE, DENSE)
-curve_tv, curve_psnr = [], []
+curve_tv, curve_psnr, curve_fidelity = [], [], []
 for ll in dense:
     x = inr.render_numpy(cond.model, ll)
     curve_tv.append(float(temporal_tv(torch.from_numpy(x))))
     curve_psnr.append(metrics.psnr(x, target) if target is not None else np.nan)
+    curve_fidelity.append(metrics.temporal_fidelity(x, target) if target is not None else np.nan)
 cond_at = {ll: inr.render_numpy(cond.model, ll) for ll in SHOW}
+smoothness = np.asarray(curve_fidelity if target is not None else curve_tv)
+rises = [(float(dense[i]), float(dense[i + 1])) for i in range(len(dense) - 1) if smoothness[i + 1] > smoothness[i]]
+monotone = not rises
+print(("temporal fidelity" if target is not None else "TV_t") + " against lambda: " +
+      ("decreases monotonically over the dense curve" if monotone else
+       "rises on " + ", ".join(f"[{a:.3g}, {b:.3g}]" for a, b in rises)))
 fig, ax = plt.subplots(1, 2, figsize=(12, 4))
 if target is not None:
     ax[0].plot(dense, curve_psnr, "-", label=f"one conditional fit ({seconds_conditional:.0f} s)")
@@ -124,8 +162,13 @@ if target is not None:
                label=f"separate fits ({seconds_separate:.0f} s for {len(SHOW)})")
     ax[0].set(xlabel="log10 lambda", ylabel="PSNR (dB)", title="PSNR against lambda")
     ax[0].legend(); ax[0].grid(alpha=0.3)
-ax[1].semilogy(dense, curve_tv)
-ax[1].set(xlabel="log10 lambda", ylabel="TV_t of the output", title="temporal variation against lambda")
+if target is not None:
+    ax[1].plot(dense, curve_fidelity)
+    ax[1].set(xlabel="log10 lambda", ylabel="temporal fidelity (std_t ratio to the target)",
+              title="temporal fidelity against lambda" + ("" if monotone else f" (rises on {len(rises)} intervals)"))
+else:
+    ax[1].semilogy(dense, curve_tv)
+    ax[1].set(xlabel="log10 lambda", ylabel="TV_t of the output", title="temporal variation against lambda")
 ax[1].grid(alpha=0.3)
 fig.tight_layout()
 fig.savefig(out.path("lambda_curve.png"))
@@ -169,28 +212,21 @@ figures.original_table(out, rows, target, methods, f"03 lambda as a coordinate: 
 
 # %% [markdown]
 # ## Explore lambda and t (JupyterLab)
-# Sliders over log10(lambda) and t on renders precomputed from the one network. When
-# the notebook runs headlessly the static panel below stands in for them.
+# In JupyterLab the sliders below render the network at any log10(lambda) in the trained
+# range (a continuous slider, not an index into stored frames) and at any frame, beside
+# the x-t profile at row H/2 and, with a target, that lambda's PSNR on the dense curve.
+# Headless runs show the static panel instead: five lambdas, frame T/2 and the x-t profile.
 
 # %%
-explore = np.linspace(*RANGE, 11)
-stack = np.abs(np.stack([inr.render_numpy(cond.model, ll) for ll in explore]))
-vmax = float(np.abs(target).max()) if target is not None else float(stack.max())
-fig, axes = plt.subplots(3, 4, figsize=(13, 9.5))
-for a, i in zip(axes.flat, range(len(explore))):
-    a.imshow(stack[i, shape[0] // 2], cmap="gray", vmin=0, vmax=vmax); a.set_title(f"log10 lambda = {explore[i]:.1f}"); a.axis("off")
-axes.flat[-1].imshow(stack[-1, :, shape[1] // 2], cmap="gray", vmin=0, vmax=vmax, aspect="auto")
-axes.flat[-1].set(title="x-t at H/2, largest lambda", xlabel="x", ylabel="t")
-fig.tight_layout(); plt.show()
+fig = explorer.static_panel(cond.model, np.linspace(*RANGE, 5), target)
+fig.savefig(out.path("lambda_explorer_static.png"))
+plt.show()
 try:
-    import ipywidgets as widgets
+    from IPython import get_ipython
 
-    def _show(log_lambda_index=0, frame=0):
-        plt.figure(figsize=(5, 5)); plt.imshow(stack[log_lambda_index, frame], cmap="gray", vmin=0, vmax=vmax)
-        plt.title(f"log10 lambda = {explore[log_lambda_index]:.1f}, frame {frame}"); plt.colorbar(); plt.show()
-
-    widgets.interact(_show, log_lambda_index=widgets.IntSlider(0, 0, len(explore) - 1, description="lambda idx"),
-                     frame=widgets.IntSlider(0, 0, shape[0] - 1, description="frame"))
+    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+        raise RuntimeError("no interactive kernel")
+    explorer.interactive(cond.model, target, dense, curve_psnr if target is not None else None)
 except Exception as e:  # headless or no widget support: the static panel above stands
     print(f"interactive explorer unavailable ({e}); see the static panel")
 
@@ -201,12 +237,14 @@ except Exception as e:  # headless or no widget support: the static panel above 
 def psnr_map(recons):
     return {f"{ll:g}": {"psnr": metrics.psnr(recons[ll], target)} for ll in SHOW} if target is not None else {}
 
-result = {"R": acq.acceleration, "seed": SEED, "data": str(DATA) if DATA else "phantom",
+result = {"R": acq.acceleration, "seed": SEED, "data": str(DATA) if DATA else "phantom", "representation": REPRESENTATION,
+          "balance_log10_lambda": BALANCE_LOG_LAMBDA,
           "conditional": psnr_map(cond_at), "separate": psnr_map(separate),
           "seconds_conditional": seconds_conditional, "seconds_separate": seconds_separate,
           "steps_fixed": STEPS, "steps_conditional": COND_STEPS, **result_auto,
           "dense": {"log10_lambda": dense.tolist(), "psnr": curve_psnr if target is not None else None, "tv": curve_tv,
-                    "heldout_error": ho_err},
+                    "temporal_fidelity": curve_fidelity if target is not None else None, "heldout_error": ho_err},
+          "smoothness_monotone": monotone, "smoothness_rises_on": rises,
           "methods": methods}
 if target is not None:
     for ll in SHOW:

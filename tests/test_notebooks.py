@@ -109,6 +109,16 @@ def test_03_lambda_study_small(tmp_path):
     for key in ("seconds_conditional", "seconds_separate", "auto_log10_lambda", "oracle_log10_lambda", "psnr_auto", "psnr_oracle"):
         assert np.isfinite(m[key])
     assert m["psnr_oracle"] >= m["psnr_auto"]
+    assert m["representation"] == "hashgrid-lambda" and isinstance(m["smoothness_monotone"], bool)
+    assert m["smoothness_monotone"] == (not m["smoothness_rises_on"])
+    assert len(m["dense"]["temporal_fidelity"]) == len(m["dense"]["log10_lambda"]) == SMOKE_PARAMETERS["03_lambda_study"]["DENSE"]
+    assert (tmp_path / "lambda_explorer_static.png").exists()
+
+
+def test_03_lambda_study_refuses_an_unknown_representation(tmp_path):
+    with pytest.raises(Exception, match="REPRESENTATION must be one of"):
+        execute(NB03, {**SMOKE_PARAMETERS["03_lambda_study"], "REPRESENTATION": "lowrank"}, tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
 
 
 NB04 = NOTEBOOK_DIR / "04_liif_2d_vs_3d.py"

@@ -44,28 +44,29 @@ def test_inr_fit_improves_on_zf(case, name, kw, steps, lr):
 
 def test_fit_time_leaves_out_the_psnr_monitoring(case, monkeypatch):
     """The reported fit time and the time box count training only: a monitoring step that
-    takes 0.2 s at each of 5 logs (1 s in all) must not show up in them."""
+    takes 0.5 s at each of 5 logs (2.5 s in all) must not show up in them (the margin leaves
+    room for a loaded machine: 5 steps of this tiny fit take milliseconds)."""
     import time
 
     acq, op, y = case
     real_psnr = inr.psnr
-    monkeypatch.setattr(inr, "psnr", lambda x, t: (time.sleep(0.2), real_psnr(x, t))[1])
+    monkeypatch.setattr(inr, "psnr", lambda x, t: (time.sleep(0.5), real_psnr(x, t))[1])
     model = inr.build("lowrank", acq.target.shape, rank=4)
-    res = inr.fit(model, op, y, log_lambda=-3, steps=5, log_every=1, target=acq.target, max_seconds=0.5,
+    res = inr.fit(model, op, y, log_lambda=-3, steps=5, log_every=1, target=acq.target, max_seconds=2.0,
                   progress=False)
     assert res.steps == 5 and len(res.history.psnr) == 5  # the time box did not cut the fit short
-    assert res.seconds < 0.5
+    assert res.seconds < 2.0
 
 
 def test_tv_history_times_leave_out_the_monitoring(case, monkeypatch):
-    """Same for temporal TV: 0.2 s of PSNR monitoring at each of 5 logs stays out of its history times."""
+    """Same for temporal TV: 0.5 s of PSNR monitoring at each of 5 logs stays out of its history times."""
     import time
 
     acq, op, y = case
     real_psnr = tv.psnr
-    monkeypatch.setattr(tv, "psnr", lambda x, t: (time.sleep(0.2), real_psnr(x, t))[1])
+    monkeypatch.setattr(tv, "psnr", lambda x, t: (time.sleep(0.5), real_psnr(x, t))[1])
     _, hist = tv.tv_recon(op, y, 1e-3, iters=5, target=acq.target, log_every=1)
-    assert len(hist.psnr) == 5 and hist.seconds[-1] < 0.5
+    assert len(hist.psnr) == 5 and hist.seconds[-1] < 2.0
 
 
 def test_fit_is_deterministic(case):
@@ -99,11 +100,14 @@ def test_divergence_stops_with_last_good_state(case):
     assert res.diverged and np.all(np.isfinite(res.recon))
 
 
-def test_lambda_coordinate_controls_temporal_smoothness(case):
-    """One conditional fit: larger lambda -> monotonically smaller temporal variation."""
+@pytest.mark.parametrize("name,kw,balance", [("lowrank-lambda", {"rank": 8}, None), ("hashgrid-lambda", {}, -3.0),
+                                             ("hashgrid-lambda", {}, None)])
+def test_lambda_coordinate_controls_temporal_smoothness(case, name, kw, balance):
+    """One conditional fit: larger lambda -> monotonically smaller temporal variation (with
+    and without the per-lambda balancing of the objective)."""
     acq, op, y = case
-    model = inr.build("lowrank-lambda", acq.target.shape, rank=8)
-    inr.fit(model, op, y, log_lambda_range=(-5, 0), steps=600, progress=False, seed=0)
+    model = inr.build(name, acq.target.shape, **kw)
+    inr.fit(model, op, y, log_lambda_range=(-5, 0), steps=600, progress=False, seed=0, balance_log_lambda=balance)
     tv = [float(temporal_diff(torch.from_numpy(inr.render_numpy(model, ll))).abs().sum()) for ll in (-5, -3.75, -2.5, -1.25, 0)]
     assert all(a > b for a, b in zip(tv, tv[1:])), tv
     with pytest.raises(ValueError, match="pass log_lambda"):
@@ -231,3 +235,61 @@ def test_hashgrid_is_seeded_and_its_fit_deterministic(case):
     assert np.array_equal(*runs)
     res = inr.fit(inr.build("hashgrid", shape), op, y, log_lambda=-2.5, steps=400, lr=1e-2, progress=False)
     assert metrics.psnr(res.recon, acq.target) > metrics.psnr(acq.zero_filled(), acq.target) + 2
+
+
+def test_conditional_hashgrid_takes_lambda_as_an_input():
+    """f(lambda, t, y, x): render equals the per-point forward at any lambda; lambda changes
+    the output continuously (an input of the network, no anchors); the static encoding has
+    one node in time; the gain starts at 1."""
+    shape = (6, 16, 12)
+    model = inr.build("hashgrid-lambda", shape, log2_table=9, coarsest=4, log_lambda_range=(-5, 0))
+    with torch.no_grad():
+        for g in list(model.dynamic.grids) + list(model.static.grids):
+            g.uniform_(-1, 1)
+        assert all(r[0] == 1 for r in model.static.resolutions) and any(r[0] > 1 for r in model.dynamic.resolutions)
+        assert torch.allclose(model.gains(-2.5), torch.ones(model.dynamic.out_features), atol=1e-6)
+        for ll in (-5.0, -1.7, 0.0):
+            v = model(_pixel_coords(*shape), ll)
+            assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(shape), model.render(None, ll), atol=1e-5)
+        a, b, c = model.render(None, -2.0), model.render(None, -2.0 + 1e-4), model.render(None, -1.0)
+        assert (a - b).abs().max() < 1e-3 * (a - c).abs().max()
+        assert (a - c).abs().max() > 0
+    with pytest.raises(ValueError, match="pass log_lambda"):
+        model.render()
+    with pytest.raises(ValueError, match="log_lambda_range"):
+        inr.build("hashgrid-lambda", shape, log_lambda_range=(0, -5))
+
+
+def test_conditional_hashgrid_gradient_reaches_the_lambda_path():
+    """The loss gradient flows into the gate and into the MLP weight of the lambda input
+    (autograd against a finite difference of the loss along the gate's bias)."""
+    shape = (4, 8, 8)
+    model = inr.build("hashgrid-lambda", shape, log2_table=8, coarsest=4).double()
+    with torch.no_grad():
+        for g in list(model.dynamic.grids) + list(model.static.grids):
+            g.uniform_(-1, 1)
+    loss = lambda: model.render(None, -1.5).abs().pow(2).sum()
+    bias = model.gate[-1].bias
+    loss().backward()
+    assert bias.grad.abs().max() > 0 and model.mlp[0].weight.grad[:, -1].abs().max() > 0
+    direction = torch.randn_like(bias)
+    eps = 1e-6
+    with torch.no_grad():
+        bias += eps * direction
+        up = loss()
+        bias -= 2 * eps * direction
+        down = loss()
+        bias += eps * direction
+    assert abs(float((up - down) / (2 * eps)) - float((bias.grad * direction).sum())) < 1e-5 * max(1.0, float(bias.grad.abs().sum()))
+
+
+def test_balancing_weights_only_the_conditional_steps(case):
+    """balance_log_lambda rescales the objective per drawn lambda; a fixed-lambda fit ignores it
+    (identical result), a conditional fit changes."""
+    acq, op, y = case
+    fixed = [inr.fit(inr.build("hashgrid-lambda", acq.target.shape), op, y, log_lambda=-2, steps=20, progress=False,
+                     balance_log_lambda=b).recon for b in (None, -3.0)]
+    assert np.array_equal(*fixed)
+    cond = [inr.fit(inr.build("hashgrid-lambda", acq.target.shape), op, y, log_lambda_range=(-5, 0), steps=20,
+                    progress=False, balance_log_lambda=b).recon for b in (None, -3.0)]
+    assert not np.array_equal(*cond)

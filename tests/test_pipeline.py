@@ -1,0 +1,34 @@
+"""The notebook pipeline's helpers: JupyterLab settings written by `make lab`."""
+import json
+
+import pytest
+
+from inr_utils import pipeline
+
+
+def test_lab_settings_open_python_files_as_jupytext_notebooks(tmp_path):
+    path = pipeline.write_lab_settings(tmp_path)
+    assert path == tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    settings = json.loads(path.read_text())
+    assert settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
+
+
+def test_lab_settings_keep_other_settings(tmp_path):
+    path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
+                                "@jupyterlab/docmanager-extension:plugin": {"autosave": False,
+                                                                           "defaultViewers": {"markdown": "Jupytext Notebook"}}}))
+    settings = json.loads(pipeline.write_lab_settings(tmp_path).read_text())
+    assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
+    doc = settings["@jupyterlab/docmanager-extension:plugin"]
+    assert doc["autosave"] is False and doc["defaultViewers"] == {"markdown": "Jupytext Notebook", "python": "Jupytext Notebook"}
+
+
+def test_lab_settings_refuse_a_broken_file(tmp_path):
+    path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(SystemExit, match="not valid JSON"):
+        pipeline.write_lab_settings(tmp_path)
+    assert path.read_text() == "{not json"
