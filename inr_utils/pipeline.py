@@ -67,7 +67,9 @@ def to_ipynb(notebook: Path):
 def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bool = False) -> Path:
     """Execute one Jupytext notebook with papermill; returns the executed ``.ipynb``.
 
-    ``out_dir`` defaults to outputs/<stem>/R<R>/ and is passed to the notebook as OUT_DIR.
+    ``out_dir`` defaults to outputs/<stem>/R<R>/ and is passed to the notebook as OUT_DIR,
+    made absolute first: the kernel runs in the notebook's folder, where a relative path
+    would point elsewhere.
     """
     import nbformat
     import papermill as pm
@@ -78,7 +80,7 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
     params = dict(parameters or {})
     more = {OUT_DIR_KEYS[k]: params[k] for k in OUT_DIR_KEYS if k in params}
     out_dir = Path(out_dir or params.get("OUT_DIR") or default_out_dir(
-        notebook.stem, params.get("R", 6), params.get("DATA"), params.get("SEED", 0), **more))
+        notebook.stem, params.get("R", 6), params.get("DATA"), params.get("SEED", 0), **more)).resolve()
     params["OUT_DIR"] = str(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{notebook.stem}.ipynb"

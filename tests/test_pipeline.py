@@ -32,3 +32,13 @@ def test_lab_settings_refuse_a_broken_file(tmp_path):
     with pytest.raises(SystemExit, match="not valid JSON"):
         pipeline.write_lab_settings(tmp_path)
     assert path.read_text() == "{not json"
+
+
+def test_execute_resolves_a_relative_out_dir_against_the_caller(tmp_path, monkeypatch):
+    """The kernel runs in notebooks/; OUT_DIR="rel" must still land in the caller's ./rel."""
+    monkeypatch.chdir(tmp_path)
+    nb = pipeline.NOTEBOOK_DIR / "01_data.py"
+    executed = pipeline.execute(nb, pipeline.SMOKE_PARAMETERS["01_data"], "rel")
+    assert executed == tmp_path / "rel" / "01_data.ipynb"
+    assert (tmp_path / "rel" / "metrics.json").is_file()
+    assert not (pipeline.NOTEBOOK_DIR / "rel").exists()
