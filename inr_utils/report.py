@@ -36,7 +36,7 @@ def _lambda_study_rows(runs) -> list[str]:
               "|---|---|---|---|---|---|---|---|---|"]
     for path in runs:
         r = json.loads(path.read_text())
-        rep = r.get("representation", "lowrank-lambda")  # runs that predate the key used the low-rank form
+        rep = r.get("representation", "lowrank-lambda")  # metrics.json without the key come from the low-rank form
         for ll, v in r.get("conditional", {}).items():
             sep = r["separate"][ll]["psnr"]
             lines.append(f"| {path.parent.name} | {rep} | {ll} | {v['psnr']:.2f} | {sep:.2f} | {v['psnr'] - sep:+.2f} |")
