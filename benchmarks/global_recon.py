@@ -189,7 +189,7 @@ def main():
     from tqdm.auto import tqdm
 
     from inr_utils import bart, io, selection
-    from inr_utils.report import BENCHMARK_RESULTS, write_benchmark
+    from inr_utils.report import BENCHMARK_RESULTS, HEADLINE, write_benchmark
 
     args.default_inr = args.default_inr or selection.DEFAULT_REPRESENTATION
 
@@ -246,10 +246,11 @@ def main():
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, noise 1e-3, seed 0. Machine: {platform.machine()}, "
              f"{args.threads} torch threads. Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
     done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}
+    lines.append(HEADLINE[0])  # the README's results summary shows what lies between the markers
     if len(done) < len(specs):
         lines += [f"Cases with the default INR's result: {len(done)} of {len(specs)} "
                   f"({', '.join(sorted(done))}); the others were not run (the run resumes from the kept results).", ""]
-    lines += summary(results, args.R, args.default_inr, bart.available()) + [""]
+    lines += summary(results, args.R, args.default_inr, bart.available()) + [HEADLINE[1], ""]
     lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "
               "* the best of the row's BART, ! still at an edge of the search).", "",
               "| case | R | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]

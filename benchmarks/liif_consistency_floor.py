@@ -23,13 +23,13 @@ from inr_utils.metrics import rel_l1
 from inr_utils.report import write_benchmark
 
 
-
 def errors(DATA, R: float, T_low: int, n_test: int, seed: int) -> dict:
-    _, _, test = liif.datasets(DATA, 64, R, T_low, 32, 16, 64, 36, 4, n_test, seed)
+    # notebook 05's test set: N = 64, T_high = 32, T_eval = 64
+    _, _, test = liif.datasets(liif.DataConfig(DATA, 64, liif.AcquisitionSpec(R, T_low, 32, 16), 64, n_test=n_test, seed=seed))
     rows = []
     for i in range(len(test)):
         s = test.sample(i, with_bin_truth=True)
-        target = s["target"].numpy()
+        target = s.target.numpy()
         rows.append({**liif.consistency_floor(s), "ZF": rel_l1(liif.zf_at_queries(s), target),
                      "view sharing": rel_l1(liif.zf_at_queries(s, "vs"), target)})
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

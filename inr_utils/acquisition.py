@@ -1,6 +1,6 @@
 """Simulated accelerated multi-coil Cartesian cine acquisition.
 
-Pieces compose like the original system's (see ORIGINAL_SYSTEM.md): smooth random
+Pieces compose like the original system's: smooth random
 phase, coil maps normalised to sum_c |S_c|^2 = 1, per-frame 1-D variable-density
 masks along W, complex Gaussian noise on the sampled samples, zero filling
 (A^H y), and the continuous-time *binned* acquisition of the LIIF experiments.
@@ -38,7 +38,7 @@ def random_phase(t, H: int, W: int, seed: int, grid: int = 5, scale: float = 1.0
     interpolated trilinearly (the original's 5 x 5 x 5 scheme), evaluable at any t."""
     lattice = np.random.default_rng(seed).standard_normal((grid, grid, grid)) * scale
     t = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    # trilinear = linear along t, then y, then x (separable; ~10x faster than one 3D interpolation)
+    # trilinear = linear along t, then y, then x (separable, so cheaper than one 3D interpolation)
     out = _linear_weights(np.clip(t, 0, 1) * (grid - 1), grid) @ lattice.reshape(grid, -1)
     out = np.einsum("yi,tij->tyj", _linear_weights(np.linspace(0, grid - 1, H), grid), out.reshape(-1, grid, grid))
     return (out @ _linear_weights(np.linspace(0, grid - 1, W), grid).T).astype(np.float32)
@@ -88,7 +88,7 @@ def center_lines(W: int, n: int) -> np.ndarray:
     return np.arange(W // 2 - n // 2, W // 2 - n // 2 + n)
 
 
-def variable_density_masks(T: int, W: int, R: float, seed: int, decay: float = 0.3, floor: float = 0.01,
+def variable_density_masks(T: int, W: int, R: float, seed: int, *, decay: float = 0.3, floor: float = 0.01,
                            n_center: Optional[int] = None) -> np.ndarray:
     """Per-frame 1-D variable-density masks (T, W) uint8 whose achieved acceleration
     T*W / (lines sampled) is R to within half a line over the whole cine.
@@ -220,10 +220,10 @@ class BinnedAcquisition:
         return SenseOp(self.smaps, self.mask)
 
 
-def binned_acquisition(image_at: Callable[[np.ndarray], np.ndarray], R: float, T_low: int, T_high: int = 32,
+def binned_acquisition(image_at: Callable[[np.ndarray], np.ndarray], R: float, T_low: int, T_high: int = 32, *,
                        seed: int = 0, smaps: Optional[np.ndarray] = None, noise_std: float = 0.0,
                        decay: float = 0.3, floor: float = 0.01, nominal_frames: int = 25) -> BinnedAcquisition:
-    """Continuous-time binned acquisition (ORIGINAL_SYSTEM.md, architecture search).
+    """Continuous-time binned acquisition (the original's architecture search).
 
     T_high acquisitions at t_j = j / T_high, each a 1-D VD mask at R_high = R * T_high /
     nominal_frames (R is the nominal rate at 25 frames); groups of T_high / T_low

@@ -40,7 +40,7 @@ def render_at(model: nn.Module, log_lambda: float) -> np.ndarray:
     return render_numpy(model, value)
 
 
-def draw_panel(fig, model: nn.Module, log_lambda: float, frame: int, target: Optional[np.ndarray] = None,
+def draw_panel(fig, model: nn.Module, log_lambda: float, frame: int, target: Optional[np.ndarray] = None, *,
                dense_log_lambda: Optional[Sequence[float]] = None, dense_psnr: Optional[Sequence[float]] = None,
                vmax: Optional[float] = None) -> np.ndarray:
     """Draw one explorer state into ``fig`` (cleared): |x| at ``frame``, the x-t profile of
@@ -114,7 +114,8 @@ def interactive(model: nn.Module, target: Optional[np.ndarray] = None, dense_log
         plt.close(fig)  # drawn into the Output below, not by the inline backend at cell end
 
     def redraw(_=None):
-        draw_panel(fig, model, lam.value, frame.value, target, dense_log_lambda, dense_psnr, vmax)
+        draw_panel(fig, model, lam.value, frame.value, target, dense_log_lambda=dense_log_lambda, dense_psnr=dense_psnr,
+                   vmax=vmax)
         out.clear_output(wait=True)
         with out:
             display(fig)

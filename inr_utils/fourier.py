@@ -83,9 +83,9 @@ class SenseOp:
             self._smaps_d = self.smaps * checkerboard(H, W, device)
             self._mask_d = (self.mask[:, None, :] * checkerboard(H, W, device, True))[:, None]  # (T, 1, H, W)
 
-    @property
-    def image_shape(self):
-        return (self.mask.shape[0],) + tuple(self.smaps.shape[-2:])
+    def apply_mask(self, y: torch.Tensor) -> torch.Tensor:
+        """M y: coil k-space (..., T, C, H, W) with the unsampled lines set to zero."""
+        return self._m * y
 
     def to(self, device):
         self.smaps, self.mask = self.smaps.to(device), self.mask.to(device)

@@ -314,6 +314,16 @@ def load_cmrxrecon(path, acceleration: Optional[int] = None, slice_index: Option
 
 
 # ---------------------------------------------------------------- DATA parameter -> Acquisition
+def is_phantom(DATA) -> bool:
+    """Whether a ``DATA`` parameter names the embedded phantom (None, "", "none" or "phantom")."""
+    return DATA is None or str(DATA).strip().lower() in ("", "none", "phantom")
+
+
+def data_label(DATA) -> str:
+    """``DATA`` as the records write it: "phantom" for the embedded phantom, else the text given."""
+    return "phantom" if is_phantom(DATA) else str(DATA)
+
+
 def _resolve_path(data: str) -> Path:
     p = Path(data).expanduser()
     if not p.is_absolute() and not p.exists():
@@ -332,7 +342,7 @@ def load_case(DATA=None, R: float = 6, seed: int = 0, T: Optional[int] = 20, N: 
     * a path to a CMRxRecon ``.mat`` file: see :func:`load_cmrxrecon`.
     * a path to an image cine (.h5/.npy/.npz): normalised to [0, 1], then simulated.
     """
-    if DATA is None or (isinstance(DATA, str) and DATA.strip().lower() in ("", "none", "phantom")):
+    if is_phantom(DATA):
         N = N or 128
         acq = simulate(phantom_cine(T or 20, N, N, seed=seed), R, seed, coils, noise_std, mask_style)
         acq.meta = {"source": "phantom", "subject_seed": seed}

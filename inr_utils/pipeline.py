@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import REPO_ROOT
-from .runs import default_out_dir, record_run
+from .runs import default_out_dir, record_run, write_if_changed
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_R = (3, 6)  # the original's acceleration factors
@@ -120,6 +120,30 @@ def prepare(folder, parameters: dict | None = None) -> list[Path]:
     return written
 
 
+def parameters_markdown() -> str:
+    """docs/parameters.md: every numbered notebook's parameters cell as a table (name, type,
+    default, help), as papermill reads it (``papermill --help-notebook``)."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    lines = ["# Notebook parameters", "",
+             "Generated from each notebook's parameters cell by `python -m inr_utils.pipeline parameters-doc` "
+             "(also run by `python -m inr_utils.report`); set any of them with `-p NAME VALUE` "
+             "(`python -m inr_utils.pipeline run NOTEBOOK -p NAME VALUE`) or papermill.", ""]
+    for nb in numbered_notebooks():
+        cell = next(c for c in jupytext.read(nb).cells if "parameters" in c.metadata.get("tags", []))
+        lines += [f"## {nb.stem}", "", "| parameter | type | default | meaning |", "|---|---|---|---|"]
+        for p in PythonTranslator.inspect(cell):
+            lines.append(f"| `{p.name}` | {p.inferred_type_name} | `{p.default}` | {p.help.replace('|', '/')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_parameters_doc(path: Path = REPO_ROOT / "docs" / "parameters.md") -> Path:
+    write_if_changed(path, parameters_markdown())
+    return path
+
+
 def _parse_value(text: str):
     try:
         return ast.literal_eval(text)
@@ -152,6 +176,7 @@ def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = No
     from .report import update_readme
 
     update_readme()
+    write_parameters_doc()
     return done
 
 
@@ -195,12 +220,15 @@ def main(argv=None):
     run.add_argument("--out-dir")
     prep = sub.add_parser("prepare", help="write the notebooks as .ipynb with smoke parameters (for nbval)")
     prep.add_argument("folder")
+    sub.add_parser("parameters-doc", help="write docs/parameters.md from the notebooks' parameters cells")
     lab = sub.add_parser("lab-settings", help="make JupyterLab in an environment open the .py notebooks as notebooks")
     lab.add_argument("prefix", help="the environment's prefix (e.g. .venv)")
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         R_values = [int(r) if float(r).is_integer() else r for r in args.R]
         reproduce(R_values, args.only, args.data)
+    elif args.cmd == "parameters-doc":
+        print(f"wrote {write_parameters_doc()}")
     elif args.cmd == "lab-settings":
         print(f"wrote {write_lab_settings(args.prefix)}")
     elif args.cmd == "prepare":

@@ -1,8 +1,12 @@
-"""Write the README's results section from ``outputs/`` (never typed by hand).
+"""Write the results from ``outputs/`` and ``benchmarks/results/`` (never typed by hand).
 
-The section between ``<!-- results:start -->`` and ``<!-- results:end -->`` is
-rebuilt from every ``outputs/<notebook>/R<R>/metrics.json`` at the end of
-``make reproduce``, or alone by ``python -m inr_utils.report``.
+``docs/results.md`` (every table and figure) and the README's summary (between
+``<!-- results:start -->`` and ``<!-- results:end -->``: wall time, the target verdicts per
+notebook, the headline tables, the benchmarks' headline sections) are rebuilt from every
+``outputs/<notebook>/R<R>/metrics.json`` at the end of ``make reproduce``, or alone by
+``python -m inr_utils.report``. The report knows no
+notebook: it tabulates each run's ``methods`` and renders each run's ``summary`` block
+(``inr_utils.summary``); the targets it judges live in ``inr_utils.targets``.
 """
 from __future__ import annotations
 
@@ -10,9 +14,14 @@ import json
 import re
 from pathlib import Path
 
-from . import OUTPUTS, REPO_ROOT
+from . import OUTPUTS, REPO_ROOT, summary
+from .runs import write_if_changed
+from .targets import REPRODUCE_MINUTES
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+#: markers around the part of a benchmark's table that the README's summary shows
+HEADLINE = ("<!-- headline -->", "<!-- /headline -->")
+RESULTS_PAGE = REPO_ROOT / "docs" / "results.md"
 COLUMNS = [("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("nrmse", "NRMSE", "{:.3f}"),
            ("rel_l1", "rel. L1", "{:.3f}"), ("temporal_fidelity", "temporal fidelity", "{:.2f}"),
            ("temporal_correlation", "temporal corr.", "{:.2f}"),
@@ -28,72 +37,14 @@ def _r_key(path: Path) -> tuple:
 EXTRA_FIGURES = ("psnr_vs_time.png", "lambda_curve.png")
 
 
-def _lambda_study_rows(runs) -> list[str]:
-    lines = ["| run | representation | log10 lambda | one conditional fit (dB) | separate fits (dB) | conditional - separate (dB) |",
-             "|---|---|---|---|---|---|"]
-    timing = ["", "| run | conditional fit (s) | separate fits, all (s) | ratio to one fixed fit | auto log10 lambda | "
-              "oracle log10 lambda | PSNR auto (dB) | PSNR oracle (dB) | temporal fidelity falls with lambda |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for path in runs:
-        r = json.loads(path.read_text())
-        rep = r.get("representation", "lowrank-lambda")  # metrics.json without the key come from the low-rank form
-        for ll, v in r.get("conditional", {}).items():
-            sep = r["separate"][ll]["psnr"]
-            lines.append(f"| {path.parent.name} | {rep} | {ll} | {v['psnr']:.2f} | {sep:.2f} | {v['psnr'] - sep:+.2f} |")
-        n = max(len(r.get("separate", {})), 1)
-        if "psnr_auto" in r:
-            if "smoothness_monotone" not in r:
-                mono = "not checked"
-            elif r["smoothness_monotone"]:
-                mono = "yes (every step of the dense curve)"
-            else:
-                mono = "no: rises on " + ", ".join(f"[{a:.3g}, {b:.3g}]" for a, b in r["smoothness_rises_on"])
-            timing.append(f"| {path.parent.name} | {r['seconds_conditional']:.1f} | {r['seconds_separate']:.1f} | "
-                          f"{r['seconds_conditional'] / (r['seconds_separate'] / n):.2f} | {r['auto_log10_lambda']:.2f} | "
-                          f"{r['oracle_log10_lambda']:.2f} | {r['psnr_auto']:.2f} | {r['psnr_oracle']:.2f} | {mono} |")
-    return lines + timing + [""]
-
-
 def run_records(outputs: Path = OUTPUTS) -> dict:
     """{run folder: run_info.json record} (``runs.record_run``) of every executed run."""
     return {p.parent.relative_to(outputs).as_posix(): json.loads(p.read_text())
             for p in sorted(outputs.glob("[0-9][0-9]_*/R*/run_info.json"))}
 
 
-#: the project's target for `make reproduce` (every notebook at its defaults) on 2 CPU cores, minutes
-REPRODUCE_TARGET_MIN = 90
-
-
-#: the LIIF targets: best encoder / tuned TV on the real patient, training seconds per model, inference seconds per cine
-LIIF_TV_RATIO, LIIF_TRAIN_S, LIIF_INFER_S = 0.8, 300, 1.0
 #: where the benchmark scripts write their tables (shown at the end of the README's results)
 BENCHMARK_RESULTS = REPO_ROOT / "benchmarks" / "results"
-
-
-def _verdict(ok: bool) -> str:
-    return "**met**" if ok else "**missed**"
-
-
-def liif_target_line(runs_dir: Path) -> str:
-    """The LIIF targets judged from every ``R*_T*/metrics.json`` of notebook 05 (generated, like the wall-time verdict)."""
-    runs = [json.loads(p.read_text()) for p in sorted(Path(runs_dir).glob("R*_T*/metrics.json"))]
-    if not runs:
-        return ""
-    real = [r for r in runs if r.get("data") == "sunnybrook"]
-    from .liif import best_to_tv
-
-    ratios = {f"R{r['R']:g} T{r['T_low']}": best_to_tv(r) for r in real}
-    parts = [f"best LIIF / tuned TV <= {LIIF_TV_RATIO} on the real held-out patient: "
-             + (f"{_verdict(all(v <= LIIF_TV_RATIO for v in ratios.values()))} ("
-                + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()) + ")" if ratios else "no real-data run")]
-    for T_low in sorted({r["T_low"] for r in runs}):
-        secs = [r["methods"][k]["train_seconds"] for r in runs if r["T_low"] == T_low for k in ("RDN", "UNet")]
-        over = sum(s > LIIF_TRAIN_S for s in secs)
-        parts.append(f"training <= {LIIF_TRAIN_S} s per model at T_low = {T_low}: {_verdict(not over)} "
-                     f"({min(secs):.0f}-{max(secs):.0f} s; {over} of {len(secs)} models over)")
-    infer = [r["methods"][k]["infer_seconds"] for r in runs for k in ("RDN", "UNet")]
-    parts.append(f"inference of one cine < {LIIF_INFER_S:g} s: {_verdict(max(infer) < LIIF_INFER_S)} (at most {max(infer):.2f} s)")
-    return "LIIF targets, judged from these runs: " + "; ".join(parts) + "."
 
 
 def machine(record: dict) -> str:
@@ -103,14 +54,14 @@ def machine(record: dict) -> str:
 
 def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
     """Wall time of every run, per notebook with the dates and machines that ran it, against
-    REPRODUCE_TARGET_MIN; ``unrecorded``: runs with results but no record (run before records were kept)."""
+    REPRODUCE_MINUTES; ``unrecorded``: runs with results but no record (run before records were kept)."""
     if not records:
         return ""
     total = sum(r["seconds"] or 0 for r in records.values())
     machines = {machine(r) for r in records.values()}
     verdict = "" if unrecorded else (
-        f" Target for `make reproduce` on 2 CPU cores: {REPRODUCE_TARGET_MIN} min, "
-        f"{_verdict(total / 60 <= REPRODUCE_TARGET_MIN)} ({total / 60:.1f} min of notebook runs"
+        f" Target for `make reproduce` on 2 CPU cores: {REPRODUCE_MINUTES} min, "
+        f"{summary.verdict(total / 60 <= REPRODUCE_MINUTES)} ({total / 60:.1f} min of notebook runs"
         + (" on one machine" if len(machines) == 1 else f" on {len(machines)} machines") +
         "; the venv set-up and the kernel starts come on top).")
     parts = []
@@ -128,16 +79,18 @@ def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
                if unrecorded else ""))
 
 
-def results_markdown(outputs: Path = OUTPUTS) -> str:
+def _wall_time_lines(outputs: Path) -> list[str]:
+    """The wall-time line of every run under ``outputs`` (and those without a record), as lines."""
     records = run_records(outputs)
     ran = [p.parent.relative_to(outputs).as_posix() for p in sorted(outputs.glob("[0-9][0-9]_*/R*/metrics.json"))]
     line = wall_time_line(records, tuple(r for r in ran if r not in records))
-    lines = [line, ""] if line else []
-    for nb_dir in sorted(p for p in outputs.glob("[0-9][0-9]_*") if p.is_dir()):
-        runs = sorted(nb_dir.glob("R*/metrics.json"), key=_r_key)
-        if not runs:
-            continue
-        results = [(p, json.loads(p.read_text())) for p in runs]
+    return [line, ""] if line else []
+
+
+def results_markdown(outputs: Path = OUTPUTS) -> str:
+    lines = _wall_time_lines(outputs)
+    for nb_dir, results in _runs(outputs):
+        runs = [p for p, _ in results]
         cols = [c for c in COLUMNS if any(isinstance(m.get(c[0]), (int, float))
                                            for _, r in results for m in r.get("methods", {}).values())]
         lines += [f"### {nb_dir.name}", "", "| run | method | " + " | ".join(c[1] for c in cols) + " |",
@@ -147,28 +100,54 @@ def results_markdown(outputs: Path = OUTPUTS) -> str:
                 cells = [fmt.format(m[k]) if isinstance(m.get(k), (int, float)) else "" for k, _, fmt in cols]
                 lines.append(f"| {path.parent.name} | {method} | " + " | ".join(cells) + " |")
         lines.append("")
-        if any("conditional" in json.loads(p.read_text()) for p in runs):
-            lines += _lambda_study_rows(runs)
+        lines += summary.render([(p.parent.name, r.get("summary")) for p, r in results])
         for path in runs:
             for fig in ("comparison.png",) + EXTRA_FIGURES:
                 if (path.parent / fig).exists():
                     rel = (path.parent / fig).relative_to(REPO_ROOT).as_posix()
                     lines += [f"![{nb_dir.name} {path.parent.name} {fig}]({rel})", ""]
-    liif_runs = outputs / "05_liif_architecture_search"
-    if liif_runs.is_dir():
-        from .liif import summary_table
-
-        table = summary_table(liif_runs)
-        if table:
-            lines += ["### LIIF summary (relative L1 on held-out subjects; the original's published value in brackets)", "",
-                      table, "", liif_target_line(liif_runs), ""]
     for bench in sorted(BENCHMARK_RESULTS.glob("*.md")):
-        lines += [f"### Benchmark: {bench.stem}", "", bench.read_text().strip(), ""]
+        text = bench.read_text().replace(HEADLINE[0] + "\n", "").replace(HEADLINE[1] + "\n", "")
+        lines += [f"### Benchmark: {bench.stem}", "", text.strip(), ""]
     return "\n".join(lines) or "_No results yet: run `make reproduce`._"
 
 
+def _runs(outputs: Path):
+    """[(notebook folder, [(metrics.json path, record), ...])] of every notebook with runs."""
+    out = []
+    for nb_dir in sorted(p for p in outputs.glob("[0-9][0-9]_*") if p.is_dir()):
+        runs = sorted(nb_dir.glob("R*/metrics.json"), key=_r_key)
+        if runs:
+            out.append((nb_dir, [(p, json.loads(p.read_text())) for p in runs]))
+    return out
+
+
+def headline_markdown(outputs: Path = OUTPUTS, page: Path = RESULTS_PAGE) -> str:
+    """The README's summary: wall time, per notebook its target verdicts, headline tables and
+    one figure on real data, then each benchmark's headline section; the rest on ``page``."""
+    lines = _wall_time_lines(outputs)
+    for nb_dir, results in _runs(outputs):
+        blocks = [(p.parent.name, r.get("summary")) for p, r in results]
+        verdicts = summary.verdict_line(blocks)
+        tables = summary.render(blocks, headline_only=True, verdicts_table=False)
+        real = [p.parent / "comparison.png" for p, _ in results if "sunnybrook" in p.parent.name]
+        figure = [f"![{nb_dir.name} {real[-1].parent.name}]({real[-1].relative_to(REPO_ROOT).as_posix()})", ""] \
+            if real and real[-1].exists() else []
+        if verdicts or tables or figure:
+            lines += [f"**{nb_dir.name}** ({len(results)} runs)" + (f": {verdicts}." if verdicts else "."), ""]
+            lines += tables + figure
+    for bench in sorted(BENCHMARK_RESULTS.glob("*.md")):
+        text = bench.read_text()
+        if HEADLINE[0] in text and HEADLINE[1] in text:
+            part = text.split(HEADLINE[0], 1)[1].split(HEADLINE[1], 1)[0].strip()
+            lines += [f"**Benchmark `{bench.stem}`**", "", part, ""]
+    rel_page = page.relative_to(REPO_ROOT).as_posix() if page.is_relative_to(REPO_ROOT) else str(page)
+    lines += [f"Every table, figure and benchmark: [{rel_page}]({rel_page})."]
+    return "\n".join(lines)
+
+
 def write_benchmark(name: str, text: str) -> Path:
-    """Write a benchmark's result as ``benchmarks/results/<name>.md`` and rebuild the README, which shows it."""
+    """Write a benchmark's result as ``benchmarks/results/<name>.md`` and rebuild the results, which show it."""
     out = BENCHMARK_RESULTS / f"{name}.md"
     out.parent.mkdir(exist_ok=True)
     out.write_text(text.rstrip("\n") + "\n")
@@ -176,19 +155,24 @@ def write_benchmark(name: str, text: str) -> Path:
     return out
 
 
-def update_readme(readme: Path = REPO_ROOT / "README.md", outputs: Path = OUTPUTS) -> bool:
-    """Replace the results section of the README; returns whether it changed."""
+def update_readme(readme: Path = REPO_ROOT / "README.md", outputs: Path = OUTPUTS, page: Path = RESULTS_PAGE) -> bool:
+    """Rewrite the results page and the README's summary; returns whether either changed."""
     text = readme.read_text()
     if START not in text or END not in text:
         raise ValueError(f"{readme} has no results markers {START} ... {END}")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{results_markdown(outputs)}\n{END}{tail}"
-    changed = new != text
-    if changed:
-        readme.write_text(new)
-    return changed
+    new = f"{head}{START}\n{headline_markdown(outputs, page)}\n{END}{tail}"
+    # figure links on the page are relative to docs/
+    body = results_markdown(outputs).replace("](outputs/", "](../outputs/")
+    page_text = ("# Results\n\nGenerated by `python -m inr_utils.report` (run by `make reproduce` and the benchmarks) "
+                 "from `outputs/*/R*/metrics.json` and `benchmarks/results/*.md`; do not edit by hand.\n\n" + body + "\n")
+    wrote_readme, wrote_page = write_if_changed(readme, new), write_if_changed(page, page_text)
+    return wrote_readme or wrote_page
 
 
-if __name__ == "__main__":  # python -m inr_utils.report: rebuild the README's results from outputs/ (no runs)
-    print("README results", "rebuilt" if update_readme() else "unchanged")
+if __name__ == "__main__":  # python -m inr_utils.report: rebuild the results and the parameter docs (no runs)
+    from .pipeline import write_parameters_doc
+
+    print(f"wrote {write_parameters_doc().relative_to(REPO_ROOT)}")
+    print("results page and README summary", "rebuilt" if update_readme() else "unchanged")

@@ -13,11 +13,12 @@ import tempfile
 from pathlib import Path
 
 from . import OUTPUTS, REPO_ROOT
+from .io import is_phantom
 
 
 def data_tag(DATA) -> str:
     """Short folder-safe name of a DATA parameter ('' for the embedded phantom)."""
-    if DATA is None or str(DATA).strip().lower() in ("", "none", "phantom"):
+    if is_phantom(DATA):
         return ""
     text = str(DATA)
     if not text.lower().startswith("sunnybrook"):
@@ -45,7 +46,6 @@ class RunOutputs:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.out_dir))
-        self.committed = False
 
     def path(self, name) -> Path:
         """Where to write ``name`` (relative to OUT_DIR) during the run."""
@@ -58,10 +58,6 @@ class RunOutputs:
         p.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n")
         return p
 
-    def final(self, name) -> Path:
-        """Where ``name`` will live after commit."""
-        return self.out_dir / name
-
     def commit(self) -> list[Path]:
         """Move every staged file into OUT_DIR (os.replace per file) and drop the staging folder."""
         moved = []
@@ -71,8 +67,17 @@ class RunOutputs:
             os.replace(src, dst)
             moved.append(dst)
         shutil.rmtree(self.staging, ignore_errors=True)
-        self.committed = True
         return moved
+
+
+def write_if_changed(path, text: str) -> bool:
+    """Write ``text`` to ``path`` (folders made) unless it holds exactly that; returns whether it wrote."""
+    path = Path(path)
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return True
 
 
 def check_int(name: str, value, lo: int = 1) -> int:

@@ -24,7 +24,7 @@ Scores, by one rule:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -32,7 +32,6 @@ import torch
 
 from .acquisition import Acquisition
 from .fourier import SenseOp
-from .inr import heldout_error, split_lines
 from .metrics import psnr
 
 #: reconstruct(op, y, lam, mu, target) -> (recon (T, H, W) complex numpy, history); lam and
@@ -102,6 +101,55 @@ def rule_text(has_target: bool, holdout: float) -> str:
             "lines), then refit on all lines")
 
 
+def split_lines(mask: np.ndarray, fraction: float = 0.1, seed: int = 0, keep_center: int = 8):
+    """Hold out ``fraction`` of each frame's sampled lines (never the central ``keep_center``).
+    Returns (fit_mask, holdout_mask), both (T, W) uint8, disjoint, union = mask."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"hold-out fraction must be in (0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    T, W = mask.shape
+    fit_mask, hold = mask.copy(), np.zeros_like(mask)
+    centre = np.arange(W // 2 - keep_center // 2, W // 2 - keep_center // 2 + keep_center)
+    for k in range(T):
+        cand = np.setdiff1d(np.flatnonzero(mask[k]), centre)
+        n = int(round(fraction * len(cand)))
+        chosen = rng.choice(cand, size=n, replace=False) if n else []
+        hold[k, chosen], fit_mask[k, chosen] = 1, 0
+    return fit_mask, hold
+
+
+def heldout_error(x, smaps, holdout_mask, y) -> float:
+    """Relative error of the predicted held-out lines: ||M_h(F S x) - y_h||^2 / ||y_h||^2."""
+    op = SenseOp(smaps, holdout_mask)
+    y = torch.as_tensor(y)
+    with torch.no_grad():
+        pred = op.forward(torch.as_tensor(x))
+        ref = op.apply_mask(y)
+        return float((pred - ref).abs().pow(2).sum() / ref.abs().pow(2).sum())
+
+
+@dataclass
+class HeldOutLines:
+    """The sampled lines split into those a fit sees and those held out to score it."""
+
+    op_fit: SenseOp  # the operator on the fitted lines
+    y_fit: torch.Tensor  # the k-space on the fitted lines (zero on the held-out ones)
+    smaps: np.ndarray
+    holdout_mask: np.ndarray  # (T, W)
+    y: torch.Tensor  # all the measured k-space
+
+    def error(self, x) -> float:
+        """``heldout_error`` of a reconstruction ``x`` (T, H, W) fitted on ``y_fit``."""
+        return heldout_error(x, self.smaps, self.holdout_mask, self.y)
+
+
+def hold_out(acq: Acquisition, fraction: float = 0.1, seed: int = 0) -> HeldOutLines:
+    """Hold out ``fraction`` of each frame's sampled lines of ``acq`` (``split_lines``)."""
+    fit_mask, hold = split_lines(acq.mask, fraction, seed)
+    op_fit, y = SenseOp(acq.smaps, fit_mask), torch.from_numpy(acq.kspace)
+    return HeldOutLines(op_fit, op_fit.apply_mask(y), acq.smaps, hold, y)
+
+
 def _grid(value: float) -> float:
     return round(float(value), 6)
 
@@ -116,9 +164,8 @@ def select_weights(reconstruct: Reconstructor, acq: Acquisition, spec: SearchSpe
     if has_target:
         op_score, y_score = acq.op, y
     else:
-        fit_mask, hold = split_lines(acq.mask, holdout, seed)
-        op_score = SenseOp(acq.smaps, fit_mask)
-        y_score = y * torch.from_numpy(fit_mask.astype(np.float32))[:, None, None, :]
+        lines = hold_out(acq, holdout, seed)
+        op_score, y_score = lines.op_fit, lines.y_fit
     cache: dict = {}  # (log_lambda, log_mu) -> (score, recon, history, seconds)
     trials: list = []
 
@@ -128,7 +175,7 @@ def select_weights(reconstruct: Reconstructor, acq: Acquisition, spec: SearchSpe
             t0 = time.perf_counter()
             x, hist = reconstruct(op_score, y_score, *absolute(key[0], key[1], scale), acq.target)
             seconds = time.perf_counter() - t0
-            score = psnr(x, acq.target) if has_target else -heldout_error(x, acq.smaps, hold, y)
+            score = psnr(x, acq.target) if has_target else -lines.error(x)
             cache[key] = (score, x, hist, seconds)
             trials.append({"log_lambda": key[0], "log_mu": key[1], "score": score if has_target else -score})
         return cache[key][0]

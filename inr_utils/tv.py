@@ -16,16 +16,14 @@ The original multiplied data and TV terms; this adds them, as intended.
 """
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .fourier import SenseOp
+from .history import FitHistory, Stopwatch
 from .metrics import psnr
 
 
@@ -135,42 +133,6 @@ def total_variation(x: torch.Tensor, lam: float, mu: float = 0.0) -> torch.Tenso
     return _TotalVariation.apply(x, float(lam), float(mu))
 
 
-@dataclass
-class FitHistory:
-    """Loss and PSNR (when a target is known) against wall-clock seconds."""
-
-    seconds: list = field(default_factory=list)
-    step: list = field(default_factory=list)
-    loss: list = field(default_factory=list)
-    psnr: list = field(default_factory=list)
-
-    def add(self, seconds, step, loss, value=None):
-        self.seconds.append(float(seconds)); self.step.append(int(step)); self.loss.append(float(loss))
-        self.psnr.append(None if value is None else float(value))
-
-    def as_dict(self):
-        return {"seconds": self.seconds, "step": self.step, "loss": self.loss, "psnr": self.psnr}
-
-
-class Stopwatch:
-    """Wall-clock seconds since creation, leaving out the time spent inside ``paused()``
-    (monitoring: PSNR against a target, objective values), so fit times are the solver's."""
-
-    def __init__(self):
-        self.start, self.excluded = time.perf_counter(), 0.0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start - self.excluded
-
-    @contextmanager
-    def paused(self):
-        t = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.excluded += time.perf_counter() - t
-
-
 def tv_objective(op: SenseOp, x, y, lam, mu: float = 0.0) -> float:
     value = 0.5 * (op.forward(x) - y).abs().pow(2).sum() + lam * temporal_tv(x)
     return float(value + mu * spatial_tv(x)) if mu else float(value)
@@ -182,7 +144,7 @@ def check_weight(name: str, value) -> float:
     return float(value)
 
 
-def tv_recon(op: SenseOp, y, lam: float, iters: int = 300, target: Optional[np.ndarray] = None,
+def tv_recon(op: SenseOp, y, lam: float, *, iters: int = 300, target: Optional[np.ndarray] = None,
              x0: Optional[torch.Tensor] = None, log_every: int = 10, progress: bool = False, mu: float = 0.0):
     """TV reconstruction (temporal weight ``lam``, spatial weight ``mu``; module docstring);
     returns (x (T, H, W) complex64 numpy, FitHistory). History times leave out the
@@ -218,18 +180,6 @@ def tv_recon(op: SenseOp, y, lam: float, iters: int = 300, target: Optional[np.n
                     value = psnr(x.numpy(), target) if target is not None else None
                     hist.add(elapsed, k + 1, tv_objective(op, x, y, lam, mu), value)
     return x.numpy(), hist
-
-
-def tv_sweep(op: SenseOp, y, lambdas: Sequence[float], score, iters: int = 300, progress: bool = True):
-    """Fit each lambda, score each result with ``score(x) -> float`` (higher is better).
-    Returns (best lambda, {lambda: (x, history, score, seconds)})."""
-    results = {}
-    for lam in tqdm(list(lambdas), desc="TV sweep", disable=not progress):
-        t0 = time.perf_counter()
-        x, hist = tv_recon(op, y, lam, iters)
-        results[lam] = (x, hist, score(x), time.perf_counter() - t0)
-    best = max(results, key=lambda l: results[l][2])
-    return best, results
 
 
 def reconstructor(iters: int = 1000, log_every: int = 50):

@@ -147,7 +147,7 @@ plt.show()
 # then `case.h5`, `metrics.json` and the figure set, published together at the end.
 
 # %%
-result = {"R": acq.acceleration, "achieved_R": achieved_R, "seed": SEED, "data": str(DATA) if DATA else "phantom",
+result = {"R": acq.acceleration, "achieved_R": achieved_R, "seed": SEED, "data": io.data_label(DATA),
           "shape": list(acq.kspace.shape), "methods": {}}
 recons = {"ZF": zf}
 if target is not None:

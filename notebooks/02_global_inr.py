@@ -32,17 +32,12 @@
 # %%
 from typing import Optional
 
-import dataclasses
-import time
-
-import h5py
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
 
-from inr_utils import figures, inr, io, metrics, selection, tv
+from inr_utils import figures, io
 from inr_utils.acquisition import check_acceleration
-from inr_utils.runs import RunOutputs, check_int, resolve_out_dir
+from inr_utils.global_study import GlobalStudy, GlobalStudyConfig, SirenBudget, write_recons
+from inr_utils.runs import RunOutputs, resolve_out_dir
 
 # %% tags=["parameters"]
 R: float = 6  # acceleration factor (ignored when DATA is a k-space file)
@@ -68,7 +63,7 @@ SIREN_LR: float = 1e-4  # the original: 1e-4 to 1e-3
 SIREN_FRAMES: int = 2  # frames per SIREN step (the whole cine does not fit a CPU step)
 SIREN_SECONDS: float = 60  # training-time budget of the SIREN run, PSNR monitoring not counted (a full run: hours on a GPU)
 SIREN_STEPS: int = 100000  # step cap of the SIREN run
-SIREN_LOG_EVERY: int = 8  # SIREN steps between PSNR checks (each renders the whole cine: ~10 s on 2 CPU cores)
+SIREN_LOG_EVERY: int = 8  # SIREN steps between PSNR checks (each renders the whole cine, which costs many steps on a CPU)
 HOLDOUT: float = 0.1  # fraction of sampled lines held out to choose the weights when DATA has no target
 DEVICE: str = "cpu"  # "cuda" to fit on a GPU
 OUT_DIR: Optional[str] = None  # None: outputs/02_global_inr/R<R>[_<data>][_seed<SEED>]/
@@ -79,37 +74,16 @@ OUT_DIR: Optional[str] = None  # None: outputs/02_global_inr/R<R>[_<data>][_seed
 # and written, with the weights chosen on held-out lines and no metrics.
 
 # %%
-R = check_acceleration(R)
-SEED, TV_ITERS = check_int("SEED", SEED, 0), check_int("TV_ITERS", TV_ITERS)
-STEPS = None if STEPS is None else check_int("STEPS", STEPS)
-RANK = None if RANK is None else check_int("RANK", RANK)
-SIREN_LOG_EVERY, MAX_EXTEND = check_int("SIREN_LOG_EVERY", SIREN_LOG_EVERY), check_int("MAX_EXTEND", MAX_EXTEND, 0)
-for name, reps in (("REPRESENTATION", [REPRESENTATION]), ("INR_ROWS", INR_ROWS)):
-    bad = [r for r in reps if r not in inr.REPRESENTATIONS or r.endswith("-lambda")]
-    if bad or not reps:
-        raise ValueError(f"{name} {reps!r}: choose from {sorted(r for r in inr.REPRESENTATIONS if not r.endswith('-lambda'))}")
-if REPRESENTATION not in INR_ROWS:
-    INR_ROWS = list(INR_ROWS) + [REPRESENTATION]
-acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS)
-target = acq.target
+config = GlobalStudyConfig(
+    representation=REPRESENTATION, inr_rows=INR_ROWS, steps=STEPS, lr=LR, rank=RANK, log_lambdas=LOG_LAMBDAS,
+    log_mus=LOG_MUS, search_step=SEARCH_STEP, max_extend=MAX_EXTEND, search_extra_rows=SEARCH_EXTRA_ROWS,
+    tv_iters=TV_ITERS, siren=SirenBudget(SIREN_HIDDEN, SIREN_LAYERS, SIREN_LR, SIREN_FRAMES, SIREN_SECONDS, SIREN_STEPS,
+                                         SIREN_LOG_EVERY),
+    holdout=HOLDOUT, device=DEVICE, seed=SEED)
+acq = io.load_case(DATA, R=check_acceleration(R), seed=config.seed, T=T, N=N, coils=COILS)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "02_global_inr", R, DATA, SEED))
-op, y = acq.op, torch.from_numpy(acq.kspace)
-t0 = time.perf_counter()
-zf = acq.zero_filled()
-zf_seconds = time.perf_counter() - t0
-
-
-def search_for(method: str, spatial: bool = True) -> selection.SearchSpec:
-    """The method's default starting grid with this notebook's overrides."""
-    spec = selection.DEFAULT_SEARCH[method]
-    return dataclasses.replace(spec, log_lambdas=tuple(LOG_LAMBDAS or spec.log_lambdas),
-                               log_mus=(tuple(LOG_MUS or spec.log_mus) if spatial and spec.log_mus else None),
-                               step=SEARCH_STEP, max_extend=MAX_EXTEND)
-
-
-print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | achieved R {acq.achieved_acceleration:.2f} | "
-      f"target: {target is not None} | data scale {selection.data_scale(zf):.4g}")
-print("rule:", selection.rule_text(target is not None, HOLDOUT))
+study = GlobalStudy(acq, config, DATA)
+print(study.describe())
 
 # %% [markdown]
 # ## Compressed sensing on explicit voxels: temporal TV, then temporal + spatial TV
@@ -117,12 +91,7 @@ print("rule:", selection.rule_text(target is not None, HOLDOUT))
 # and TV terms, this adds them. Each row's weights come from the same search.
 
 # %%
-selections = {}
-for name in ("TV", "TV+S"):
-    selections[name] = selection.select_weights(tv.reconstructor(TV_ITERS), acq, search_for(name), HOLDOUT, SEED)
-    sel = selections[name]
-    print(f"{name}: tried {[(t['log_lambda'], t['log_mu'], round(t['score'], 4)) for t in sel.trials]}")
-    print(f"   -> log10 lambda = {sel.log_lambda}, log10 mu = {sel.log_mu}" + ("  (still at an edge)" if sel.at_edge else ""))
+study.classical()
 
 # %% [markdown]
 # ## The INRs: a low-rank grid representation and a hash-grid neural field
@@ -135,26 +104,7 @@ for name in ("TV", "TV+S"):
 # `SEARCH_EXTRA_ROWS` (each search is about ten fits).
 
 # %%
-def on_fit(res):
-    if res.diverged:
-        print(res.message)
-
-
-settings = {rep: inr.default_settings(rep, acq.kspace[:, 0].shape, steps=STEPS, lr=LR,
-                                      **({"rank": RANK} if rep.startswith("lowrank") else {})) for rep in INR_ROWS}
-for rep in [REPRESENTATION] + [r for r in INR_ROWS if r != REPRESENTATION]:
-    fit_rep = inr.reconstructor(settings[rep], DEVICE, SEED, on_result=on_fit)
-    if rep == REPRESENTATION or SEARCH_EXTRA_ROWS:
-        selections[rep] = selection.select_weights(fit_rep, acq, search_for(rep), HOLDOUT, SEED)
-    else:
-        chosen = selections[REPRESENTATION]
-        one = dataclasses.replace(search_for(rep), log_lambdas=(chosen.log_lambda,),
-                                  log_mus=None if chosen.log_mu is None else (chosen.log_mu,))
-        selections[rep] = selection.select_weights(fit_rep, acq, one, HOLDOUT, SEED)
-    sel = selections[rep]
-    print(f"{rep} ({settings[rep].steps} steps, lr {settings[rep].lr:g}, {settings[rep].model}): "
-          f"log10 lambda = {sel.log_lambda}, log10 mu = {sel.log_mu}" + ("  (still at an edge)" if sel.at_edge else ""))
-inr_sel = selections[REPRESENTATION]
+study.inrs()
 
 # %% [markdown]
 # ## The original's SIREN, time-boxed
@@ -164,12 +114,7 @@ inr_sel = selections[REPRESENTATION]
 # a large budget for the full run.
 
 # %%
-siren = inr.build("siren", acq.kspace[:, 0].shape, hidden=SIREN_HIDDEN, layers=SIREN_LAYERS).to(DEVICE)
-siren_lam, siren_mu = inr_sel.weights
-siren_res = inr.fit(siren, op, y, log_lambda=float(np.log10(siren_lam)), mu=siren_mu, steps=SIREN_STEPS, lr=SIREN_LR,
-                    frames_per_step=SIREN_FRAMES, max_seconds=SIREN_SECONDS, target=target, log_every=SIREN_LOG_EVERY,
-                    seed=SEED, desc="SIREN")
-print(f"SIREN: {siren_res.steps} steps in {siren_res.seconds:.0f} s" + (f" ({siren_res.message})" if siren_res.diverged else ""))
+study.siren()
 
 # %% [markdown]
 # ## Results
@@ -177,41 +122,21 @@ print(f"SIREN: {siren_res.steps} steps in {siren_res.seconds:.0f} s" + (f" ({sir
 # produced the row (the weight search is reported separately as `seconds_sweep`).
 
 # %%
-rows = ["TV", "TV+S", "SIREN"] + list(INR_ROWS)
-recons = {"ZF": zf, **{k: siren_res.recon if k == "SIREN" else selections[k].recon for k in rows}}
-seconds = {"ZF": zf_seconds, **{k: siren_res.seconds if k == "SIREN" else selections[k].seconds_final for k in rows}}
-result = {"R": acq.acceleration, "achieved_R": acq.achieved_acceleration, "seed": SEED, "data": str(DATA) if DATA else "phantom",
-          "lambda_rule": selection.rule_text(target is not None, HOLDOUT), "data_scale": inr_sel.scale,
-          "default_representation": REPRESENTATION, "methods": {}}
-for name, x in recons.items():
-    entry = metrics.all_metrics(x, target) if target is not None else {}
-    entry["seconds"] = seconds[name]
-    result["methods"][name] = entry
-for name, sel in selections.items():
-    result["methods"][name].update(log10_lambda=sel.log_lambda, log10_mu=sel.log_mu, at_edge=sel.at_edge,
-                                   seconds_sweep=sel.seconds_total)
-    if name in settings:
-        result["methods"][name].update(representation=name, steps=settings[name].steps, lr=settings[name].lr,
-                                       size=settings[name].model)
-for name in ("TV", "TV+S"):
-    result["methods"][name]["iterations"] = TV_ITERS
-result["methods"]["INR"] = dict(result["methods"][REPRESENTATION])
-result["methods"]["SIREN"].update(log10_lambda=inr_sel.log_lambda, log10_mu=inr_sel.log_mu, steps=siren_res.steps,
-                                  hidden=SIREN_HIDDEN, layers=SIREN_LAYERS)
-result["sweep"] = {k: v.trials for k, v in selections.items()}
+result = study.result()
+recons, target = result.recons, acq.target
 if target is not None:
     print(f"{'method':8s} {'PSNR':>7s} {'SSIM':>6s} {'NRMSE':>6s} {'relL1':>6s} {'tfid':>5s} {'sec':>6s}")
-    for name, m in result["methods"].items():
+    for name, m in result.record["methods"].items():
         print(f"{name:8s} {m['psnr']:7.2f} {m['ssim']:6.3f} {m['nrmse']:6.3f} {m['rel_l1']:6.3f} {m['temporal_fidelity']:5.2f} {m['seconds']:6.1f}")
 
 # %% [markdown]
 # ## Figures: the original's set per row, the comparison grid, PSNR against time
 
 # %%
-figures.original_table(out, recons, target, result["methods"] if target is not None else None, f"02 global INR: R = {acq.acceleration:g}")
-histories = {**{k: v.history for k, v in selections.items()}, "SIREN": siren_res.history}
+figures.original_table(out, recons, target, result.record["methods"] if target is not None else None,
+                       f"02 global INR: R = {acq.acceleration:g}")
 if target is not None:
-    figures.psnr_vs_time(out.path("psnr_vs_time.png"), histories, title=f"PSNR vs fit time (monitoring excluded), R = {acq.acceleration:g}")
+    figures.psnr_vs_time(out.path("psnr_vs_time.png"), result.histories, title=f"PSNR vs fit time (monitoring excluded), R = {acq.acceleration:g}")
     display_img = plt.imread(out.path("psnr_vs_time.png"))
     plt.figure(figsize=(7, 4.5)); plt.imshow(display_img); plt.axis("off"); plt.show()
 
@@ -221,14 +146,8 @@ if target is not None:
 # and `target` when known.
 
 # %%
-with h5py.File(out.path("recon.h5"), "w") as f:
-    for name, x in recons.items():
-        f.create_dataset(name, data=x.astype(np.complex64))
-    f["INR"] = f[REPRESENTATION]  # a hard link: the default representation under its stable name
-    if target is not None:
-        f.create_dataset("target", data=target)
-    f.attrs["R"] = acq.acceleration
-result["history"] = {k: h.as_dict() for k, h in histories.items()}
-out.write_json("metrics.json", result)
+write_recons(out.path("recon.h5"), recons, config.representation, target, acq.acceleration)
+result.record["history"] = {k: h.as_dict() for k, h in result.histories.items()}
+out.write_json("metrics.json", result.record)
 written = out.commit()
 print("wrote", len(written), "files to", out.out_dir)

@@ -28,16 +28,13 @@
 # %%
 from typing import Optional
 
-
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
-from inr_utils import explorer, figures, inr, io, metrics
+from inr_utils import explorer, figures, io, metrics
 from inr_utils.acquisition import check_acceleration
-from inr_utils.fourier import SenseOp
-from inr_utils.runs import RunOutputs, check_int, resolve_out_dir
-from inr_utils.tv import temporal_tv
+from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig
+from inr_utils.runs import RunOutputs, resolve_out_dir
 
 # %% tags=["parameters"]
 R: float = 6  # acceleration factor (ignored when DATA is a k-space file)
@@ -65,41 +62,15 @@ OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>[_<data>][_se
 # ## Check the parameters and load the scan
 
 # %%
-R = check_acceleration(R)
-SEED, STEPS, COND_STEPS, RANK = check_int("SEED", SEED, 0), check_int("STEPS", STEPS), check_int("COND_STEPS", COND_STEPS), check_int("RANK", RANK)
-LAMBDA_ANCHORS, DENSE = check_int("LAMBDA_ANCHORS", LAMBDA_ANCHORS, 2), check_int("DENSE", DENSE, 2)
-CONDITIONAL_FORMS = {"hashgrid-lambda": "hashgrid-lambda", "lowrank-lambda": "lowrank"}  # conditional -> its fixed-lambda fit
-if REPRESENTATION not in CONDITIONAL_FORMS:
-    raise ValueError(f"REPRESENTATION must be one of {sorted(CONDITIONAL_FORMS)}, got {REPRESENTATION!r}")
-if not (np.isfinite(LOG_LAMBDA_MIN) and np.isfinite(LOG_LAMBDA_MAX) and LOG_LAMBDA_MIN < LOG_LAMBDA_MAX):
-    raise ValueError(f"need finite LOG_LAMBDA_MIN < LOG_LAMBDA_MAX, got {LOG_LAMBDA_MIN}, {LOG_LAMBDA_MAX}")
-RANGE = (LOG_LAMBDA_MIN, LOG_LAMBDA_MAX)
-if BALANCE_LOG_LAMBDA is not None and not np.isfinite(BALANCE_LOG_LAMBDA):
-    raise ValueError(f"BALANCE_LOG_LAMBDA must be finite or None, got {BALANCE_LOG_LAMBDA}")
-if not all(RANGE[0] <= ll <= RANGE[1] for ll in SHOW):
-    raise ValueError(f"every SHOW value must lie in [{RANGE[0]:g}, {RANGE[1]:g}], got {SHOW}")
-acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS)
+config = LambdaStudyConfig(
+    representation=REPRESENTATION, steps=STEPS, cond_steps=COND_STEPS, lr=LR, balance_log_lambda=BALANCE_LOG_LAMBDA,
+    rank=RANK, lambda_anchors=LAMBDA_ANCHORS, log_lambda_range=(LOG_LAMBDA_MIN, LOG_LAMBDA_MAX), show=SHOW, dense=DENSE,
+    holdout=HOLDOUT, device=DEVICE, seed=SEED)
+acq = io.load_case(DATA, R=check_acceleration(R), seed=config.seed, T=T, N=N, coils=COILS)
 target = acq.target
 out = RunOutputs(resolve_out_dir(OUT_DIR, "03_lambda_study", R, DATA, SEED))
-op, y = acq.op, torch.from_numpy(acq.kspace)
-shape = acq.kspace[:, 0].shape
-zf = acq.zero_filled()
+study = LambdaStudy(acq, config, DATA)
 print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {target is not None} | {REPRESENTATION}")
-
-
-def build(name, op_, y_):
-    """A fresh model; the low-rank forms start from the temporal mean of the zero-filled cine."""
-    if name.startswith("lowrank"):
-        kw = dict(rank=RANK, init=op_.adjoint(y_).mean(0))
-        if name == "lowrank-lambda":
-            kw.update(lambda_anchors=LAMBDA_ANCHORS, log_lambda_range=RANGE)
-        return inr.build(name, shape, **kw).to(DEVICE)
-    return inr.build(name, shape, log_lambda_range=RANGE, seed=SEED).to(DEVICE)
-
-
-def conditional_fit(op_, y_, desc):
-    return inr.fit(build(REPRESENTATION, op_, y_), op_, y_, log_lambda_range=RANGE, steps=COND_STEPS, lr=LR, seed=SEED,
-                   balance_log_lambda=BALANCE_LOG_LAMBDA, desc=desc)
 
 # %% [markdown]
 # ## One fit for every lambda
@@ -115,9 +86,7 @@ def conditional_fit(op_, y_, desc):
 # larger than the data term) no longer dominate Adam's moment estimates.
 
 # %%
-cond = conditional_fit(op, y, "conditional fit")
-seconds_conditional = cond.seconds
-print(f"conditional fit: {cond.steps} steps, {seconds_conditional:.1f} s")
+cond = study.conditional()
 
 # %% [markdown]
 # ## Separately fitted networks at the table's lambdas
@@ -125,13 +94,7 @@ print(f"conditional fit: {cond.steps} steps, {seconds_conditional:.1f} s")
 # constant; `lowrank` for `lowrank-lambda`), `STEPS` steps each, timed in this run.
 
 # %%
-separate, seconds_separate = {}, 0.0
-for ll in SHOW:
-    model = build(CONDITIONAL_FORMS[REPRESENTATION], op, y)
-    res = inr.fit(model, op, y, log_lambda=ll, steps=STEPS, lr=LR, seed=SEED, desc=f"separate log10 lambda={ll:g}")
-    separate[ll] = res.recon
-    seconds_separate += res.seconds
-print(f"separate fits: {len(SHOW)} x {STEPS} steps, {seconds_separate:.1f} s in all")
+study.separate()
 
 # %% [markdown]
 # ## The dense lambda curve from the one network
@@ -141,33 +104,21 @@ print(f"separate fits: {len(SHOW)} x {STEPS} steps, {seconds_separate:.1f} s in 
 # dense curve and names every interval where it rises.
 
 # %%
-dense = np.linspace(*RANGE, DENSE)
-curve_tv, curve_psnr, curve_fidelity = [], [], []
-for ll in dense:
-    x = inr.render_numpy(cond.model, ll)
-    curve_tv.append(float(temporal_tv(torch.from_numpy(x))))
-    curve_psnr.append(metrics.psnr(x, target) if target is not None else np.nan)
-    curve_fidelity.append(metrics.temporal_fidelity(x, target) if target is not None else np.nan)
-cond_at = {ll: inr.render_numpy(cond.model, ll) for ll in SHOW}
-smoothness = np.asarray(curve_fidelity if target is not None else curve_tv)
-rises = [(float(dense[i]), float(dense[i + 1])) for i in range(len(dense) - 1) if smoothness[i + 1] > smoothness[i]]
-monotone = not rises
-print(("temporal fidelity" if target is not None else "TV_t") + " against lambda: " +
-      ("decreases monotonically over the dense curve" if monotone else
-       "rises on " + ", ".join(f"[{a:.3g}, {b:.3g}]" for a, b in rises)))
+study.dense_curve()
+dense = study.dense
 fig, ax = plt.subplots(1, 2, figsize=(12, 4))
 if target is not None:
-    ax[0].plot(dense, curve_psnr, "-", label=f"one conditional fit ({seconds_conditional:.0f} s)")
-    ax[0].plot(SHOW, [metrics.psnr(separate[ll], target) for ll in SHOW], "o", ms=8,
-               label=f"separate fits ({seconds_separate:.0f} s for {len(SHOW)})")
+    ax[0].plot(dense, study.curve_psnr, "-", label=f"one conditional fit ({cond.seconds:.0f} s)")
+    ax[0].plot(SHOW, [metrics.psnr(study.separate_recons[ll], target) for ll in SHOW], "o", ms=8,
+               label=f"separate fits ({study.seconds_separate:.0f} s for {len(SHOW)})")
     ax[0].set(xlabel="log10 lambda", ylabel="PSNR (dB)", title="PSNR against lambda")
     ax[0].legend(); ax[0].grid(alpha=0.3)
 if target is not None:
-    ax[1].plot(dense, curve_fidelity)
+    ax[1].plot(dense, study.curve_fidelity)
     ax[1].set(xlabel="log10 lambda", ylabel="temporal fidelity (std_t ratio to the target)",
-              title="temporal fidelity against lambda" + ("" if monotone else f" (rises on {len(rises)} intervals)"))
+              title="temporal fidelity against lambda" + (f" (rises on {len(study.rises)} intervals)" if study.rises else ""))
 else:
-    ax[1].semilogy(dense, curve_tv)
+    ax[1].semilogy(dense, study.curve_tv)
     ax[1].set(xlabel="log10 lambda", ylabel="TV_t of the output", title="temporal variation against lambda")
 ax[1].grid(alpha=0.3)
 fig.tight_layout()
@@ -181,22 +132,12 @@ plt.show()
 # lines; one fit scores every lambda. The oracle is the best PSNR on the dense curve.
 
 # %%
-fit_mask, hold = inr.split_lines(acq.mask, HOLDOUT, SEED)
-op_fit = SenseOp(acq.smaps, fit_mask)
-ho = conditional_fit(op_fit, y * op_fit._m, "held-out conditional fit")
-ho_err = [inr.heldout_error(inr.render_numpy(ho.model, ll), acq.smaps, hold, y) for ll in dense]
-auto_ll = float(dense[int(np.argmin(ho_err))])
-result_auto = {"auto_log10_lambda": auto_ll, "seconds_holdout_fit": ho.seconds}
+study.auto_lambda()
 fig, ax = plt.subplots(figsize=(6, 4))
-ax.plot(dense, ho_err, label="held-out line error (relative)")
-ax.axvline(auto_ll, color="C1", ls="--", label=f"auto: {auto_ll:.2f}")
+ax.plot(dense, study.heldout_error, label="held-out line error (relative)")
+ax.axvline(study.auto["auto_log10_lambda"], color="C1", ls="--", label=f"auto: {study.auto['auto_log10_lambda']:.2f}")
 if target is not None:
-    oracle_ll = float(dense[int(np.nanargmax(curve_psnr))])
-    psnr_auto = float(np.interp(auto_ll, dense, curve_psnr))
-    psnr_oracle = float(np.nanmax(curve_psnr))
-    ax.axvline(oracle_ll, color="C2", ls=":", label=f"oracle: {oracle_ll:.2f}")
-    result_auto.update(oracle_log10_lambda=oracle_ll, psnr_auto=psnr_auto, psnr_oracle=psnr_oracle)
-    print(f"auto log10 lambda {auto_ll:.2f} -> {psnr_auto:.2f} dB; oracle {oracle_ll:.2f} -> {psnr_oracle:.2f} dB; gap {psnr_oracle - psnr_auto:.2f} dB")
+    ax.axvline(study.auto["oracle_log10_lambda"], color="C2", ls=":", label=f"oracle: {study.auto['oracle_log10_lambda']:.2f}")
 ax.set(xlabel="log10 lambda", ylabel="relative error", title="lambda chosen on held-out k-space")
 ax.legend(); ax.grid(alpha=0.3)
 fig.tight_layout(); fig.savefig(out.path("lambda_auto.png")); plt.show()
@@ -206,7 +147,7 @@ fig.tight_layout(); fig.savefig(out.path("lambda_auto.png")); plt.show()
 # Rows: Original, ZF, then the one conditional network at log10 lambda = -5, -2.5, 0.
 
 # %%
-rows = {"ZF": zf, **{f"log10 lambda={ll:g}": cond_at[ll] for ll in SHOW}}
+rows = study.table_rows()
 methods = {name: metrics.all_metrics(x, target) for name, x in rows.items()} if target is not None else {}
 figures.original_table(out, rows, target, methods, f"03 lambda as a coordinate: R = {acq.acceleration:g}")
 
@@ -218,7 +159,7 @@ figures.original_table(out, rows, target, methods, f"03 lambda as a coordinate: 
 # Headless runs show the static panel instead: five lambdas, frame T/2 and the x-t profile.
 
 # %%
-fig = explorer.static_panel(cond.model, np.linspace(*RANGE, 5), target)
+fig = explorer.static_panel(cond.model, np.linspace(*config.log_lambda_range, 5), target)
 fig.savefig(out.path("lambda_explorer_static.png"))
 plt.show()
 try:
@@ -226,7 +167,7 @@ try:
 
     if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
         raise RuntimeError("no interactive kernel")
-    explorer.interactive(cond.model, target, dense, curve_psnr if target is not None else None)
+    explorer.interactive(cond.model, target, dense, study.curve_psnr if target is not None else None)
 except Exception as e:  # headless or no widget support: the static panel above stands
     print(f"interactive explorer unavailable ({e}); see the static panel")
 
@@ -234,24 +175,13 @@ except Exception as e:  # headless or no widget support: the static panel above 
 # ## Numbers and files
 
 # %%
-def psnr_map(recons):
-    return {f"{ll:g}": {"psnr": metrics.psnr(recons[ll], target)} for ll in SHOW} if target is not None else {}
-
-result = {"R": acq.acceleration, "seed": SEED, "data": str(DATA) if DATA else "phantom", "representation": REPRESENTATION,
-          "balance_log10_lambda": BALANCE_LOG_LAMBDA,
-          "conditional": psnr_map(cond_at), "separate": psnr_map(separate),
-          "seconds_conditional": seconds_conditional, "seconds_separate": seconds_separate,
-          "steps_fixed": STEPS, "steps_conditional": COND_STEPS, **result_auto,
-          "dense": {"log10_lambda": dense.tolist(), "psnr": curve_psnr if target is not None else None, "tv": curve_tv,
-                    "temporal_fidelity": curve_fidelity if target is not None else None, "heldout_error": ho_err},
-          "smoothness_monotone": monotone, "smoothness_rises_on": rises,
-          "methods": methods}
+result = study.record()  # with its summary block: the README's rows and target verdicts
 if target is not None:
     for ll in SHOW:
         print(f"log10 lambda {ll:5g}: conditional {result['conditional'][f'{ll:g}']['psnr']:.2f} dB, "
               f"separate {result['separate'][f'{ll:g}']['psnr']:.2f} dB")
-print(f"time: conditional {seconds_conditional:.1f} s vs separate {seconds_separate:.1f} s ({len(SHOW)} fits), "
-      f"ratio to one fixed fit {seconds_conditional / (seconds_separate / len(SHOW)):.2f}")
+print(f"time: conditional {cond.seconds:.1f} s vs separate {study.seconds_separate:.1f} s ({len(SHOW)} fits), "
+      f"ratio to one fixed fit {cond.seconds / (study.seconds_separate / len(SHOW)):.2f}")
 out.write_json("metrics.json", result)
 written = out.commit()
 print("wrote", len(written), "files to", out.out_dir)

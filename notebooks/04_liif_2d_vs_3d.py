@@ -34,8 +34,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from inr_utils import figures, liif
-from inr_utils.acquisition import check_acceleration
-from inr_utils.runs import RunOutputs, check_int, resolve_out_dir
+from inr_utils.runs import RunOutputs, resolve_out_dir
 
 # %% tags=["parameters"]
 R: float = 6  # nominal acceleration at 25 frames (the binned acquisition's own rate follows from it)
@@ -65,78 +64,62 @@ SAMPLE_CACHE_GB: float = 2  # memory (GiB) for keeping the simulated samples, so
 OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
-# ## Check the parameters, build the subjects
+# ## The experiment as typed settings (checked once), the subjects
 # Phantom subjects are distinct seeds (train, validation and test seeds never overlap);
 # real slices are split by patient (train SCD0000101/201/301, validation 401, test 501).
 
 # %%
-R = check_acceleration(R)
-T_LOW, T_HIGH, N = check_int("T_LOW", T_LOW), check_int("T_HIGH", T_HIGH), check_int("N", N, 16)
-EPOCHS, BATCH, T_QUERY, T_EVAL = check_int("EPOCHS", EPOCHS), check_int("BATCH", BATCH), check_int("T_QUERY", T_QUERY), check_int("T_EVAL", T_EVAL)
-torch.manual_seed(SEED)
-train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
-                                               cache_gb=SAMPLE_CACHE_GB)
-out = RunOutputs(resolve_out_dir(OUT_DIR, "04_liif_2d_vs_3d", R, DATA, SEED))
-print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}")
+data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY), T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
+                       cache_gb=SAMPLE_CACHE_GB)
+model = dict(T_low=T_LOW, hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, input=INPUT)
+experiment = liif.LiifExperiment(
+    data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME),
+    {"2D-C8": liif.ModelConfig(liif.EncoderConfig("unet2d", channels=UNET2D_CHANNELS, he=HE_INIT), C=8, **model),
+     "2D-C64": liif.ModelConfig(liif.EncoderConfig("unet2d", channels=UNET2D_CHANNELS, he=HE_INIT), C=64, **model),
+     "3D-C16": liif.ModelConfig(liif.EncoderConfig("unet3d", channels=UNET3D_CHANNELS, he=HE_INIT), C=16, **model)})
+runner = liif.LiifRunner(experiment)
+out = RunOutputs(resolve_out_dir(OUT_DIR, "04_liif_2d_vs_3d", data.acquisition.R, DATA, SEED))
+print(runner.describe())
 
 # %% [markdown]
 # ## One sample
 # Binned masks (first sample of each line per bin), the zero-filled bins, and the targets.
 
 # %%
-s0 = test_set[0]
+s0 = runner.test_set[0]
 fig, ax = plt.subplots(1, 3, figsize=(14, 3.2))
-ax[0].imshow(s0["mask"], aspect="auto", cmap="gray", interpolation="nearest")
-ax[0].set(title=f"bin masks (achieved R per bin {s0['mask'].numel() / s0['mask'].sum():.2f})", xlabel="line", ylabel="bin")
-im = ax[1].imshow(torch.complex(s0["zf"][0, T_LOW // 2], s0["zf"][1, T_LOW // 2]).abs(), cmap="gray")
+ax[0].imshow(s0.mask, aspect="auto", cmap="gray", interpolation="nearest")
+ax[0].set(title=f"bin masks (achieved R per bin {s0.mask.numel() / s0.mask.sum():.2f})", xlabel="line", ylabel="bin")
+im = ax[1].imshow(torch.complex(s0.zf[0, T_LOW // 2], s0.zf[1, T_LOW // 2]).abs(), cmap="gray")
 ax[1].set_title("|ZF| of the middle bin"); fig.colorbar(im, ax=ax[1])
-im = ax[2].imshow(s0["target"][T_EVAL // 2].abs(), cmap="gray"); ax[2].set_title("target at t = 1/2"); fig.colorbar(im, ax=ax[2])
+im = ax[2].imshow(s0.target[T_EVAL // 2].abs(), cmap="gray"); ax[2].set_title("target at t = 1/2"); fig.colorbar(im, ax=ax[2])
 plt.show()
 
 # %% [markdown]
-# ## Train the three configurations
+# ## Train the three configurations, evaluate on held-out subjects
 # Relative-L1 magnitude loss, Adam with reduce-on-plateau, validation every epoch,
-# checkpoints (resumable) under `OUT_DIR/checkpoints/`.
+# checkpoints (resumable) under `OUT_DIR/checkpoints/`; evaluation at T_EVAL uniform query
+# times. ZF is the zero-filled bins interpolated (periodically, linearly) to the query times.
 
 # %%
-configs = {
-    "2D-C8": dict(encoder="unet2d", C=8, encoder_kwargs={"channels": UNET2D_CHANNELS, "he": HE_INIT}),
-    "2D-C64": dict(encoder="unet2d", C=64, encoder_kwargs={"channels": UNET2D_CHANNELS, "he": HE_INIT}),
-    "3D-C16": dict(encoder="unet3d", C=16, encoder_kwargs={"channels": UNET3D_CHANNELS, "he": HE_INIT}),
-}
-models = {name: liif.LiifCine(cfg["encoder"], T_LOW, cfg["C"], HIDDEN, LAYERS, cfg["encoder_kwargs"], RESIDUAL, INPUT)
-          for name, cfg in configs.items()}
-histories, train_seconds = liif.train_all(models, train_set, val_set, out, EPOCHS, LR, BATCH, RESUME, SEED, PIXELS_PER_STEP or None)
+result = runner.run(out)
 fig, ax = plt.subplots(figsize=(6, 4))
-for name, h in histories.items():
+for name, h in result.histories.items():
     ax.plot(h["epoch"], h["val"], marker="o", label=f"{name} (validation)")
 ax.set(xlabel="epoch", ylabel="relative L1", title="validation error"); ax.legend(); ax.grid(alpha=0.3)
 plt.show()
-
-# %% [markdown]
-# ## Evaluate on held-out subjects at T_EVAL uniform query times
-# ZF is the zero-filled bins interpolated (periodically, linearly) to the query times.
-
-# %%
-samples, recons, infer_seconds = liif.evaluate_all(models, test_set)
-targets = [s["target"].numpy() for s in samples]
-result = {"R": R, "T_low": T_LOW, "seed": SEED, "data": str(DATA) if DATA else "phantom", "N": N,
-          "test_subjects": [s.name for s in test_set.subjects], "methods": {}}
-for name, xs in recons.items():
-    result["methods"][name] = {**liif.mean_metrics(xs, targets), "train_seconds": train_seconds.get(name, 0.0),
-                               "infer_seconds": infer_seconds[name]}
-print(liif.results_table(result))
+print(liif.results_table(result.record))
 
 # %% [markdown]
 # ## The original's table with numbers (first test subject)
 # Rows: Original (target at the query times), ZF, then each configuration.
 
 # %%
-first = {name: xs[0] for name, xs in recons.items()}
-figures.original_table(out, first, targets[0], result["methods"],
-                       f"04 LIIF 2D vs 3D: R = {R:g}, T_low = {T_LOW} (metrics: mean over {len(targets)} test subjects)")
+first = {name: xs[0] for name, xs in result.recons.items()}
+figures.original_table(out, first, result.targets[0], result.record["methods"],
+                       f"04 LIIF 2D vs 3D: R = {R:g}, T_low = {T_LOW} (metrics: mean over {len(result.targets)} test subjects)")
 
 # %%
-out.write_json("metrics.json", result)
+out.write_json("metrics.json", result.record)
 written = out.commit()
 print("wrote", len(written), "files to", out.out_dir)

@@ -27,9 +27,8 @@
 # step that puts the bins' measured lines back with a learned weight, and one more such step on
 # the encoder's corrected bins (`FINAL_DC`); the 3D convolutions pad periodically in time, as
 # the bins span one cardiac cycle (`CIRCULAR_TIME`), and run in bfloat16 where the hardware
-# has it (`BF16`); `benchmarks/results/liif_dc_cascade_trial.md` measures what each of these
-# buys on the real slices. "zf", False, False, False, False, [], False give the original's
-# setting (with the original's widths).
+# has it (`BF16`). `liif.preset("original", ...)` is the original's setting (zero-filled input,
+# no residual or image skip, zero time padding, no data consistency, the original's widths).
 #
 # Why a learned model can beat TV here at all: a bin holds lines acquired at different times
 # of its window, so its k-space is not the Fourier transform of any single image. TV enforces
@@ -43,15 +42,10 @@
 # %%
 from typing import Optional
 
-import time
-
-import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from inr_utils import figures, liif
-from inr_utils.acquisition import check_acceleration
-from inr_utils.runs import RunOutputs, check_int, resolve_out_dir
+from inr_utils.runs import RunOutputs, resolve_out_dir
 
 # %% tags=["parameters"]
 R: float = 6  # nominal acceleration at 25 frames
@@ -66,7 +60,7 @@ N_TRAIN: int = 36  # phantom training subjects (real data: every slice of the tr
 N_VAL: int = 4  # phantom validation subjects
 N_TEST: int = 4  # phantom test subjects (real data: every slice of the test patient)
 EPOCHS: Optional[int] = None  # training epochs per encoder (None: 40 at T_LOW 4 or less, 32 above)
-BATCH: int = 2  # samples per step (2 learns more per epoch than 4, for 4-7% more time per epoch on a CPU)
+BATCH: int = 2  # samples per step (2 learns more per epoch than 4, for a little more time per epoch on a CPU)
 LR: float = 1e-3  # Adam learning rate (the original's), reduce-on-plateau
 HIDDEN: int = 32  # decoder width (the original's)
 LAYERS: int = 4  # decoder sine layers (the original's)
@@ -86,77 +80,54 @@ CIRCULAR_TIME: bool = True  # 3D networks pad periodically in time (the bins spa
 DC_CASCADE: list = [8, 16, 32]  # widths of the small 3D UNet of each stage (UNet + soft data consistency) before the encoder ([]: off, the original's)
 DC_STAGES: int = 4  # stages of DC_CASCADE
 FINAL_DC: bool = True  # a last soft data-consistency step on the encoder's corrected bins
-BF16: Optional[bool] = None  # bfloat16 autocast of the CNNs (None: where the hardware has fast bfloat16; ~25% faster steps)
+BF16: Optional[bool] = None  # bfloat16 autocast of the CNNs (None: where the hardware has fast bfloat16)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
 SAMPLE_CACHE_GB: float = 2  # memory (GiB) for keeping the simulated samples, so every model after the first reads them (0: simulate again)
 OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
-# ## Check the parameters, build the subjects
+# ## The experiment: data, training and the two models as typed settings
+# `liif.preset("05-defaults", ...)` and `liif.preset("original", ...)` name the two settings;
+# the parameters above override the fields they name. Every setting is checked here, once.
 
 # %%
-R = check_acceleration(R)
-T_LOW, T_HIGH, N = check_int("T_LOW", T_LOW), check_int("T_HIGH", T_HIGH), check_int("N", N, 16)
 EPOCHS = (40 if T_LOW <= 4 else 32) if EPOCHS is None else EPOCHS
 BF16 = liif.bf16_supported() if BF16 is None else bool(BF16)  # the LIIF models train on the CPU
-EPOCHS, BATCH, T_QUERY, T_EVAL = check_int("EPOCHS", EPOCHS), check_int("BATCH", BATCH), check_int("T_QUERY", T_QUERY), check_int("T_EVAL", T_EVAL)
-if not TV_LOG_LAMBDAS or not all(np.isfinite(TV_LOG_LAMBDAS)):
-    raise ValueError(f"TV_LOG_LAMBDAS must be a non-empty list of finite numbers, got {TV_LOG_LAMBDAS!r}")
-torch.manual_seed(SEED)
-train_set, val_set, test_set = liif.datasets(DATA, N, R, T_LOW, T_HIGH, T_QUERY, T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
-                                               AUGMENT, SAMPLE_CACHE_GB)
-out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", R, DATA, SEED, T=T_LOW))
-print(f"train {len(train_set)}, validation {len(val_set)}, test {len(test_set)} subjects; R = {R:g}, T_low = {T_LOW}; "
-      f"{EPOCHS} epochs, bfloat16 CNNs: {BF16}")
+data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY), T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
+                       augment=AUGMENT, cache_gb=SAMPLE_CACHE_GB)
+model = dict(T_low=T_LOW, C=C, hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, input=INPUT, image_skip=IMAGE_SKIP,
+             dc_cascade=DC_CASCADE, dc_stages=DC_STAGES, final_dc=FINAL_DC, bf16=BF16)
+experiment = liif.LiifExperiment(
+    data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME),
+    {"UNet": liif.ModelConfig(liif.EncoderConfig("unet3d", channels=UNET_CHANNELS, circular=CIRCULAR_TIME), **model),
+     "RDN": liif.ModelConfig(liif.EncoderConfig("rdn3d", channels=RDN_CHANNELS, blocks=RDN_BLOCKS, layers=RDN_LAYERS,
+                                                growth=RDN_GROWTH, circular=CIRCULAR_TIME), **model)},
+    tv_log_lambdas=TV_LOG_LAMBDAS, tv_iters=TV_ITERS, order=("RDN", "UNet", "TV", "ZF"),
+    extra={"epochs": EPOCHS, "batch": BATCH, "bf16": BF16})
+runner = liif.LiifRunner(experiment)
+out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", data.acquisition.R, DATA, SEED, T=T_LOW))
+print(runner.describe() + f", bfloat16 CNNs: {BF16}")
 
 # %% [markdown]
-# ## Temporal TV, tuned on the validation subjects
+# ## Tune temporal TV on the validation subjects, train the UNet and RDN encoders, evaluate
+# TV's lambda is chosen on the validation subjects; the encoders train with checkpoints
+# (resumable) under `OUT_DIR/checkpoints/`; everything is evaluated on the held-out subjects
+# at T_EVAL uniform query times.
 
 # %%
-t0 = time.perf_counter()
-tv_ll, tv_scores = liif.tune_tv(val_set, TV_LOG_LAMBDAS, TV_ITERS)
-print("TV validation relative L1:", {k: round(v, 4) for k, v in tv_scores.items()}, "-> log10 lambda", tv_ll,
-      f"({time.perf_counter() - t0:.0f} s)")
-
-# %% [markdown]
-# ## Train the UNet and RDN encoders (3D, C channels, sine decoder)
-
-# %%
-models = {
-    "UNet": liif.LiifCine("unet3d", T_LOW, C, HIDDEN, LAYERS, {"channels": UNET_CHANNELS, "circular": CIRCULAR_TIME},
-                          RESIDUAL, INPUT, IMAGE_SKIP, DC_CASCADE or None, DC_STAGES, FINAL_DC, BF16),
-    "RDN": liif.LiifCine("rdn3d", T_LOW, C, HIDDEN, LAYERS, {"channels": RDN_CHANNELS, "blocks": RDN_BLOCKS, "layers": RDN_LAYERS,
-                                                        "growth": RDN_GROWTH, "circular": CIRCULAR_TIME}, RESIDUAL, INPUT, IMAGE_SKIP,
-                         DC_CASCADE or None, DC_STAGES, FINAL_DC, BF16),
-}
-histories, train_seconds = liif.train_all(models, train_set, val_set, out, EPOCHS, LR, BATCH, RESUME, SEED, PIXELS_PER_STEP or None)
-
-# %% [markdown]
-# ## Evaluate on the held-out subjects at T_EVAL uniform query times
-
-# %%
-samples, recons, infer_seconds = liif.evaluate_all(models, test_set)
-targets = [s["target"].numpy() for s in samples]
-t0 = time.perf_counter()
-recons["TV"] = [liif.tv_at_queries(s, tv_ll, TV_ITERS) for s in samples]
-infer_seconds["TV"] = (time.perf_counter() - t0) / len(samples)
-result = {"R": R, "T_low": T_LOW, "seed": SEED, "data": str(DATA) if DATA else "phantom", "N": N, "epochs": EPOCHS, "batch": BATCH, "bf16": BF16,
-          "test_subjects": [s.name for s in test_set.subjects], "tv_log10_lambda": tv_ll, "tv_validation": tv_scores,
-          "methods": {}}
-for name in ("RDN", "UNet", "TV", "ZF"):
-    result["methods"][name] = {**liif.mean_metrics(recons[name], targets), "train_seconds": train_seconds.get(name, 0.0),
-                               "infer_seconds": infer_seconds[name]}
-print(liif.results_table(result))
+result = runner.run(out)
+print(liif.results_table(result.record))
 
 # %% [markdown]
 # ## Figures (first test subject) and the run's numbers
 
 # %%
-first = {name: recons[name][0] for name in ("ZF", "UNet", "RDN", "TV")}
-figures.original_table(out, first, targets[0], result["methods"],
-                       f"05 LIIF: R = {R:g}, T_low = {T_LOW} (metrics: mean over {len(targets)} test subjects)")
-out.write_json("metrics.json", result)
+first = {name: result.recons[name][0] for name in ("ZF", "UNet", "RDN", "TV")}
+figures.original_table(out, first, result.targets[0], result.record["methods"],
+                       f"05 LIIF: R = {R:g}, T_low = {T_LOW} (metrics: mean over {len(result.targets)} test subjects)")
+result.record["summary"] = liif.run_summary(result.record)  # the README's row and target verdicts
+out.write_json("metrics.json", result.record)
 written = out.commit()
 print("wrote", len(written), "files to", out.out_dir)
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from inr_utils.acquisition import simulate
 from inr_utils.phantom import phantom_cine
@@ -14,3 +15,10 @@ def tiny_acq():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def case():
+    """A tiny case (8 frames, 32 x 32, 2 coils, R = 4): (acquisition, its operator, k-space tensor)."""
+    acq = simulate(phantom_cine(8, 32, 32, seed=2), R=4, seed=2, coils=2, noise_std=1e-3)
+    return acq, acq.op, torch.from_numpy(acq.kspace)

@@ -34,7 +34,8 @@ def test_render_refuses_a_fixed_lambda_model():
 def test_panels_draw_with_and_without_a_target(model):
     target = np.ones((5, 12, 10), np.complex64)
     fig = plt.figure()
-    x = explorer.draw_panel(fig, model, -2.2, 3, target, np.linspace(-4, 1, 6), np.linspace(10, 20, 6))
+    x = explorer.draw_panel(fig, model, -2.2, 3, target, dense_log_lambda=np.linspace(-4, 1, 6),
+                           dense_psnr=np.linspace(10, 20, 6))
     assert x.shape == (5, 12, 10) and len(fig.axes) == 5  # frame, x-t, PSNR curve and two colour bars
     explorer.draw_panel(fig, model, -2.2, 0)
     assert len(fig.axes) == 4

@@ -150,9 +150,9 @@ def test_05_architecture_search_small_and_summary(tmp_path):
         for name in ("UNet", "RDN"):
             model = liif.load_model(tmp_path / f"R6_T{t_low}" / "models" / f"{name}.pt")
             cfg = model.config
-            assert cfg["encoder_kwargs"]["circular"] == (t_low == 2) and cfg["final_dc"] == (t_low == 2)
-            assert (cfg["dc_cascade"], cfg["dc_stages"]) == (([4], 2) if t_low == 2 else (None, 0))
-            assert len(model.dc_cnns) == (2 if t_low == 2 else 0) and cfg["bf16"] == m["bf16"]
+            assert cfg.encoder.circular == (t_low == 2) and cfg.final_dc == (t_low == 2)
+            assert (cfg.dc_cascade, cfg.dc_stages) == (((4,), 2) if t_low == 2 else ((), 0))
+            assert len(model.dc_cnns) == (2 if t_low == 2 else 0) and cfg.bf16 == m["bf16"]
     table = liif.summary_table(tmp_path)
     assert table.count("\n") == 3 and "| 6 | 4 |" in table
 

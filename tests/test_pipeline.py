@@ -42,3 +42,24 @@ def test_execute_resolves_a_relative_out_dir_against_the_caller(tmp_path, monkey
     assert executed == tmp_path / "rel" / "01_data.ipynb"
     assert (tmp_path / "rel" / "metrics.json").is_file()
     assert not (pipeline.NOTEBOOK_DIR / "rel").exists()
+
+
+def test_parameters_doc_is_generated_from_the_current_cells():
+    """docs/parameters.md lists every parameter of every numbered notebook and is up to date
+    (regenerate with `python -m inr_utils.pipeline parameters-doc`)."""
+    from inr_utils import REPO_ROOT
+
+    text = pipeline.parameters_markdown()
+    assert (REPO_ROOT / "docs" / "parameters.md").read_text() == text
+    for nb in pipeline.numbered_notebooks():
+        assert f"## {nb.stem}" in text
+    assert "| `COND_STEPS` | int | `1800` |" in text and "| `DC_STAGES` | int | `4` |" in text
+
+
+def test_readme_holds_the_generated_results_and_ci_runs_its_test_command():
+    from inr_utils import REPO_ROOT
+    from inr_utils.report import END, START
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert readme.count(START) == 1 and readme.count(END) == 1 and "docs/results.md" in readme
+    assert "make test" in readme and (REPO_ROOT / ".ci" / "run").read_text().strip().endswith("make test")

@@ -81,3 +81,11 @@ def test_without_target_the_holdout_rule_refits_on_all_lines(tiny_acq):
 def test_bad_search_specs_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
         SearchSpec(**kw)
+
+
+def test_holdout_split():
+    mask = np.zeros((4, 64), np.uint8)
+    mask[:, ::2] = 1
+    fit_mask, hold = selection.split_lines(mask, 0.2, seed=0)
+    assert not np.any(fit_mask & hold) and np.array_equal(fit_mask | hold, mask)
+    assert hold.sum() > 0 and not hold[:, 28:36].any()

@@ -1,0 +1,176 @@
+"""Fitting a representation to k-space (Adam on data consistency + temporal / spatial TV), the per-representation defaults and the selection.Reconstructor."""
+from __future__ import annotations
+
+import math
+import warnings
+import copy
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..fourier import SenseOp
+from ..history import FitHistory, Stopwatch
+from ..metrics import psnr
+from ..tv import check_weight, total_variation
+from .core import REPRESENTATIONS, build, frame_times, FUSED_ADAM
+
+
+@dataclass
+class FitResult:
+    recon: np.ndarray  # (T, H, W) complex64 (for a conditional model: at ``log_lambda`` or the range's middle)
+    history: FitHistory
+    seconds: float
+    steps: int
+    diverged: bool = False
+    message: str = ""
+    model: Optional[nn.Module] = field(default=None, repr=False)
+
+
+def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=None, mu: float = 0.0) -> torch.Tensor:
+    """0.5 ||A x - y||^2 + lambda TV_t(x) + mu TV_s(x) (``inr_utils.tv``); with ``frames`` (a
+    contiguous block), the block's data and spatial terms and its inner temporal differences
+    scaled to estimate the whole."""
+    if frames is None:
+        return op.data_term(x, y) + total_variation(x, lam, mu)
+    T = op.mask.shape[0]
+    sub = SenseOp(op.smaps, op.mask[frames])
+    data = sub.data_term(x, y[frames]) * (T / len(frames))
+    tv = (x[1:] - x[:-1]).abs().sum() * (T / max(len(frames) - 1, 1)) if len(frames) > 1 else x.new_zeros(())
+    spatial = total_variation(x, 0.0, mu) * (T / len(frames)) if mu else 0.0
+    return data + lam * tv + spatial
+
+
+def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None, steps: int = 1000, lr: float = 1e-2,
+        log_lambda_range: Optional[Sequence[float]] = None, frames_per_step: Optional[int] = None,
+        max_seconds: Optional[float] = None, target: Optional[np.ndarray] = None, log_every: int = 25,
+        seed: int = 0, progress: bool = True, desc: str = "fit", mu: float = 0.0,
+        balance_log_lambda: Optional[float] = None) -> FitResult:
+    """Fit a representation to k-space y (T, C, H, W):
+
+        min_theta  0.5 ||A f_theta - y||_2^2 + lambda TV_t(f_theta) + mu TV_s(f_theta)
+
+    (TV_t: sum |f(t+1) - f(t)|, circular; TV_s: isotropic spatial TV; ``inr_utils.tv``)
+    with Adam and a cosine learning-rate decay. Fixed lambda = 10**log_lambda, or, for a
+    conditional model with ``log_lambda_range`` = (lo, hi), log10(lambda) drawn uniformly
+    from it at every step (one network for every lambda); with ``balance_log_lambda`` = b,
+    each such step's objective is divided by 1 + lambda / 10**b, which leaves every lambda's
+    minimiser unchanged and keeps the steps at large lambda (whose penalty is orders of
+    magnitude larger) from dominating Adam's moment estimates. ``frames_per_step`` trains on a
+    random contiguous block of frames per step (for the SIREN, whose full cine does not fit
+    a CPU step). Stops at ``steps`` or ``max_seconds``; on NaN/Inf it stops, warns with a
+    clear message and keeps the last good parameters (``diverged=True``). Times (history,
+    ``seconds``, ``max_seconds``) leave out the PSNR monitoring against ``target``, which a
+    real scan does not have.
+    """
+    if log_lambda is None and log_lambda_range is None:
+        raise ValueError("give log_lambda (fixed weight) or log_lambda_range (lambda as a coordinate)")
+    mu = check_weight("mu", mu)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = next(model.parameters()).device  # move the model first to fit on a GPU
+    y = torch.as_tensor(y).to(device)
+    if op.smaps.device != device:
+        op = SenseOp(op.smaps, op.mask.cpu().numpy()).to(device)
+    T = y.shape[0]
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=FUSED_ADAM)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
+    eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
+    hist, good = FitHistory(), copy.deepcopy(model.state_dict())
+    diverged, message, clock, step = False, "", Stopwatch(), 0
+    rendered = None  # the render of the last monitored (and kept) parameters, reused as the result
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        ll = log_lambda if log_lambda is not None else float(rng.uniform(*log_lambda_range))
+        cond_ll = ll if getattr(model, "conditional", False) else None
+        if frames_per_step and frames_per_step < T:
+            start = int(rng.integers(T))
+            frames = (start + torch.arange(frames_per_step)) % T
+            x = model.render(frame_times(T)[frames], cond_ll)
+        else:
+            frames, x = None, model.render(None, cond_ll)
+        loss = objective(op, x, y, 10.0 ** ll, frames, mu)
+        if balance_log_lambda is not None and log_lambda is None:
+            loss = loss / (1 + 10.0 ** (ll - balance_log_lambda))
+        if not torch.isfinite(loss):
+            diverged = True
+            message = (f"{desc}: loss became {loss.item()} at step {step}; stopped and restored the last good "
+                       f"parameters (from step {hist.step[-1] if hist.step else 0}). Lower the learning rate (lr={lr}).")
+            warnings.warn(message, RuntimeWarning)
+            model.load_state_dict(good)
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        elapsed = clock.elapsed()
+        last = step + 1 == steps or (max_seconds is not None and elapsed >= max_seconds)
+        if (step + 1) % log_every == 0 or last:
+            good = copy.deepcopy(model.state_dict())
+            value = None
+            if target is not None:
+                with clock.paused():
+                    rendered = render_numpy(model, eval_ll)
+                    value = psnr(rendered, target)
+            hist.add(elapsed, step + 1, loss.item(), value)
+            bar.set_postfix(loss=f"{loss.item():.3g}", **({"psnr": f"{value:.2f}"} if value is not None else {}))
+        if last:
+            break
+    seconds = clock.elapsed()
+    recon = rendered if rendered is not None else render_numpy(model, eval_ll)
+    return FitResult(recon, hist, seconds, step + 1, diverged, message, model)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """A representation, its constructor arguments, Adam steps and learning rate."""
+
+    name: str
+    model: dict = field(default_factory=dict)
+    steps: int = 1000
+    lr: float = 1e-2
+
+
+def default_settings(name: str, shape, **overrides) -> FitSettings:
+    """Sizes and steps of each representation from the cine's shape (T, H, W); ``overrides``
+    (``steps``, ``lr`` or constructor arguments; None keeps the default) win. The low-rank
+    steps and learning rate were chosen on a training patient's slice (SCD0000201, R = 6)."""
+    REPRESENTATIONS.check(name)
+    T, H, W = (int(v) for v in shape)
+    if name in ("lowrank", "lowrank-lambda"):
+        base = FitSettings(name, {"rank": min(16, T)}, 500, 2e-2)
+    elif name in ("hashgrid", "hashgrid-lambda"):
+        base = FitSettings(name, {}, 1000, 1e-2)
+    else:
+        base = FitSettings(name, {}, 1000, 1e-4)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    steps, lr = overrides.pop("steps", base.steps), overrides.pop("lr", base.lr)
+    return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr))
+
+
+def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, progress: bool = True, on_result=None):
+    """A ``selection.Reconstructor``: fits a fresh model of ``settings`` at absolute weights
+    (lam, mu); low-rank models start from the temporal mean of the zero-filled cine.
+    ``on_result(FitResult)`` sees every fit (e.g. to print divergence messages)."""
+
+    def reconstruct(op, y, lam, mu, target):
+        shape = (op.mask.shape[0],) + tuple(op.smaps.shape[-2:])
+        kw = dict(settings.model)
+        if settings.name.startswith("lowrank"):
+            kw["init"] = op.adjoint(torch.as_tensor(y)).mean(0)
+        model = build(settings.name, shape, **kw).to(device)
+        res = fit(model, op, y, log_lambda=math.log10(lam), mu=mu, steps=settings.steps, lr=settings.lr, target=target,
+                  seed=seed, progress=progress, desc=f"{settings.name} lambda={lam:.2g} mu={mu:.2g}")
+        if on_result is not None:
+            on_result(res)
+        return res.recon, res.history
+
+    return reconstruct
+
+
+def render_numpy(model: nn.Module, log_lambda=None) -> np.ndarray:
+    with torch.no_grad():
+        return model.render(None, log_lambda if getattr(model, "conditional", False) else None).cpu().numpy()

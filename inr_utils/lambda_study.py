@@ -1,0 +1,203 @@
+"""The runner behind notebook 03: one network trained over a range of lambda (a conditional
+representation), separately fitted networks at the shown lambdas, the dense curve, the
+automatic lambda from held-out lines, and the run's record and summary block.
+
+    study = LambdaStudy(acq, LambdaStudyConfig(representation="hashgrid-lambda"), DATA)
+    study.conditional(); study.separate(); study.dense_curve(); study.auto_lambda()
+    record = study.record()      # metrics.json (with the summary block, ``run_summary``)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import inr, metrics, selection, summary
+from .acquisition import Acquisition
+from .io import data_label
+from .runs import check_int
+from .targets import LAMBDA_AUTO_GAP_DB, LAMBDA_COND_GAP_DB, LAMBDA_TIME_RATIO
+from .tv import temporal_tv
+
+#: conditional representation -> the form fitted at one fixed lambda
+CONDITIONAL_FORMS = {"hashgrid-lambda": "hashgrid-lambda", "lowrank-lambda": "lowrank"}
+
+
+@dataclass
+class LambdaStudyConfig:
+    """Notebook 03's settings (its parameters cell documents each; messages name those parameters)."""
+
+    representation: str = "hashgrid-lambda"
+    steps: int = 1000  # Adam steps of one fixed-lambda fit
+    cond_steps: int = 1800  # Adam steps of the conditional fit
+    lr: float = 1e-2
+    balance_log_lambda: Optional[float] = -2.0  # each conditional step's objective / (1 + lambda / 10**this)
+    rank: int = 16  # lowrank-lambda only
+    lambda_anchors: int = 5  # lowrank-lambda only
+    log_lambda_range: tuple = (-5.0, 0.0)
+    show: Sequence[float] = (-5.0, -2.5, 0.0)  # the table's lambdas (and the separate fits)
+    dense: int = 41  # points of the dense curve
+    holdout: float = 0.1
+    device: str = "cpu"
+    seed: int = 0
+
+    def __post_init__(self):
+        self.seed, self.steps = check_int("SEED", self.seed, 0), check_int("STEPS", self.steps)
+        self.cond_steps, self.rank = check_int("COND_STEPS", self.cond_steps), check_int("RANK", self.rank)
+        self.lambda_anchors, self.dense = check_int("LAMBDA_ANCHORS", self.lambda_anchors, 2), check_int("DENSE", self.dense, 2)
+        if self.representation not in CONDITIONAL_FORMS:
+            raise ValueError(f"REPRESENTATION must be one of {sorted(CONDITIONAL_FORMS)}, got {self.representation!r}")
+        lo, hi = self.log_lambda_range
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"need finite LOG_LAMBDA_MIN < LOG_LAMBDA_MAX, got {lo}, {hi}")
+        self.log_lambda_range = (lo, hi)
+        if self.balance_log_lambda is not None and not np.isfinite(self.balance_log_lambda):
+            raise ValueError(f"BALANCE_LOG_LAMBDA must be finite or None, got {self.balance_log_lambda}")
+        if not all(lo <= ll <= hi for ll in self.show):
+            raise ValueError(f"every SHOW value must lie in [{lo:g}, {hi:g}], got {list(self.show)}")
+
+
+class LambdaStudy:
+    """Notebook 03's stages on ``acq``; each stage keeps its results as attributes."""
+
+    def __init__(self, acq: Acquisition, config: LambdaStudyConfig, data=None):
+        self.acq, self.config, self.data = acq, config, data_label(data)
+        self.op, self.y = acq.op, torch.from_numpy(acq.kspace)
+        self.shape = acq.kspace[:, 0].shape
+        self.target = acq.target
+        self.zf = acq.zero_filled()
+
+    def build(self, name, op, y):
+        """A fresh model; the low-rank forms start from the temporal mean of the zero-filled cine."""
+        c = self.config
+        if name.startswith("lowrank"):
+            kw = dict(rank=c.rank, init=op.adjoint(y).mean(0))
+            if name == "lowrank-lambda":
+                kw.update(lambda_anchors=c.lambda_anchors, log_lambda_range=c.log_lambda_range)
+            return inr.build(name, self.shape, **kw).to(c.device)
+        return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed).to(c.device)
+
+    def _conditional_fit(self, op, y, desc):
+        c = self.config
+        return inr.fit(self.build(c.representation, op, y), op, y, log_lambda_range=c.log_lambda_range, steps=c.cond_steps,
+                       lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, desc=desc)
+
+    def conditional(self):
+        """One fit for every lambda (``self.cond``: its FitResult)."""
+        self.cond = self._conditional_fit(self.op, self.y, "conditional fit")
+        print(f"conditional fit: {self.cond.steps} steps, {self.cond.seconds:.1f} s")
+        return self.cond
+
+    def separate(self):
+        """The fixed-lambda form at each shown lambda (``self.separate_recons``, ``self.seconds_separate``)."""
+        c = self.config
+        self.separate_recons, self.seconds_separate = {}, 0.0
+        for ll in c.show:
+            model = self.build(CONDITIONAL_FORMS[c.representation], self.op, self.y)
+            res = inr.fit(model, self.op, self.y, log_lambda=ll, steps=c.steps, lr=c.lr, seed=c.seed,
+                          desc=f"separate log10 lambda={ll:g}")
+            self.separate_recons[ll] = res.recon
+            self.seconds_separate += res.seconds
+        print(f"separate fits: {len(c.show)} x {c.steps} steps, {self.seconds_separate:.1f} s in all")
+
+    def dense_curve(self):
+        """The conditional network along ``dense`` lambdas: TV_t, PSNR and temporal fidelity (with
+        a target), and the intervals where the smoothness measure rises (``self.rises``)."""
+        c, target = self.config, self.target
+        self.dense = np.linspace(*c.log_lambda_range, c.dense)
+        self.curve_tv, self.curve_psnr, self.curve_fidelity = [], [], []
+        for ll in self.dense:
+            x = inr.render_numpy(self.cond.model, ll)
+            self.curve_tv.append(float(temporal_tv(torch.from_numpy(x))))
+            self.curve_psnr.append(metrics.psnr(x, target) if target is not None else np.nan)
+            self.curve_fidelity.append(metrics.temporal_fidelity(x, target) if target is not None else np.nan)
+        self.cond_at = {ll: inr.render_numpy(self.cond.model, ll) for ll in c.show}
+        smoothness = np.asarray(self.curve_fidelity if target is not None else self.curve_tv)
+        d = self.dense
+        self.rises = [(float(d[i]), float(d[i + 1])) for i in range(len(d) - 1) if smoothness[i + 1] > smoothness[i]]
+        print(("temporal fidelity" if target is not None else "TV_t") + " against lambda: " +
+              ("decreases monotonically over the dense curve" if not self.rises else
+               "rises on " + ", ".join(f"[{a:.3g}, {b:.3g}]" for a, b in self.rises)))
+
+    def auto_lambda(self):
+        """Lambda without ground truth: one conditional fit on all but ``holdout`` of the lines,
+        the lambda whose output best predicts the held-out lines (``self.auto``: the numbers)."""
+        c, target = self.config, self.target
+        lines = selection.hold_out(self.acq, c.holdout, c.seed)
+        ho = self._conditional_fit(lines.op_fit, lines.y_fit, "held-out conditional fit")
+        self.heldout_error = [lines.error(inr.render_numpy(ho.model, ll)) for ll in self.dense]
+        auto_ll = float(self.dense[int(np.argmin(self.heldout_error))])
+        self.auto = {"auto_log10_lambda": auto_ll, "seconds_holdout_fit": ho.seconds}
+        if target is not None:
+            self.auto.update(oracle_log10_lambda=float(self.dense[int(np.nanargmax(self.curve_psnr))]),
+                             psnr_auto=float(np.interp(auto_ll, self.dense, self.curve_psnr)),
+                             psnr_oracle=float(np.nanmax(self.curve_psnr)))
+            a = self.auto
+            print(f"auto log10 lambda {auto_ll:.2f} -> {a['psnr_auto']:.2f} dB; oracle {a['oracle_log10_lambda']:.2f} -> "
+                  f"{a['psnr_oracle']:.2f} dB; gap {a['psnr_oracle'] - a['psnr_auto']:.2f} dB")
+
+    def table_rows(self) -> dict:
+        """The original's table: ZF and the conditional network at each shown lambda."""
+        return {"ZF": self.zf, **{f"log10 lambda={ll:g}": self.cond_at[ll] for ll in self.config.show}}
+
+    def record(self) -> dict:
+        """metrics.json: PSNR of both forms at the shown lambdas, the times, the dense curve, the
+        automatic and oracle lambdas, the monotonicity check, the table's metrics and the summary."""
+        c, target = self.config, self.target
+
+        def psnr_map(recons):
+            return {f"{ll:g}": {"psnr": metrics.psnr(recons[ll], target)} for ll in c.show} if target is not None else {}
+
+        methods = ({name: metrics.all_metrics(x, target) for name, x in self.table_rows().items()}
+                   if target is not None else {})
+        rec = {"R": self.acq.acceleration, "seed": c.seed, "data": self.data, "representation": c.representation,
+               "balance_log10_lambda": c.balance_log_lambda,
+               "conditional": psnr_map(self.cond_at), "separate": psnr_map(self.separate_recons),
+               "seconds_conditional": self.cond.seconds, "seconds_separate": self.seconds_separate,
+               "steps_fixed": c.steps, "steps_conditional": c.cond_steps, **self.auto,
+               "dense": {"log10_lambda": self.dense.tolist(), "psnr": self.curve_psnr if target is not None else None,
+                         "tv": self.curve_tv, "temporal_fidelity": self.curve_fidelity if target is not None else None,
+                         "heldout_error": self.heldout_error},
+               "smoothness_monotone": not self.rises, "smoothness_rises_on": self.rises,
+               "methods": methods}
+        rec["summary"] = run_summary(rec)
+        return rec
+
+
+def run_summary(record: dict) -> dict:
+    rep = record.get("representation", "lowrank-lambda")  # records without the key come from the low-rank form
+    rows, gaps = [], []
+    for ll, v in record.get("conditional", {}).items():
+        sep = record["separate"][ll]["psnr"]
+        gaps.append(v["psnr"] - sep)
+        rows.append([rep, ll, f"{v['psnr']:.2f}", f"{sep:.2f}", f"{v['psnr'] - sep:+.2f}"])
+    tables = [summary.table("Lambda study: one conditional fit against separate fits",
+                            ["representation", "log10 lambda", "one conditional fit (dB)", "separate fits (dB)",
+                             "conditional - separate (dB)"], rows)] if rows else []
+    targets = []
+    ratio = record["seconds_conditional"] / (record["seconds_separate"] / max(len(record.get("separate", {})), 1))
+    if "psnr_auto" in record:
+        if "smoothness_monotone" not in record:
+            mono = "not checked"
+        elif record["smoothness_monotone"]:
+            mono = "yes (every step of the dense curve)"
+        else:
+            mono = "no: rises on " + ", ".join(f"[{a:.3g}, {b:.3g}]" for a, b in record["smoothness_rises_on"])
+        tables.append(summary.table(
+            "Lambda study: cost, automatic lambda, the published finding",
+            ["conditional fit (s)", "separate fits, all (s)", "ratio to one fixed fit", "auto log10 lambda",
+             "oracle log10 lambda", "PSNR auto (dB)", "PSNR oracle (dB)", "temporal fidelity falls with lambda"],
+            [[f"{record['seconds_conditional']:.1f}", f"{record['seconds_separate']:.1f}", f"{ratio:.2f}",
+              f"{record['auto_log10_lambda']:.2f}", f"{record['oracle_log10_lambda']:.2f}", f"{record['psnr_auto']:.2f}",
+              f"{record['psnr_oracle']:.2f}", mono]]))
+        gap = record["psnr_oracle"] - record["psnr_auto"]
+        targets.append(summary.target(f"automatic lambda within {LAMBDA_AUTO_GAP_DB} dB of the oracle", f"{gap:.2f} dB",
+                                      gap <= LAMBDA_AUTO_GAP_DB))
+    if gaps:
+        targets.append(summary.target(f"conditional within {LAMBDA_COND_GAP_DB} dB of separate fits at every shown lambda",
+                                      f"worst {min(gaps):+.2f} dB", min(gaps) >= -LAMBDA_COND_GAP_DB))
+        targets.append(summary.target(f"conditional fit at most {LAMBDA_TIME_RATIO:g}x one fixed fit", f"{ratio:.2f}x",
+                                      ratio <= LAMBDA_TIME_RATIO))
+    return summary.block(tables, targets)

@@ -1,0 +1,45 @@
+"""LIIF for continuous-time cine: a convolutional encoder reads the binned cine, a sine-MLP
+decoder is queried at any time t (the original's LIIF sections).
+
+Modules:
+
+* ``config``: typed settings (``AcquisitionSpec``, ``DataConfig``, ``EncoderConfig``,
+  ``ModelConfig``, ``TrainConfig``) and named presets (``preset("original", "unet3d", 8)``).
+* ``data``: subjects (phantom seeds, or Sunnybrook slices split by patient), view sharing,
+  samples (``Sample``) and datasets.
+* ``encoders``: UNet (2D, 3D), RDN (3D), periodic time padding, the ``ENCODERS`` registry.
+* ``model``: the sine decoder and ``LiifCine`` (residual, image skip, soft data consistency).
+* ``training``: the training loop, checkpoints, ``save_model`` / ``load_model``.
+* ``evaluation``: baselines at the query times (ZF, tuned temporal TV), prediction, metrics,
+  the consistency floor.
+* ``experiment``: the runner of notebooks 04 and 05 (``LiifExperiment``, ``LiifRunner``).
+* ``tables``: the original's table beside its published numbers; a run's summary block.
+
+Reconstructing your own binned k-space with a saved model::
+
+    from inr_utils import liif
+    model = liif.load_model("outputs/05_liif_architecture_search/R6_T8_sunnybrook/models/UNet.pt")
+    sample = liif.Sample(zf=..., vs=..., bin_times=..., t_query=..., target=..., kspace=..., mask=...)
+    cine = model.apply_to(liif.collate([sample]))[0]     # (T_query, H, W) complex
+"""
+from .config import (ENCODER_DEFAULTS, INPUTS, PRESETS, AcquisitionSpec, DataConfig, EncoderConfig, ModelConfig,
+                     TrainConfig, preset)
+from .data import (PHANTOM_SEEDS, CineSubject, LiifDataset, PhantomSubject, Sample, collate, datasets, make_sample,
+                   subjects, view_share)
+from .encoders import ENCODERS, RDN3D, CircularTimeConv3d, UNet, he_init, output_conv, upsample_space
+from .evaluation import (best_to_tv, consistency_floor, evaluate_all, interpolate_bins, mean_metrics, predict, tune_tv,
+                         tv_at_queries, zf_at_queries)
+from .experiment import LiifExperiment, LiifResult, LiifRunner
+from .model import LiifCine, SineDecoder, bf16_supported
+from .tables import results_table, run_summary, summary_table
+from .training import evaluate_loss, load_model, rel_l1_loss, save_model, train, train_all
+
+__all__ = [
+    "ENCODER_DEFAULTS", "INPUTS", "PRESETS", "AcquisitionSpec", "DataConfig", "EncoderConfig", "ModelConfig",
+    "TrainConfig", "preset", "PHANTOM_SEEDS", "CineSubject", "LiifDataset", "PhantomSubject", "Sample", "collate",
+    "datasets", "make_sample", "subjects", "view_share", "ENCODERS", "RDN3D", "CircularTimeConv3d", "UNet",
+    "he_init", "output_conv", "upsample_space", "best_to_tv", "consistency_floor", "evaluate_all",
+    "interpolate_bins", "mean_metrics", "predict", "tune_tv", "tv_at_queries", "zf_at_queries", "LiifExperiment",
+    "LiifResult", "LiifRunner", "LiifCine", "SineDecoder", "bf16_supported", "results_table", "run_summary",
+    "summary_table", "evaluate_loss", "load_model", "rel_l1_loss", "save_model", "train", "train_all",
+]

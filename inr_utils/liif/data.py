@@ -1,0 +1,196 @@
+"""LIIF data: subjects (phantom seeds, or real slices split by patient) give magnitude images
+at any t; each sample draws a smooth phase, simulates the continuous-time binned acquisition
+(``AcquisitionSpec``) and holds the zero-filled and view-shared bins and the targets at its
+query times (``Sample``); ``datasets(DataConfig)`` gives the train / validation / test sets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..acquisition import binned_acquisition, random_phase
+from ..fourier import ifft2c
+from ..io import SUNNYBROOK_SPLIT, is_phantom, load_sunnybrook, resample_cine, sunnybrook_slices
+from ..phantom import BeatingHeartPhantom
+from .config import AcquisitionSpec, DataConfig
+
+#: phantom subject seeds per split (disjoint ranges)
+PHANTOM_SEEDS = {"train": 1000, "val": 5000, "test": 9000}
+
+
+class PhantomSubject:
+    def __init__(self, seed: int, N: int):
+        self.name, self.N, self.phantom = f"phantom-{seed}", N, BeatingHeartPhantom(seed)
+
+    def magnitude(self, t) -> np.ndarray:
+        return self.phantom(np.mod(t, 1.0), self.N, self.N)
+
+
+class CineSubject:
+    """A real cine sampled at any t by periodic linear interpolation between its frames."""
+
+    def __init__(self, name: str, cine: np.ndarray, N: int):
+        self.name, self.N = name, N
+        self.frames = resample_cine(cine, None, N)
+
+    def magnitude(self, t) -> np.ndarray:
+        T0 = self.frames.shape[0]
+        pos = np.mod(np.asarray(t, dtype=np.float64), 1.0) * T0
+        i0 = np.floor(pos).astype(int)
+        w = (pos - i0)[:, None, None].astype(np.float32)
+        return (1 - w) * self.frames[i0 % T0] + w * self.frames[(i0 + 1) % T0]
+
+
+def subjects(DATA, split: str, N: int, count: Optional[int] = None) -> list:
+    """Subjects of one split. ``DATA=None``: phantom seeds (``count`` of them);
+    ``"sunnybrook"``: every slice of the split's patients (fixed patient split);
+    a path: an HDF5 file in the Sunnybrook layout (same split rule)."""
+    if split not in PHANTOM_SEEDS:
+        raise ValueError(f"split must be one of {list(PHANTOM_SEEDS)}, got {split!r}")
+    if is_phantom(DATA):
+        return [PhantomSubject(PHANTOM_SEEDS[split] + i, N) for i in range(count or 1)]
+    path = None if str(DATA).lower() == "sunnybrook" else str(DATA)
+    index = sunnybrook_slices(path)
+    out = []
+    for patient in SUNNYBROOK_SPLIT[split]:
+        for s in index.get(patient, []):
+            cine, _ = load_sunnybrook(patient, s, path)
+            out.append(CineSubject(f"{patient}/{s}", cine, N))
+    if not out:
+        raise ValueError(f"no slices of the {split} patients {SUNNYBROOK_SPLIT[split]} in {path or 'the Sunnybrook file'}")
+    return out[:count] if count else out
+
+
+def view_share(kspace: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fill each bin's unsampled lines from the nearest bin in (periodic) time that
+    sampled them (view sharing); lines no bin sampled stay zero. kspace (T, ..., W)."""
+    T, W = mask.shape
+    dist = np.abs(np.arange(T)[:, None] - np.arange(T)[None, :])
+    dist = np.minimum(dist, T - dist)  # (T, T) periodic distance between bins
+    out = kspace.copy()
+    for j in range(W):
+        have = np.flatnonzero(mask[:, j])
+        if len(have) == 0:
+            continue
+        source = have[np.argmin(dist[:, have], axis=1)]  # nearest sampling bin for every bin
+        out[..., j] = kspace[source][..., j]
+    return out
+
+
+@dataclass
+class Sample:
+    """One training or evaluation sample (a batch of them after ``collate``: a leading B axis).
+
+    Images are complex; bins are stored as (real, imag) channels for the encoders."""
+
+    zf: torch.Tensor  # (2, T_low, H, W) zero-filled bins
+    vs: torch.Tensor  # (2, T_low, H, W) view-shared bins
+    bin_times: torch.Tensor  # (T_low,) bin centres in [0, 1)
+    t_query: torch.Tensor  # (T_query,) query times in [0, 1)
+    target: torch.Tensor  # (T_query, H, W) complex: the true images at the query times
+    kspace: torch.Tensor  # (T_low, H, W) complex: the bins' measured lines (single coil)
+    mask: torch.Tensor  # (T_low, W) sampled lines per bin
+    truth_bins: Optional[torch.Tensor] = None  # (T_low, H, W) complex: true images at the bin centres
+
+    def tensors(self) -> dict:
+        """The fields that are set, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def nbytes(self) -> int:
+        return sum(v.numel() * v.element_size() for v in self.tensors().values())
+
+
+def make_sample(subject, spec: AcquisitionSpec, seed: int, train: bool, augment: bool = False,
+                with_bin_truth: bool = False) -> Sample:
+    """One sample of ``subject``; ``with_bin_truth`` adds ``truth_bins``, the true images at the
+    bin centres.
+
+    Training: query times jittered by up to half a spacing, random phase with p = 0.5.
+    Evaluation: uniform query times, a random phase always (seeded)."""
+    rng = np.random.default_rng(seed)
+    use_phase = (rng.random() < 0.5) if train else True
+    phase_seed = int(rng.integers(2**31))
+    N = subject.N
+    # training augmentation: periodic time shift, time reversal and spatial flips of the subject
+    shift, direction = (rng.random(), rng.choice([-1, 1])) if augment else (0.0, 1)
+    flips = tuple(ax for ax in (-2, -1) if augment and rng.random() < 0.5)
+
+    def image_at(t):
+        mag = subject.magnitude(np.mod(direction * np.asarray(t) + shift, 1.0))
+        if flips:
+            mag = np.ascontiguousarray(np.flip(mag, flips))
+        if not use_phase:
+            return mag.astype(np.complex64)
+        return (mag * np.exp(1j * random_phase(np.mod(t, 1.0), N, N, phase_seed))).astype(np.complex64)
+
+    acq = binned_acquisition(image_at, spec.R, spec.T_low, spec.T_high, seed=int(rng.integers(2**31)),
+                             noise_std=spec.noise_std)
+    tq = (np.arange(spec.T_query) + 0.5) / spec.T_query
+    if train:
+        tq = np.mod(tq + rng.uniform(-0.5, 0.5, spec.T_query) / spec.T_query, 1.0)
+    target = image_at(tq)
+    zf = torch.from_numpy(acq.zero_filled)
+    vs = torch.from_numpy(np.ascontiguousarray(
+        (np.conj(acq.smaps)[None] * ifft2c(view_share(acq.kspace, acq.mask))).sum(1)).astype(np.complex64))
+    return Sample(zf=torch.stack([zf.real, zf.imag]), vs=torch.stack([vs.real, vs.imag]),
+                  bin_times=torch.from_numpy(acq.bin_times).float(), t_query=torch.from_numpy(tq).float(),
+                  target=torch.from_numpy(target), kspace=torch.from_numpy(acq.kspace[:, 0]),
+                  mask=torch.from_numpy(acq.mask),
+                  truth_bins=torch.from_numpy(image_at(acq.bin_times)) if with_bin_truth else None)
+
+
+class LiifDataset(torch.utils.data.Dataset):
+    """Samples of a list of subjects; deterministic given (seed, epoch, index).
+
+    ``cache_bytes`` > 0 keeps the samples it simulates, up to that many bytes, so a second
+    model trained on the same epochs reads them instead of simulating them again (exactly the
+    same samples: each is a function of its key)."""
+
+    def __init__(self, subject_list, spec: AcquisitionSpec, train: bool, seed: int = 0, augment: bool = False,
+                 cache_bytes: float = 0):
+        self.subjects, self.spec, self.train, self.seed, self.epoch = list(subject_list), spec, train, seed, 0
+        self.augment, self.cache_bytes = augment, cache_bytes
+        self._cache, self._cached_bytes = {}, 0
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.subjects)
+
+    def __getitem__(self, i):
+        key = (self.epoch if self.train else 0, i)
+        if key in self._cache:
+            return self._cache[key]
+        sample = self.sample(i)
+        size = sample.nbytes()
+        if self._cached_bytes + size <= self.cache_bytes:
+            self._cache[key], self._cached_bytes = sample, self._cached_bytes + size
+        return sample
+
+    def sample(self, i: int, with_bin_truth: bool = False) -> Sample:
+        """Sample ``i`` (``with_bin_truth``: also the true images at the bin centres)."""
+        key = (self.seed, self.epoch if self.train else 0, i)
+        return make_sample(self.subjects[i], self.spec, int(np.random.SeedSequence(key).generate_state(1)[0]), self.train,
+                           self.train and self.augment, with_bin_truth)
+
+
+def collate(batch: list[Sample]) -> Sample:
+    """Stack samples into a batch (a ``Sample`` whose fields have a leading B axis)."""
+    return Sample(**{k: torch.stack([getattr(b, k) for b in batch]) for k in batch[0].tensors()})
+
+
+def datasets(config: DataConfig) -> tuple:
+    """(train, validation, test) ``LiifDataset``s of ``config`` (``DataConfig``); seeds
+    ``config.seed`` (+1 validation, +2 test)."""
+    spec, c = config.acquisition, config
+    eval_spec = AcquisitionSpec(R=spec.R, T_low=spec.T_low, T_high=spec.T_high, T_query=c.T_eval, noise_std=spec.noise_std)
+    cache = c.cache_gb * 2**30
+    return (LiifDataset(subjects(c.data, "train", c.N, None if c.real else c.n_train), spec, train=True, seed=c.seed,
+                        augment=c.augment, cache_bytes=cache),
+            LiifDataset(subjects(c.data, "val", c.N, c.n_val), spec, train=False, seed=c.seed + 1, cache_bytes=cache),
+            LiifDataset(subjects(c.data, "test", c.N, None if c.real else c.n_test), eval_spec, train=False,
+                        seed=c.seed + 2))

@@ -1,0 +1,59 @@
+"""Tables of LIIF runs: the original's table (ours beside its published numbers) from every
+notebook-05 run, and one run's methods as text."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import summary
+from ..targets import LIIF_INFER_S, LIIF_TRAIN_S, LIIF_TV_RATIO, ORIGINAL_LIIF_TABLE
+from .evaluation import best_to_tv
+
+
+def summary_table(runs_dir: Path) -> str:
+    """The original's table (R, T_low, RDN, UNet, TV, ZF) in relative L1, ours beside the
+    original's published numbers, from every ``R*_T*/metrics.json`` under ``runs_dir``."""
+    rows = []
+    for path in sorted(Path(runs_dir).glob("R*_T*/metrics.json")):
+        m = json.loads(path.read_text())
+        key = (int(round(m["R"])), int(m["T_low"]))
+        ours = [m["methods"].get(k, {}).get("rel_l1", float("nan")) for k in ("RDN", "UNet", "TV", "ZF")]
+        pub = ORIGINAL_LIIF_TABLE.get(key, (float("nan"),) * 4)
+        best = min(ours[:2])
+        rows.append(f"| {m['R']:g} | {m['T_low']} | {m.get('data', '')} | " + " | ".join(f"{o:.3f} ({p:.3f})" for o, p in zip(ours, pub))
+                    + f" | {best / ours[2]:.2f} |")
+    head = ["| R | T_low | data | RDN | UNet | temporal TV | ZF | best LIIF / TV |", "|---|---|---|---|---|---|---|---|"]
+    return "\n".join(head + rows) if rows else ""
+
+
+def run_summary(record: dict) -> dict:
+    """The summary block of a notebook-05 record (``inr_utils.summary``): its row of the
+    original's table and its LIIF target verdicts (the TV ratio judged on real data only)."""
+    m = record["methods"]
+    key = (int(round(record["R"])), int(record["T_low"]))
+    pub = ORIGINAL_LIIF_TABLE.get(key, (float("nan"),) * 4)
+    cells = [f"{m[k]['rel_l1']:.3f} ({p:.3f})" for k, p in zip(("RDN", "UNet", "TV", "ZF"), pub)]
+    ratio = best_to_tv(record)
+    row = [f"{record['R']:g}", str(record["T_low"]), record.get("data", ""), *cells, f"{ratio:.2f}"]
+    tables = [summary.table("LIIF: relative L1 on held-out subjects (the original's published value in brackets)",
+                            ["R", "T_low", "data", "RDN", "UNet", "temporal TV", "ZF", "best LIIF / TV"], [row],
+                            headline=True)]
+    targets = []
+    if record.get("data") == "sunnybrook":
+        targets.append(summary.target(f"best LIIF / tuned TV <= {LIIF_TV_RATIO} on the real held-out patient",
+                                      f"{ratio:.3f}", ratio <= LIIF_TV_RATIO))
+    train = [m[k]["train_seconds"] for k in ("RDN", "UNet")]
+    targets.append(summary.target(f"training <= {LIIF_TRAIN_S} s per model", f"{min(train):.0f}-{max(train):.0f} s",
+                                  max(train) <= LIIF_TRAIN_S))
+    infer = max(m[k]["infer_seconds"] for k in ("RDN", "UNet"))
+    targets.append(summary.target(f"inference of one cine < {LIIF_INFER_S:g} s", f"{infer:.2f} s", infer < LIIF_INFER_S))
+    return summary.block(tables, targets)
+
+
+def results_table(result: dict) -> str:
+    """One run's methods (relative L1, PSNR, SSIM, NRMSE, temporal fidelity, seconds) as fixed-width text."""
+    rows = [f"{'method':8s} {'relL1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'NRMSE':>6s} {'tfid':>5s} {'train s':>8s} {'infer s':>8s}"]
+    for name, m in result["methods"].items():
+        rows.append(f"{name:8s} {m['rel_l1']:6.3f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['nrmse']:6.3f} "
+                    f"{m['temporal_fidelity']:5.2f} {m['train_seconds']:8.0f} {m['infer_seconds']:8.3f}")
+    return "\n".join(rows)

@@ -1,0 +1,147 @@
+"""LIIF training: Adam + reduce-on-plateau on the relative-L1 magnitude loss, resumable
+checkpoints, and saved models that carry their ``ModelConfig``.
+"""
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import ModelConfig, TrainConfig
+from .data import LiifDataset, collate
+from .model import LiifCine
+
+def rel_l1_loss(pred, target):
+    """sum | |x_hat| - |x| | / sum |x| (the original's loss), per batch."""
+    return (pred.abs() - target.abs()).abs().sum() / target.abs().sum().clamp_min(1e-8)
+
+
+def _atomic_save(obj, path: Path):
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config: TrainConfig,
+          checkpoint: Optional[Path] = None, *, progress: bool = True, desc: str = "train", tag: str = "") -> dict:
+    """Train ``model`` under ``config`` (``TrainConfig``), validating every epoch. Each step
+    decodes ``config.pixels_per_step`` random pixels of every query frame (None: all).
+
+    ``checkpoint`` is written atomically after each epoch (model, optimiser, scheduler,
+    epoch, history) and, with ``config.resume``, resumed from when present, only if it was
+    written by the same model config, ``tag``, learning rate, batch, pixels per step and seed
+    and has not run past ``config.epochs`` (otherwise training starts afresh, with a message).
+    NaN/Inf stops with a message, keeping the last checkpointed state. Returns the history
+    (train/val loss, seconds per epoch).
+    """
+    epochs, batch, seed, pixels_per_step = config.epochs, config.batch, config.seed, config.pixels_per_step
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    history = {"epoch": [], "train": [], "val": [], "seconds": [], "lr": [], "stopped": ""}
+    settings = config.checkpoint_key()
+    start = 0
+    if checkpoint is not None and config.resume and Path(checkpoint).exists():
+        state = torch.load(checkpoint, weights_only=False)
+        if (state["config"] == model.config.to_dict() and state.get("tag", "") == tag and state.get("settings") == settings
+                and state["epoch"] < epochs):
+            model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
+            history, start = state["history"], state["epoch"] + 1
+            print(f"{desc}: resumed from {checkpoint} at epoch {start}")
+        else:
+            print(f"{desc}: {checkpoint} was written by another model, setting or a longer run; training afresh")
+    g = torch.Generator().manual_seed(seed)
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        train_set.set_epoch(epoch)
+        g.manual_seed(seed * 1000 + epoch)
+        loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, generator=g, collate_fn=collate)
+        model.train()
+        losses = []
+        for b in tqdm(loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
+            pix = None
+            if pixels_per_step:
+                n_pix = b.target.shape[-2] * b.target.shape[-1]
+                pix = torch.randperm(n_pix, generator=g)[: min(pixels_per_step, n_pix)]
+            target = b.target if pix is None else b.target.flatten(-2)[..., pix]
+            loss = rel_l1_loss(model.apply_to(b, pix), target)
+            if not torch.isfinite(loss):
+                history["stopped"] = f"{desc}: loss became {loss.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
+                warnings.warn(history["stopped"], RuntimeWarning)
+                if checkpoint is not None and Path(checkpoint).exists():
+                    model.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+                return history
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        val = evaluate_loss(model, val_set, batch)
+        sched.step(val)
+        history["epoch"].append(epoch + 1); history["train"].append(float(np.mean(losses))); history["val"].append(val)
+        history["seconds"].append(time.perf_counter() - t0); history["lr"].append(opt.param_groups[0]["lr"])
+        if progress:
+            print(f"{desc} epoch {epoch + 1}/{epochs}: train {history['train'][-1]:.4f} val {val:.4f} ({history['seconds'][-1]:.0f} s)")
+        if checkpoint is not None:
+            _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                          "epoch": epoch, "history": history, "config": model.config.to_dict(), "tag": tag, "settings": settings},
+                         Path(checkpoint))
+    return history
+
+
+@torch.no_grad()
+def evaluate_loss(model, dataset, batch: int = 4) -> float:
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate)
+    num = den = 0.0
+    for b in loader:
+        pred = model.apply_to(b)
+        num += float((pred.abs() - b.target.abs()).abs().sum()); den += float(b.target.abs().sum())
+    return num / max(den, 1e-12)
+
+
+def save_model(model: LiifCine, path, extra: Optional[dict] = None):
+    """Write the model's config (``ModelConfig.to_dict``), weights and ``extra`` (e.g. the
+    training tag and history) atomically to ``path``."""
+    _atomic_save({"config": model.config.to_dict(), "model": model.state_dict(), "extra": extra or {}}, Path(path))
+
+
+def load_model(path) -> LiifCine:
+    """A saved model, rebuilt from the config it carries, in eval mode.
+
+        model = liif.load_model("outputs/05_liif_architecture_search/R6_T8_sunnybrook/models/UNet.pt")
+        cine = model.apply_to(liif.collate([sample]))[0]   # (T_query, H, W) complex
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no saved LIIF model at {path}")
+    state = torch.load(path, weights_only=False)
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise ValueError(f"{path} is not a LIIF model written by save_model (keys: config, model, extra)")
+    model = LiifCine(ModelConfig.from_dict(state["config"]))
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def train_all(models: dict, train_set, val_set, out, config: TrainConfig) -> tuple[dict, dict]:
+    """Train each named model (checkpoints in OUT_DIR/checkpoints/, final models staged in
+    models/ of the run). Returns (histories, training seconds = the epochs' wall time, also
+    across resumed sessions)."""
+    ckpt_dir = out.out_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    spec = train_set.spec
+    tag = f"R{spec.R:g}-T{spec.T_low}-{spec.T_high}-{[s.name for s in train_set.subjects[:3]]}-{len(train_set)}-seed{config.seed}"
+    histories, seconds = {}, {}
+    for name, model in models.items():
+        t0 = time.perf_counter()
+        histories[name] = train(model, train_set, val_set, config, ckpt_dir / f"{name}.pt", desc=name, tag=tag)
+        # epochs' wall time summed over every (resumed) session, so a resumed run reports the real cost
+        seconds[name] = float(sum(histories[name]["seconds"])) or time.perf_counter() - t0
+        save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name]})
+        print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {seconds[name]:.0f} s")
+    return histories, seconds

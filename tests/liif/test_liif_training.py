@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+
+from inr_utils import liif
+from liif_helpers import SPEC, mc
+
+
+def _overfit(encoder, kw):
+    torch.manual_seed(0)
+    ds = liif.LiifDataset(liif.subjects(None, "train", 16, 1), SPEC, train=False, seed=0)
+    model = liif.LiifCine(mc(encoder, 4, 8, hidden=32, layers=3, encoder_kwargs=kw))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    b = liif.collate([ds[0]])
+    first = None
+    for _ in range(150):
+        loss = liif.rel_l1_loss(model(b.zf, b.bin_times, b.t_query), b.target)
+        first = first if first is not None else loss.item()
+        opt.zero_grad(); loss.backward(); opt.step()
+    return first, loss.item()
+
+
+@pytest.mark.parametrize("encoder,kw", [("unet2d", {"channels": [8, 16]}), ("unet3d", {"channels": [8, 16]})])
+def test_encoders_overfit_one_sample(encoder, kw):
+    first, last = _overfit(encoder, kw)
+    assert last < 0.5 * first
+
+
+def test_train_resume_and_save(tmp_path):
+    sub = liif.subjects(None, "train", 16, 2)
+    train_set = liif.LiifDataset(sub, SPEC, train=True, seed=0)
+    val_set = liif.LiifDataset(liif.subjects(None, "val", 16, 1), SPEC, train=False, seed=1)
+    make = lambda: liif.LiifCine(mc("unet3d", 4, 4, hidden=8, layers=2, encoder_kwargs={"channels": [4, 8]}))
+    ck = tmp_path / "ck.pt"
+    h1 = liif.train(make(), train_set, val_set, liif.TrainConfig(1), checkpoint=ck, progress=False, tag="a")
+    m2 = make()
+    h2 = liif.train(m2, train_set, val_set, liif.TrainConfig(2), checkpoint=ck, progress=False, tag="a")  # resumes at epoch 2
+    assert h1["epoch"] == [1] and h2["epoch"] == [1, 2]
+    # another batch size, or fewer epochs than the checkpoint ran, trains afresh
+    h3 = liif.train(make(), train_set, val_set, liif.TrainConfig(1, batch=2), checkpoint=ck, progress=False, tag="a")
+    assert h3["epoch"] == [1] and h3["seconds"][0] != h1["seconds"][0]
+    liif.train(make(), train_set, val_set, liif.TrainConfig(2), checkpoint=ck, progress=False, tag="a")
+    h4 = liif.train(make(), train_set, val_set, liif.TrainConfig(1), checkpoint=ck, progress=False, tag="a")
+    assert h4["epoch"] == [1]
+    liif.save_model(m2, tmp_path / "m.pt")
+    back = liif.load_model(tmp_path / "m.pt")
+    s = val_set[0]
+    assert np.allclose(liif.predict(back, s)[0], liif.predict(m2.eval(), s)[0], atol=1e-6)

@@ -1,0 +1,36 @@
+"""Notebook 02's runner: its settings are checked once, with the notebook's parameter names."""
+import pytest
+
+from inr_utils import selection
+from inr_utils.global_study import GlobalStudy, GlobalStudyConfig, SirenBudget
+
+
+def test_the_default_representation_is_always_a_row_and_search_overrides_apply():
+    c = GlobalStudyConfig(representation="hashgrid", inr_rows=["lowrank"], log_lambdas=[-3.0], max_extend=1)
+    assert c.inr_rows == ["lowrank", "hashgrid"]
+    spec = c.search_for("TV+S")
+    assert spec.log_lambdas == (-3.0,) and spec.log_mus == selection.DEFAULT_SEARCH["TV+S"].log_mus
+    assert spec.max_extend == 1 and c.search_for("TV").log_mus is None
+
+
+@pytest.mark.parametrize("kw,match", [({"representation": "lowrank-lambda"}, "REPRESENTATION"),
+                                      ({"inr_rows": ["hashgird"]}, "INR_ROWS"), ({"steps": 0}, "STEPS must be"),
+                                      ({"max_extend": -1}, "MAX_EXTEND must be an integer >= 0"),
+                                      ({"siren": {"seconds": 0}}, "SIREN_SECONDS")])
+def test_bad_settings_name_the_parameter(kw, match):
+    if "siren" in kw:
+        with pytest.raises(ValueError, match=match):
+            SirenBudget(**kw["siren"])
+        return
+    with pytest.raises(ValueError, match=match):
+        GlobalStudyConfig(**kw)
+
+
+def test_a_tiny_study_records_every_row(tiny_acq):
+    c = GlobalStudyConfig(inr_rows=["lowrank"], steps=20, log_lambdas=[-3.0], log_mus=[-4.0], max_extend=0, tv_iters=20,
+                          siren=SirenBudget(hidden=16, layers=2, frames=2, seconds=1, steps=2, log_every=1))
+    study = GlobalStudy(tiny_acq, c, "my.h5")
+    study.classical(); study.inrs(); study.siren()
+    rec = study.result().record
+    assert set(rec["methods"]) == {"ZF", "TV", "TV+S", "SIREN", "lowrank", "INR"} and rec["data"] == "my.h5"
+    assert rec["methods"]["INR"] == rec["methods"]["lowrank"] and rec["methods"]["TV"]["iterations"] == 20

@@ -1,0 +1,71 @@
+import json
+
+from inr_utils import liif, summary
+from inr_utils.report import results_markdown
+
+
+def test_record_run_and_wall_time_line(tmp_path):
+    """run_info.json holds papermill's record of an executed notebook; the README line sums
+    the runs per notebook with their dates and machines."""
+    import json
+    import re
+
+    from inr_utils import REPO_ROOT
+    from inr_utils.report import run_records, wall_time_line
+    from inr_utils.runs import record_run
+
+    for run, seconds, day in (("R3", 90.0, "2026-11-20"), ("R6", 150.0, "2026-11-26")):
+        folder = tmp_path / "05_liif" / run
+        folder.mkdir(parents=True)
+        out_dir = str(REPO_ROOT / "outputs" / "05_liif" / run) if run == "R3" else str(folder)
+        meta = {"papermill": {"parameters": {"R": int(run[1:]), "OUT_DIR": out_dir}, "start_time": f"{day}T10:00:00",
+                              "end_time": None, "duration": seconds}}
+        (folder / "05_liif.ipynb").write_text(json.dumps({"metadata": meta, "cells": []}))
+        info = json.loads(record_run(folder / "05_liif.ipynb").read_text())
+        assert info["seconds"] == seconds and info["parameters"]["R"] == int(run[1:]) and info["cpu"]
+        # the code that ran: this checkout's commit (tests run in a git clone)
+        assert re.fullmatch(r"[0-9a-f]{40}", info["code"]["commit"]) and isinstance(info["code"]["dirty"], bool)
+        # a folder inside the repository is recorded relative to it, one outside as it is
+        assert info["parameters"]["OUT_DIR"] == ("outputs/05_liif/R3" if run == "R3" else str(folder.resolve()))
+    records = run_records(tmp_path)
+    assert set(records) == {"05_liif/R3", "05_liif/R6"}
+    line = wall_time_line(records)
+    assert "2 runs, 4.0 min in all" in line and "2026-11-20, 2026-11-26" in line and "R3 1.5, R6 2.5" in line
+    assert "without a record" not in line and "without a record" in wall_time_line(records, ("01_data/R3",))
+    # the reproduce verdict (120 min): only when every run has a record, and "missed" once the sum is over
+    assert "**met** (4.0 min of notebook runs on one machine" in line
+    assert "Target" not in wall_time_line(records, ("01_data/R3",))
+    records["05_liif/R6"]["seconds"] = 121 * 60.0
+    assert "**missed** (122.5 min" in wall_time_line(records)
+    assert wall_time_line({}) == ""
+
+
+def _liif_record(data, T_low, rdn, unet, tv, train, infer=0.3):
+    methods = {"RDN": {"rel_l1": rdn, "train_seconds": train[0], "infer_seconds": infer},
+               "UNet": {"rel_l1": unet, "train_seconds": train[1], "infer_seconds": infer},
+               "TV": {"rel_l1": tv}, "ZF": {"rel_l1": 0.3}}
+    return {"R": 6, "T_low": T_low, "data": data, "methods": methods}
+
+
+def test_liif_verdicts_come_from_each_runs_summary():
+    """The TV ratio is judged on the real patient only; training seconds and the inference per run."""
+    phantom = liif.run_summary(_liif_record("phantom", 4, 0.5, 0.5, 0.5, (100, 200)))
+    assert [t["target"].split(" <=")[0] for t in phantom["targets"]] == ["training", "inference of one cine < 1 s"]
+    real = liif.run_summary(_liif_record("sunnybrook", 4, 0.09, 0.08, 0.1, (250, 299)))
+    assert real["targets"][0] == {"target": "best LIIF / tuned TV <= 0.8 on the real held-out patient", "value": "0.800", "met": True}
+    assert real["targets"][1]["met"] and real["tables"][0]["rows"][0][-1] == "0.80"
+    slow = liif.run_summary(_liif_record("sunnybrook", 8, 0.09, 0.0801, 0.1, (301, 250), infer=1.2))
+    assert [t["met"] for t in slow["targets"]] == [False, False, False]
+    assert "(0.170)" in slow["tables"][0]["rows"][0][4]  # the original's published UNet value at R 6, T_low 8
+
+
+def test_report_renders_any_runs_methods_and_summary_without_knowing_the_notebook(tmp_path):
+    for run, value in (("R3", "1.0"), ("R6", "2.0")):
+        folder = tmp_path / "07_new_study" / run
+        folder.mkdir(parents=True)
+        block = summary.block([summary.table("My table", ["a", "b"], [[value, "x"]])], [summary.target("a <= 1.5", value, value == "1.0")])
+        (folder / "metrics.json").write_text(json.dumps({"methods": {"ZF": {"psnr": 20.0}}, "summary": block}))
+    text = results_markdown(tmp_path)
+    assert "### 07_new_study" in text and "| R3 | ZF | 20.00 |" in text
+    assert "**My table**\n\n| run | a | b |\n|---|---|---|\n| R3 | 1.0 | x |\n| R6 | 2.0 | x |" in text
+    assert "| R3 | a <= 1.5 | 1.0 | **met** |" in text and "| R6 | a <= 1.5 | 2.0 | **missed** |" in text
