@@ -145,12 +145,10 @@ class GlobalStudy:
         for rep in [c.representation] + [r for r in c.inr_rows if r != c.representation]:
             fit_rep = inr.reconstructor(self.settings[rep], c.device, c.seed, on_result=on_fit)
             if rep == c.representation or c.search_extra_rows:
-                spec = c.search_for(rep)
-            else:
+                self.selections[rep] = selection.select_weights(fit_rep, self.acq, c.search_for(rep), c.holdout, c.seed)
+            else:  # one fit at the searched row's weights
                 chosen = self.selections[c.representation]
-                spec = dataclasses.replace(c.search_for(rep), log_lambdas=(chosen.log_lambda,),
-                                           log_mus=None if chosen.log_mu is None else (chosen.log_mu,))
-            self.selections[rep] = selection.select_weights(fit_rep, self.acq, spec, c.holdout, c.seed)
+                self.selections[rep] = selection.fit_at(fit_rep, self.acq, chosen.log_lambda, chosen.log_mu)
             s = self.settings[rep]
             self._print(rep, f" ({s.steps} steps, lr {s.lr:g}, {s.model})")
 

@@ -212,6 +212,19 @@ def select_weights(reconstruct: Reconstructor, acq: Acquisition, spec: SearchSpe
                      time.perf_counter() - t_all, sec)
 
 
+def fit_at(reconstruct: Reconstructor, acq: Acquisition, log_lambda: float, log_mu: Optional[float]) -> Selection:
+    """One fit on all the data at given relative weights, no search (e.g. another method's
+    choice): a ``Selection`` of that one trial (score: PSNR with a target, else None)."""
+    scale = data_scale(acq.zero_filled())
+    t0 = time.perf_counter()
+    x, hist = reconstruct(acq.op, torch.from_numpy(acq.kspace), *absolute(log_lambda, log_mu, scale), acq.target)
+    seconds = time.perf_counter() - t0
+    score = psnr(x, acq.target) if acq.target is not None else None
+    trial = {"log_lambda": _grid(log_lambda), "log_mu": None if log_mu is None else _grid(log_mu), "score": score}
+    return Selection(trial["log_lambda"], trial["log_mu"], scale, "given weights (no search)", [trial], False, x, hist,
+                     seconds, seconds)
+
+
 #: Starting grids (relative log10 weights) of each method's search, centred on the optima seen on
 #: training patients' slices; they only set the search's cost, since it extends past an edge.
 DEFAULT_SEARCH = {

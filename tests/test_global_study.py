@@ -27,10 +27,14 @@ def test_bad_settings_name_the_parameter(kw, match):
 
 
 def test_a_tiny_study_records_every_row(tiny_acq):
-    c = GlobalStudyConfig(inr_rows=["lowrank"], steps=20, log_lambdas=[-3.0], log_mus=[-4.0], max_extend=0, tv_iters=20,
+    c = GlobalStudyConfig(inr_rows=["lowrank", "hashgrid"], steps=20, log_lambdas=[-3.0], log_mus=[-4.0], max_extend=0, tv_iters=20,
                           siren=SirenBudget(hidden=16, layers=2, frames=2, seconds=1, steps=2, log_every=1))
     study = GlobalStudy(tiny_acq, c, "my.h5")
     study.classical(); study.inrs(); study.siren()
     rec = study.result().record
-    assert set(rec["methods"]) == {"ZF", "TV", "TV+S", "SIREN", "lowrank", "INR"} and rec["data"] == "my.h5"
+    assert set(rec["methods"]) == {"ZF", "TV", "TV+S", "SIREN", "lowrank", "hashgrid", "INR"} and rec["data"] == "my.h5"
     assert rec["methods"]["INR"] == rec["methods"]["lowrank"] and rec["methods"]["TV"]["iterations"] == 20
+    # the row that is not searched is one fit at the searched row's weights
+    assert len(rec["sweep"]["hashgrid"]) == 1
+    assert [rec["methods"]["hashgrid"][k] for k in ("log10_lambda", "log10_mu")] == \
+        [rec["methods"]["lowrank"][k] for k in ("log10_lambda", "log10_mu")]

@@ -89,3 +89,12 @@ def test_holdout_split():
     fit_mask, hold = selection.split_lines(mask, 0.2, seed=0)
     assert not np.any(fit_mask & hold) and np.array_equal(fit_mask | hold, mask)
     assert hold.sum() > 0 and not hold[:, 28:36].any()
+
+
+def test_fit_at_given_weights_is_one_fit_without_a_search(tiny_acq):
+    reconstruct, calls = _toy(tiny_acq, -3.0, -4.0)
+    sel = selection.fit_at(reconstruct, tiny_acq, -2.5, -4.0)
+    scale = data_scale(tiny_acq.zero_filled())
+    assert len(calls) == 1 and np.allclose(calls[0], (10 ** -2.5 * scale, 1e-4 * scale))
+    assert (sel.log_lambda, sel.log_mu, sel.at_edge, len(sel.trials)) == (-2.5, -4.0, False, 1)
+    assert sel.trials[0]["score"] == pytest.approx(psnr(sel.recon, tiny_acq.target))
