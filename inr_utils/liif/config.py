@@ -165,10 +165,8 @@ class ModelConfig:
     bf16: bool = False  # bfloat16 autocast of the CNNs
 
     def __post_init__(self):
-        if isinstance(self.encoder, dict):
-            self.encoder = EncoderConfig(**self.encoder)
-        if isinstance(self.encoder, str):
-            self.encoder = EncoderConfig(self.encoder)
+        if not isinstance(self.encoder, EncoderConfig):
+            raise TypeError(f"encoder must be an EncoderConfig, got {type(self.encoder).__name__}")
         self.T_low, self.C = check_int("T_low", self.T_low), check_int("C", self.C)
         self.hidden, self.layers = check_int("hidden", self.hidden), check_int("layers", self.layers)
         if self.input not in INPUTS:

@@ -12,18 +12,13 @@ from .evaluation import best_to_tv
 
 def summary_table(runs_dir: Path) -> str:
     """The original's table (R, T_low, RDN, UNet, TV, ZF) in relative L1, ours beside the
-    original's published numbers, from every ``R*_T*/metrics.json`` under ``runs_dir``."""
-    rows = []
-    for path in sorted(Path(runs_dir).glob("R*_T*/metrics.json")):
-        m = json.loads(path.read_text())
-        key = (int(round(m["R"])), int(m["T_low"]))
-        ours = [m["methods"].get(k, {}).get("rel_l1", float("nan")) for k in ("RDN", "UNet", "TV", "ZF")]
-        pub = ORIGINAL_LIIF_TABLE.get(key, (float("nan"),) * 4)
-        best = min(ours[:2])
-        rows.append(f"| {m['R']:g} | {m['T_low']} | {m.get('data', '')} | " + " | ".join(f"{o:.3f} ({p:.3f})" for o, p in zip(ours, pub))
-                    + f" | {best / ours[2]:.2f} |")
-    head = ["| R | T_low | data | RDN | UNet | temporal TV | ZF | best LIIF / TV |", "|---|---|---|---|---|---|---|---|"]
-    return "\n".join(head + rows) if rows else ""
+    original's published numbers: the rows of ``run_summary`` of every ``R*_T*/metrics.json``
+    under ``runs_dir``."""
+    tables = [run_summary(json.loads(p.read_text()))["tables"][0] for p in sorted(Path(runs_dir).glob("R*_T*/metrics.json"))]
+    if not tables:
+        return ""
+    head = ["| " + " | ".join(tables[0]["columns"]) + " |", "|" + "---|" * len(tables[0]["columns"])]
+    return "\n".join(head + ["| " + " | ".join(row) + " |" for t in tables for row in t["rows"]])
 
 
 def run_summary(record: dict) -> dict:
