@@ -11,10 +11,11 @@ Every method runs in a fresh process per case (peak memory = that process's peak
 set, torch included) and chooses its weights by the same search (``inr_utils.selection``:
 relative weights, coordinate-wise, extended past an edge, PSNR against the target), from its
 own starting grid (``selection.DEFAULT_SEARCH``): ZF; our temporal TV (``TV``) and temporal +
-spatial TV (``TV+S``); the INRs (``lowrank``, ``hashgrid``); and, when ``bart`` is on PATH
-(Debian package ``bart``), BART ``pics -S`` with temporal TV (``-R T:1024:0:lt``) and with
-l1-wavelet + temporal TV (``-R W:3:0:lw -R T:1024:0:lt``), each at ``-i 100`` and ``-i 300``,
-on the same k-space and coil maps. ``seconds`` is the chosen setting's run (the search's
+spatial TV (``TV+S``); the INRs (``localrank``, ``lowrank``, ``hashgrid``); and, when ``bart`` is on PATH
+(Debian package ``bart``), BART ``pics -S`` with temporal TV (``-R T:1024:0:lt``), with
+l1-wavelet + temporal TV (``-R W:3:0:lw -R T:1024:0:lt``) and with locally low rank + temporal
+TV (``-b 8 -R L:3:3:ll -R T:1024:0:lt``), each at ``-i 100`` and ``-i 300``, on the same
+k-space and coil maps. ``seconds`` is the chosen setting's run (the search's
 total is kept in the JSON). Per-case rows, then per R the margins of the default INR over
 BART's best (any regulariser, any budget) and over our best TV (``TV`` or ``TV+S``), their
 median and worst slice, the time ratio (median over slices of INR seconds / seconds of
@@ -34,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,8 +43,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from inr_utils import REPO_ROOT  # noqa: E402
 
-BART_METHODS = ("BART T -i 100", "BART T -i 300", "BART W+T -i 100", "BART W+T -i 300")
-OUR_METHODS = ("ZF", "TV", "TV+S", "lowrank", "hashgrid")
+BART_METHODS = tuple(f"BART {terms} -i {iters}" for terms in ("T", "W+T", "L+T") for iters in (100, 300))
+OUR_METHODS = ("ZF", "TV", "TV+S", "localrank", "lowrank", "hashgrid")
 
 
 def _reconstructor(method: str, opts: dict):
@@ -51,15 +53,19 @@ def _reconstructor(method: str, opts: dict):
     if method in ("TV", "TV+S"):
         return tv.reconstructor(opts["tv_iters"])
     if method.startswith("BART"):
-        return bart.reconstructor(int(method.split()[-1]), wavelet="W+T" in method)
+        terms = method.split()[1]  # "T", "W+T" or "L+T": temporal TV and the second term
+        return bart.reconstructor(int(method.split()[-1]), second=terms[0] if "+" in terms else None)
     return inr.reconstructor(inr.default_settings(method, opts["shape"], steps=opts.get("inr_steps")), progress=False)
 
 
 def _job(method, path, opts, queue):
     try:
+        import os
+
         import torch
 
         torch.set_num_threads(opts["threads"])
+        os.environ["OMP_NUM_THREADS"] = str(opts["threads"])  # BART's OpenMP threads: the same budget
         from inr_utils import io, metrics, selection
 
         acq = io.load_kspace(path)
@@ -131,6 +137,14 @@ def slice_specs(which: str) -> list[str]:
     return [which]
 
 
+def _label(spec) -> str:
+    return (spec or "phantom").replace("sunnybrook:", "")
+
+
+def _key(spec, R, method) -> str:
+    return f"{_label(spec)}|{R:g}|{method}"
+
+
 def _fmt(v, f="{:.2f}"):
     return "" if v is None else f.format(v)
 
@@ -178,7 +192,9 @@ def main():
     ap.add_argument("--default-inr", default=None, help="the representation judged in the summary (default: selection.DEFAULT_REPRESENTATION)")
     ap.add_argument("--tv-iters", type=int, default=1000)
     ap.add_argument("--inr-steps", type=int, default=None, help="override the representations' default steps")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="threads of each method's process (torch and BART's OpenMP)")
+    ap.add_argument("--workers", type=int, default=1, help="methods run at a time, each in its own process (threads x "
+                                                           "workers should not exceed the cores)")
     ap.add_argument("--scaling", action="store_true", help="also time the default INR against the number of voxels")
     ap.add_argument("--scaling-only", action="store_true", help="only the scaling table")
     ap.add_argument("--fresh", action="store_true", help="ignore results kept from an earlier, interrupted run")
@@ -220,31 +236,44 @@ def main():
     opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads)
     tmp = tempfile.TemporaryDirectory()
     jobs = [] if args.report_only else [(spec, R, m) for R in args.R for spec in specs for m in methods]
-    bar = tqdm(jobs, desc="benchmark")
-    for spec, R, method in bar:
-        label = (spec or "phantom").replace("sunnybrook:", "")
-        key = f"{label}|{R:g}|{method}"
-        if key in results:
-            continue
-        bar.set_postfix_str(key)
+    todo = [(spec, R, m) for spec, R, m in jobs if _key(spec, R, m) not in results]
+
+    def case_file(spec, R):
         if args.kspace:
-            path = Path(spec)
-        else:
-            path = Path(tmp.name) / f"{label.replace('/', '_')}_R{R:g}.h5"
-            if not path.exists():
-                io.save_kspace(path, io.load_case(spec, R=R, seed=0, T=20, N=128, coils=4))
-        results[key] = run_isolated(method, path, opts)
-        r = results[key]
-        tqdm.write(f"{key:45s} PSNR {r['psnr']:6.2f} SSIM {r['ssim']:.3f} {r['seconds']:7.1f} s (search {r['seconds_total']:6.1f} s) "
-                   f"{r['peak_mb']:6.0f} MB" + (f" log10 lambda {r['log_lambda']:g}" if "log_lambda" in r else "")
-                   + (f" log10 mu {r['log_mu']:g}" if r.get("log_mu") is not None else "") + (" AT EDGE" if r.get("at_edge") else ""))
-        store.parent.mkdir(exist_ok=True)
-        store.write_text(json.dumps(results, indent=1) + "\n")
+            return Path(spec)
+        path = Path(tmp.name) / f"{_label(spec).replace('/', '_')}_R{R:g}.h5"
+        if not path.exists():
+            io.save_kspace(path, io.load_case(spec, R=R, seed=0, T=20, N=128, coils=4))
+        return path
+
+    failures = []
+    bar = tqdm(total=len(todo), desc="benchmark")
+    # --workers jobs at a time, each in its own process with --threads threads; results are
+    # written (in the order they finish) by this thread only
+    with ThreadPoolExecutor(max(1, args.workers)) as pool:
+        futures = {pool.submit(run_isolated, m, case_file(spec, R), opts): _key(spec, R, m) for spec, R, m in todo}
+        for future in as_completed(futures):
+            key = futures[future]
+            bar.update()
+            try:
+                r = results[key] = future.result()
+            except RuntimeError as e:
+                failures.append(str(e))
+                tqdm.write(f"FAILED {key}: {e}")
+                continue
+            tqdm.write(f"{key:45s} PSNR {r['psnr']:6.2f} SSIM {r['ssim']:.3f} {r['seconds']:7.1f} s (search {r['seconds_total']:6.1f} s) "
+                       f"{r['peak_mb']:6.0f} MB" + (f" log10 lambda {r['log_lambda']:g}" if "log_lambda" in r else "")
+                       + (f" log10 mu {r['log_mu']:g}" if r.get("log_mu") is not None else "") + (" AT EDGE" if r.get("at_edge") else ""))
+            store.parent.mkdir(exist_ok=True)
+            partial = store.with_suffix(".json.tmp")  # a killed run never leaves a truncated file
+            partial.write_text(json.dumps(results, indent=1) + "\n")
+            partial.replace(store)
+    bar.close()
 
     data_note = ("real Sunnybrook slices, 20 x 128 x 128" if not args.kspace and specs[0] and str(specs[0]).startswith("sunnybrook")
                  else "20 x 128 x 128" if not args.kspace else Path(args.kspace).name)
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, noise 1e-3, seed 0. Machine: {platform.machine()}, "
-             f"{args.threads} torch threads. Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
+             f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
     done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}
     lines.append(HEADLINE[0])  # the README's results summary shows what lies between the markers
     if len(done) < len(specs):
@@ -256,7 +285,7 @@ def main():
               "| case | R | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for R in args.R:
         for spec in specs:
-            label = (spec or "phantom").replace("sunnybrook:", "")
+            label = _label(spec)
             cells = []
             row = {m: results.get(f"{label}|{R:g}|{m}") for m in methods}
             bart_rows = [row[m] for m in methods if m.startswith("BART") and row[m]]
@@ -275,6 +304,8 @@ def main():
     table = "\n".join(lines)
     print("\n" + table)
     print(f"\nwrote {write_benchmark(name, table).relative_to(REPO_ROOT)}")
+    if failures:
+        raise SystemExit(f"{len(failures)} method run(s) failed:\n" + "\n".join(failures))
 
 
 if __name__ == "__main__":

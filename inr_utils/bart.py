@@ -4,7 +4,8 @@ Layout mapping: BART dims 0 = readout (our H),
 1 = phase encode (our W, the undersampled axis), 3 = coil, 10 = time. ``.cfl`` files
 are complex64 in column-major order with a ``.hdr``. ``pics -S`` keeps our scaling, the
 known coil maps and the pattern are passed explicitly, and ``-R T:1024:0:lambda`` is
-temporal TV (1024 = bit 10, the time axis).
+temporal TV (1024 = bit 10, the time axis); ``REGULARISERS`` names every term the
+benchmark uses.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -70,26 +72,45 @@ def zero_filled(acq: Acquisition) -> np.ndarray:
         return _from_bart(read_cfl(d / "zf"), acq.kspace.shape[0])
 
 
-def reconstructor(iters: int = 100, wavelet: bool = False):
-    """A ``selection.Reconstructor`` running ``pics_tv`` at absolute weights: lam for temporal
-    TV and, with ``wavelet``, mu for the spatial l1-wavelet term (else mu is ignored)."""
+#: BART's regularisers for a 2-D cine (``pics -R <letter>:<transform flags>:<joint flags>:<weight>``):
+#: temporal TV (bit 10 = time), spatial l1-wavelet (bits 0, 1 = the image axes) and locally
+#: low rank (8 x 8 spatial blocks, the block's Casorati matrix low rank across time; BART
+#: shifts the block grid randomly at every iteration).
+REGULARISERS = {"T": "T:1024:0", "W": "W:3:0", "L": "L:3:3"}
+LLR_BLOCK = 8
+
+
+def reconstructor(iters: int = 100, second: Optional[str] = None):
+    """A ``selection.Reconstructor`` running ``pics`` at absolute weights: lam for temporal TV
+    and, with ``second`` (a key of ``REGULARISERS``, e.g. "W" or "L"), mu for that term (else
+    mu is ignored)."""
+    if second is not None and second not in REGULARISERS:
+        raise ValueError(f"unknown BART regulariser {second!r}; choose from {sorted(REGULARISERS)}")
 
     def reconstruct(op, y, lam, mu, target):
         acq = Acquisition(kspace=np.asarray(y), mask=op.mask.cpu().numpy().astype(np.uint8), smaps=op.smaps.cpu().numpy())
-        x, seconds = pics_tv(acq, lam, iters, wavelet=mu if wavelet else 0.0)
-        return x, seconds
+        weights = {"T": lam, **({second: mu} if second else {})}
+        return pics(acq, weights, iters)
 
     return reconstruct
 
 
-def pics_tv(acq: Acquisition, lam: float, iters: int = 100, wavelet: float = 0.0):
-    """``bart pics -S -d 0 -i iters -p pat -R T:1024:0:lam [-R W:3:0:wavelet]``; returns (recon, seconds)."""
+def pics(acq: Acquisition, weights: dict, iters: int = 100):
+    """``bart pics -S -d 0 -i iters -p pat [-b 8] -R <term>:<weight> ...`` for the terms of
+    ``weights`` (``REGULARISERS`` keys -> absolute weights; a zero weight drops the term);
+    returns (recon (T, H, W) complex64, seconds of the ``pics`` call)."""
+    unknown = sorted(set(weights) - set(REGULARISERS))
+    if unknown:
+        raise ValueError(f"unknown BART regularisers {unknown}; choose from {sorted(REGULARISERS)}")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         _to_bart(acq, d)
-        args = ["pics", "-S", "-d", 0, "-i", iters, "-p", d / "pat", "-R", f"T:1024:0:{lam}"]
-        if wavelet:
-            args += ["-R", f"W:3:0:{wavelet}"]
+        args = ["pics", "-S", "-d", 0, "-i", iters, "-p", d / "pat"]
+        if weights.get("L"):
+            args += ["-b", LLR_BLOCK]
+        for name, weight in weights.items():
+            if weight:
+                args += ["-R", f"{REGULARISERS[name]}:{weight}"]
         t0 = time.perf_counter()
         _run(*args, d / "ksp", d / "sens", d / "rec")
         seconds = time.perf_counter() - t0

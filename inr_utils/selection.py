@@ -235,6 +235,7 @@ DEFAULT_SEARCH = {
     "siren": SearchSpec(log_lambdas=(-4.0, -3.5, -3.0), log_mus=(-5.0, -4.5, -4.0)),
     "BART T": SearchSpec(log_lambdas=(-3.0, -2.5, -2.0)),
     "BART W+T": SearchSpec(log_lambdas=(-2.5, -2.0, -1.5), log_mus=(-4.0, -3.5, -3.0)),
+    "BART L+T": SearchSpec(log_lambdas=(-3.5, -3.0, -2.5), log_mus=(-3.0, -2.5, -2.0)),
 }
 #: the representation of notebook 02's `INR` row and of the benchmark's summary
 DEFAULT_REPRESENTATION = "lowrank"

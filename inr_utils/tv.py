@@ -161,7 +161,7 @@ def tv_recon(op: SenseOp, y, lam: float, *, iters: int = 300, target: Optional[n
     hist, clock = FitHistory(), Stopwatch()
     with torch.no_grad():
         for k in tqdm(range(iters), desc=f"TV lambda={lam:.2g} mu={mu:.2g}", disable=not progress, leave=False):
-            step = op.adjoint(op.forward(x) - y) + temporal_diff_adjoint(z)
+            step = op.data_gradient(x, y) + temporal_diff_adjoint(z)
             if zs is not None:
                 step = step + torch.view_as_complex(_spatial_pair_adjoint(*zs, 1))
             x_new = x - tau * step

@@ -64,3 +64,30 @@ def test_data_term_value_and_gradient_match_autograd(rng, H, W):
 def test_operator_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="does not match"):
         SenseOp(coil_maps(2, 16, 16, seed=0), np.ones((3, 20)))
+
+
+@pytest.mark.parametrize("T,C,H,W", [(3, 2, 16, 12), (2, 3, 10, 14), (3, 2, 9, 7)])
+def test_hybrid_space_operator_is_adjoint_and_gives_the_full_gradient(rng, T, C, H, W):
+    """forward_hybrid / adjoint_hybrid are adjoint, and the hybrid-space gradient equals
+    A^H (A x - y) of the 2-D operator, for even (sign -1 and +1) and odd widths."""
+    op = SenseOp(coil_maps(C, H, W, seed=3), variable_density_masks(T, W, 2, seed=3))
+    x, r = _crandn(rng, (T, H, W)), _crandn(rng, (T, C, H, W))
+    lhs = torch.vdot(op.forward_hybrid(x).flatten(), r.flatten())
+    rhs = torch.vdot(x.flatten(), op.adjoint_hybrid(r).flatten())
+    assert abs(lhs - rhs) <= 1e-4 * abs(lhs)
+    y = op.forward(_crandn(rng, (T, H, W)))
+    reference = op.adjoint(op.forward(x) - y)
+    assert torch.allclose(op.data_gradient(x, y), reference, atol=1e-5 * reference.abs().max())
+
+
+def test_data_term_counts_k_space_outside_the_mask_and_follows_a_changed_y(rng):
+    """The value is 0.5 ||A x - y||^2 even where y has samples off the mask (a constant the
+    hybrid form adds), and editing y in place is seen (the hybrid copy is rebuilt)."""
+    op = SenseOp(coil_maps(2, 16, 16, seed=4), variable_density_masks(3, 16, 2, seed=4))
+    x, y = _crandn(rng, (3, 16, 16)), _crandn(rng, (3, 2, 16, 16))
+    assert ((1 - op.mask[:, None, None, :]) * y).abs().sum() > 0
+    reference = 0.5 * (op.forward(x) - y).abs().pow(2).sum()
+    assert torch.allclose(op.data_term(x, y), reference, rtol=1e-5)
+    y.mul_(2)
+    reference = 0.5 * (op.forward(x) - y).abs().pow(2).sum()
+    assert torch.allclose(op.data_term(x, y), reference, rtol=1e-5)
