@@ -11,7 +11,7 @@ Every method runs in a fresh process per case (peak memory = that process's peak
 set, torch included) and chooses its weights by the same search (``inr_utils.selection``:
 relative weights, coordinate-wise, extended past an edge, PSNR against the target), from its
 own starting grid (``selection.DEFAULT_SEARCH``): ZF; our temporal TV (``TV``) and temporal +
-spatial TV (``TV+S``); the INRs (``localrank``, ``lowrank``, ``hashgrid``); and, when ``bart`` is on PATH
+spatial TV (``TV+S``); the INRs (``lowrank``, ``hashgrid``); and, when ``bart`` is on PATH
 (Debian package ``bart``), BART ``pics -S`` with temporal TV (``-R T:1024:0:lt``), with
 l1-wavelet + temporal TV (``-R W:3:0:lw -R T:1024:0:lt``) and with locally low rank + temporal
 TV (``-b 8 -R L:3:3:ll -R T:1024:0:lt``), each at ``-i 100`` and ``-i 300``, on the same
@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE.parent))
 from inr_utils import REPO_ROOT  # noqa: E402
 
 BART_METHODS = tuple(f"BART {terms} -i {iters}" for terms in ("T", "W+T", "L+T") for iters in (100, 300))
-OUR_METHODS = ("ZF", "TV", "TV+S", "localrank", "lowrank", "hashgrid")
+OUR_METHODS = ("ZF", "TV", "TV+S", "lowrank", "hashgrid")
 
 
 def _reconstructor(method: str, opts: dict):

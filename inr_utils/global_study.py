@@ -109,7 +109,7 @@ class GlobalStudy:
         shape = acq.kspace[:, 0].shape
         c = config
         self.settings = {rep: inr.default_settings(rep, shape, steps=c.steps, lr=c.lr,
-                                                   **({"rank": c.rank} if rep.startswith("lowrank") else {}))
+                                                   **({"rank": c.rank} if "rank" in inr.default_settings(rep, shape).model else {}))
                          for rep in c.inr_rows}
         self.siren_result = None
 

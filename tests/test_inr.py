@@ -8,7 +8,6 @@ from inr_utils.tv import temporal_diff
 
 
 @pytest.mark.parametrize("name,kw,steps,lr", [("lowrank", {"rank": 8}, 300, 1e-2),
-                                              ("localrank", {"rank": 4, "block": 8}, 300, 1e-2),
                                               ("siren", {"hidden": 64, "layers": 3}, 300, 1e-3)])
 def test_inr_fit_improves_on_zf(case, name, kw, steps, lr):
     acq, op, y = case
@@ -41,10 +40,9 @@ def test_fit_is_deterministic(case):
     assert np.array_equal(*runs)
 
 
-@pytest.mark.parametrize("name,kw", [("lowrank", {"rank": 4}), ("localrank", {"rank": 4, "block": 8})])
-def test_query_matches_render_and_continuous_in_t(case, name, kw):
+def test_query_matches_render_and_continuous_in_t(case):
     acq, op, y = case
-    model = inr.build(name, acq.target.shape, **kw)
+    model = inr.build("lowrank", acq.target.shape, rank=4)
     inr.fit(model, op, y, log_lambda=-3, steps=30, progress=False)
     T, H, W = acq.target.shape
     with torch.no_grad():
@@ -56,37 +54,6 @@ def test_query_matches_render_and_continuous_in_t(case, name, kw):
         t = torch.tensor([0.1, 0.1 + 1e-4])
         a, b = model.render(t)
         assert (a - b).abs().max() < 1e-2 * cine.abs().max()
-
-
-def test_interpolation_matrix_matches_grid_sample(rng):
-    """The separable interpolation of the local coefficients is grid_sample's bilinear
-    interpolation at the pixel centres (align_corners=False, border)."""
-    g = torch.from_numpy(rng.standard_normal((1, 3, 5, 4)).astype(np.float32))
-    H, W = 17, 12
-    U_y, U_x = inr.interpolation_matrix(H, 5), inr.interpolation_matrix(W, 4)
-    ours = torch.einsum("hi,cij,wj->chw", U_y, g[0], U_x)
-    reference = torch.nn.functional.interpolate(g, size=(H, W), mode="bilinear", align_corners=False)[0]
-    assert torch.allclose(ours, reference, atol=1e-6)
-    assert torch.allclose(U_y.sum(1), torch.ones(H))
-
-
-def test_local_form_with_equal_nodes_is_the_global_low_rank_model(case):
-    """localrank with the same temporal coefficients at every node renders exactly lowrank's
-    cine; once fitted, its temporal functions differ across the image (locally low rank)."""
-    acq, op, y = case
-    glob = inr.build("lowrank", acq.target.shape, rank=3)
-    local = inr.build("localrank", acq.target.shape, rank=3, block=8)
-    with torch.no_grad():
-        for p in glob.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-        local.fine[0].copy_(glob.fine[0])
-        for a, b in zip(local.coarse, glob.coarse):
-            a.copy_(b)
-        local.coef[0].copy_(glob.coef[0][..., None, None].expand_as(local.coef[0]))
-        assert torch.allclose(local.render(), glob.render(), atol=1e-5)
-    inr.fit(local, op, y, log_lambda=-3, steps=30, progress=False)
-    nodes = local.coef[0].detach()
-    assert (nodes - nodes.mean((2, 3), keepdim=True)).abs().max() > 1e-3
 
 
 def test_divergence_stops_with_last_good_state(case):

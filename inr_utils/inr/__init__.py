@@ -11,10 +11,6 @@ Registry (``build(name, shape, **kw)``):
   multi-resolution feature grids (bilinear, full, 1/2 and 1/4 resolution, summed);
   T_k are periodic Fourier series in t. A partially separable (low-rank space x time)
   model with continuous coordinates: a query at any t or (y, x) interpolates.
-* ``"localrank"``: the locally low-rank form: T_k(t, y, x) = sum_j C_kj(y, x) phi_j(t) with the
-  Fourier coefficients C on a coarse spatial grid (a node every ``block`` pixels), so that the
-  temporal functions drift slowly across the image and every neighbourhood is close to rank
-  ``rank`` (BART's locally-low-rank prior, as a continuous representation).
 * ``"lowrank-lambda"``: the same with lambda as a coordinate. The finest grid and the
   temporal coefficients also live on a coarse grid along log10(lambda) (anchors, linear
   interpolation between neighbours); coarse grids are shared by every lambda.
@@ -27,11 +23,11 @@ Registry (``build(name, shape, **kw)``):
   layer linear), optionally with lambda as a fourth input (``in_features=4``).
 """
 from .core import FUSED_ADAM, REPRESENTATIONS, build, frame_times, lambda_coordinate, register
-from .lowrank import LowRankINR, grid_sample_2d, interpolation_matrix
+from .lowrank import LowRankINR, grid_sample_2d
 from .hashgrid import ConditionalHashGridINR, GridEncoding, HashGridINR
 from .siren import SineLayer, Siren
 from .fitting import FitResult, FitSettings, default_settings, fit, objective, reconstructor, render_numpy
 
 __all__ = ["FUSED_ADAM", "REPRESENTATIONS", "build", "frame_times", "lambda_coordinate", "register", "LowRankINR",
-           "grid_sample_2d", "interpolation_matrix", "ConditionalHashGridINR", "GridEncoding", "HashGridINR", "SineLayer", "Siren", "FitResult",
+           "grid_sample_2d", "ConditionalHashGridINR", "GridEncoding", "HashGridINR", "SineLayer", "Siren", "FitResult",
            "FitSettings", "default_settings", "fit", "objective", "reconstructor", "render_numpy"]

@@ -137,15 +137,11 @@ class FitSettings:
 def default_settings(name: str, shape, **overrides) -> FitSettings:
     """Sizes and steps of each representation from the cine's shape (T, H, W); ``overrides``
     (``steps``, ``lr`` or constructor arguments; None keeps the default) win. The low-rank
-    steps and learning rate were chosen on a training patient's slice (SCD0000201, R = 6);
-    localrank's rank and block on training and validation slices that the benchmark does not
-    use (SCD0000201/016, SCD0000301/028, SCD0000401/038, R = 6)."""
+    steps and learning rate were chosen on a training patient's slice (SCD0000201, R = 6)."""
     REPRESENTATIONS.check(name)
     T, H, W = (int(v) for v in shape)
     if name in ("lowrank", "lowrank-lambda"):
         base = FitSettings(name, {"rank": min(16, T)}, 500, 2e-2)
-    elif name == "localrank":
-        base = FitSettings(name, {"rank": min(8, T), "block": min(16, max(H, W))}, 500, 2e-2)
     elif name in ("hashgrid", "hashgrid-lambda"):
         base = FitSettings(name, {}, 1000, 1e-2)
     else:
@@ -163,7 +159,7 @@ def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, pro
     def reconstruct(op, y, lam, mu, target):
         shape = (op.mask.shape[0],) + tuple(op.smaps.shape[-2:])
         kw = dict(settings.model)
-        if settings.name in ("lowrank", "lowrank-lambda", "localrank"):
+        if settings.name.startswith("lowrank"):
             kw["init"] = op.adjoint(torch.as_tensor(y)).mean(0)
         model = build(settings.name, shape, **kw).to(device)
         res = fit(model, op, y, log_lambda=math.log10(lam), mu=mu, steps=settings.steps, lr=settings.lr, target=target,
