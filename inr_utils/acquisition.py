@@ -181,12 +181,28 @@ def add_noise(kspace: np.ndarray, mask: np.ndarray, std: float, seed: int) -> np
     return (kspace + noise * mask[:, None, None, :]).astype(np.complex64)
 
 
+#: coil models of ``simulate``: the project's Gaussian-profile maps, or an ideal birdcage coil
+COIL_MODELS = ("gaussian", "birdcage")
+
+
+def noise_for_snr(target: np.ndarray, snr_db: float) -> float:
+    """k-space noise std giving an image SNR of ``snr_db``: 20 log10(rms |target| / sigma),
+    sigma being the noise std of each coil image (equal to the k-space std for the
+    orthonormal FFT)."""
+    if not np.isfinite(snr_db):
+        raise ValueError(f"SNR in dB must be finite, got {snr_db!r}")
+    return float(np.sqrt(np.mean(np.abs(target) ** 2)) / 10 ** (snr_db / 20))
+
+
 def simulate(magnitude: np.ndarray, R: float, seed: int = 0, coils: int = 4, noise_std: float = 1e-3,
-             mask_style: str = "vd", phase_scale: float = 1.0) -> Acquisition:
+             mask_style: str = "vd", phase_scale: float = 1.0, coil_model: str = "gaussian",
+             snr_db: Optional[float] = None) -> Acquisition:
     """Simulate an accelerated multi-coil acquisition of a magnitude cine (T, H, W).
 
     image = |cine| exp(i phase);  y = M F (S image) + n  on sampled lines.
     The magnitude is used as given (normalise it first; notebooks scale to [0, 1]).
+    ``coil_model``: ``COIL_MODELS``; ``snr_db`` (when given) sets the noise instead of
+    ``noise_std`` (``noise_for_snr``).
     """
     R = check_acceleration(R)
     magnitude = np.asarray(magnitude, dtype=np.float32)
@@ -197,7 +213,16 @@ def simulate(magnitude: np.ndarray, R: float, seed: int = 0, coils: int = 4, noi
     T, H, W = magnitude.shape
     phase = random_phase(np.linspace(0, 1, T), H, W, seed=seed + 1, scale=phase_scale)
     target = (magnitude * np.exp(1j * phase)).astype(np.complex64)
-    smaps = coil_maps(coils, H, W, seed=seed + 2)
+    if coil_model == "gaussian":
+        smaps = coil_maps(coils, H, W, seed=seed + 2)
+    elif coil_model == "birdcage":
+        from .coils import birdcage
+
+        smaps = birdcage(coils, H, W)
+    else:
+        raise ValueError(f"unknown coil model {coil_model!r}; choose from {COIL_MODELS}")
+    if snr_db is not None:
+        noise_std = noise_for_snr(target, snr_db)
     mask = make_masks(T, W, R, seed=seed + 3, style=mask_style)
     clean = SenseOp(smaps, mask).forward(torch.from_numpy(target)).numpy()
     kspace = add_noise(clean, mask, noise_std, seed=seed + 4)

@@ -1,8 +1,8 @@
 """Run the BART toolbox (``bart`` on PATH, Debian package ``bart``) on our k-space files.
 
-Layout mapping: BART dims 0 = readout (our H),
-1 = phase encode (our W, the undersampled axis), 3 = coil, 10 = time. ``.cfl`` files
-are complex64 in column-major order with a ``.hdr``. ``pics -S`` keeps our scaling, the
+Layout mapping (``io.bart_arrays``): BART dims 0 = readout (our H), 1 = phase encode (our W,
+the undersampled axis), 3 = coil, 10 = time; ``.cfl`` files (``io.read_cfl`` /
+``io.write_cfl``) are complex64 in column-major order with a ``.hdr``. ``pics -S`` keeps our scaling, the
 known coil maps and the pattern are passed explicitly, and ``-R T:1024:0:lambda`` is
 temporal TV (1024 = bit 10, the time axis); ``REGULARISERS`` names every term the
 benchmark uses.
@@ -19,40 +19,16 @@ from typing import Optional
 import numpy as np
 
 from .acquisition import Acquisition
+from .io import bart_arrays, from_bart_image, read_cfl, write_cfl
 
 
 def available() -> bool:
     return shutil.which("bart") is not None
 
 
-def write_cfl(name, array: np.ndarray):
-    dims = list(array.shape) + [1] * (16 - array.ndim)
-    Path(f"{name}.hdr").write_text("# Dimensions\n" + " ".join(map(str, dims)) + "\n")
-    np.asarray(array, np.complex64).ravel(order="F").tofile(f"{name}.cfl")
-
-
-def read_cfl(name) -> np.ndarray:
-    dims = [int(d) for d in Path(f"{name}.hdr").read_text().splitlines()[1].split()]
-    while len(dims) > 1 and dims[-1] == 1:
-        dims.pop()
-    return np.fromfile(f"{name}.cfl", np.complex64).reshape(dims, order="F")
-
-
 def _to_bart(acq: Acquisition, folder: Path):
-    T, C, H, W = acq.kspace.shape
-    ksp = np.zeros((H, W, 1, C) + (1,) * 6 + (T,), np.complex64)
-    ksp[:, :, 0, :, 0, 0, 0, 0, 0, 0, :] = np.transpose(acq.kspace, (2, 3, 1, 0))
-    sens = np.transpose(acq.smaps, (1, 2, 0))[:, :, None, :]
-    pat = np.zeros((H, W) + (1,) * 8 + (T,), np.complex64)
-    pat[:, :, 0, 0, 0, 0, 0, 0, 0, 0, :] = np.broadcast_to(acq.mask.T[None].astype(np.float32), (H, W, T))
-    write_cfl(folder / "ksp", ksp)
-    write_cfl(folder / "sens", sens)
-    write_cfl(folder / "pat", pat)
-
-
-def _from_bart(rec: np.ndarray, T: int) -> np.ndarray:
-    rec = rec.reshape(rec.shape[0], rec.shape[1], -1)  # (H, W, T) after squeezing singleton dims
-    return np.ascontiguousarray(np.transpose(rec, (2, 0, 1))).astype(np.complex64)[:T]
+    for name, array in bart_arrays(acq).items():
+        write_cfl(folder / name, array)
 
 
 def _run(*args):
@@ -69,7 +45,7 @@ def zero_filled(acq: Acquisition) -> np.ndarray:
         _to_bart(acq, d)
         _run("fft", "-i", "-u", 3, d / "ksp", d / "img")
         _run("fmac", "-C", "-s", 8, d / "img", d / "sens", d / "zf")
-        return _from_bart(read_cfl(d / "zf"), acq.kspace.shape[0])
+        return from_bart_image(read_cfl(d / "zf"), acq.kspace.shape[0])
 
 
 #: BART's regularisers for a 2-D cine (``pics -R <letter>:<transform flags>:<joint flags>:<weight>``):
@@ -114,4 +90,4 @@ def pics(acq: Acquisition, weights: dict, iters: int = 100):
         t0 = time.perf_counter()
         _run(*args, d / "ksp", d / "sens", d / "rec")
         seconds = time.perf_counter() - t0
-        return _from_bart(read_cfl(d / "rec"), acq.kspace.shape[0]), seconds
+        return from_bart_image(read_cfl(d / "rec"), acq.kspace.shape[0]), seconds

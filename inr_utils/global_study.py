@@ -115,8 +115,11 @@ class GlobalStudy:
 
     def describe(self) -> str:
         a = self.acq
+        maps = a.meta.get("coil_maps", {"method": "simulated"})
         return (f"source {a.meta.get('source')} | kspace {a.kspace.shape} | achieved R {a.achieved_acceleration:.2f} | "
-                f"target: {a.target is not None} | data scale {selection.data_scale(self.zf):.4g}\n"
+                f"target: {a.target is not None} | data scale {selection.data_scale(self.zf):.4g} | coil maps: "
+                f"{maps['method']}" + (f" ({maps['calibration_lines']} calibration lines)" if maps.get("calibration_lines")
+                                      else "") + "\n"
                 f"rule: {selection.rule_text(a.target is not None, self.config.holdout)}")
 
     def _print(self, name, extra=""):
@@ -171,7 +174,8 @@ class GlobalStudy:
         seconds = {"ZF": self.zf_seconds, **{k: siren.seconds if k == "SIREN" else sels[k].seconds_final for k in rows}}
         inr_sel = sels[c.representation]
         record = {"R": acq.acceleration, "achieved_R": acq.achieved_acceleration, "seed": c.seed,
-                  "data": self.data, "lambda_rule": selection.rule_text(target is not None, c.holdout),
+                  "data": self.data, "coil_maps": acq.meta.get("coil_maps", {"method": "simulated"}),
+                  "lambda_rule": selection.rule_text(target is not None, c.holdout),
                   "data_scale": inr_sel.scale, "default_representation": c.representation, "methods": {}}
         for name, x in recons.items():
             entry = metrics.all_metrics(x, target) if target is not None else {}

@@ -1,12 +1,14 @@
-"""Loaders and writers: the project's k-space HDF5 layout, image cines, the
-Sunnybrook cines, CMRxRecon 2023 cine ``.mat`` files, and ``load_case`` which turns
-a notebook's ``DATA`` parameter into an :class:`~inr_utils.acquisition.Acquisition`.
+"""Loaders and writers: the project's k-space HDF5 layout, image cines, the Sunnybrook
+cines, BART's ``.cfl`` arrays, and ``load_case`` which turns a notebook's ``DATA`` parameter
+into an :class:`~inr_utils.acquisition.Acquisition` (CMRxRecon: ``inr_utils.cmrxrecon``;
+ISMRMRD: ``inr_utils.ismrmrd_io``).
 
 K-space HDF5 layout (read and written here; BART and other tools read the same files)::
 
     kspace   (T, C, H, W) complex64   zeros where not sampled
     mask     (T, W)       uint8       1 = phase-encode line (column along W) sampled
-    smaps    (C, H, W)    complex64   coil maps, sum_c |S_c|^2 = 1 inside the object
+    smaps    (C, H, W)    complex64   optional coil maps, sum_c |S_c|^2 = 1 inside the object
+                                      (without them: estimated, ``inr_utils.coils``)
     target   (T, H, W)    complex64   optional ground truth (for metrics)
     attrs    acceleration (float, requested R; NaN if unknown), noise_std (float), seed (int)
 
@@ -14,8 +16,8 @@ FFT convention: centred orthonormal over (H, W): fftshift(fft2(ifftshift(x), nor
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -25,8 +27,8 @@ import numpy as np
 import torch
 
 from . import PACKAGE_DATA, REPO_ROOT
+from .coils import CoilEstimate, estimate as estimate_coil_maps
 from .acquisition import Acquisition, simulate
-from .fourier import ifft2c
 from .phantom import phantom_cine
 
 
@@ -64,8 +66,10 @@ def _require(cond, path, msg):
         raise DataFormatError(f"{path}: {msg}")
 
 
-def load_kspace(path) -> Acquisition:
-    """Read and validate a k-space file; one clear error naming the first problem."""
+def load_kspace(path, coil_maps: str = "espirit") -> Acquisition:
+    """Read and validate a k-space file; one clear error naming the first problem. Without
+    ``smaps`` the coil maps are estimated from the data by ``coil_maps`` (``inr_utils.coils``);
+    ``meta["coil_maps"]`` says how they were obtained."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"k-space file not found: {path}")
@@ -74,30 +78,39 @@ def load_kspace(path) -> Acquisition:
     except OSError as e:
         raise DataFormatError(f"{path}: not a readable HDF5 file ({e})") from None
     with f:
-        for key in ("kspace", "mask", "smaps"):
-            _require(key in f, path, f"missing dataset '{key}' (the layout needs kspace, mask, smaps; target optional)")
-        kspace, mask, smaps = f["kspace"][()], f["mask"][()], f["smaps"][()]
+        for key in ("kspace", "mask"):
+            _require(key in f, path, f"missing dataset '{key}' (the layout needs kspace and mask; smaps and target optional)")
+        kspace, mask = f["kspace"][()], f["mask"][()]
+        smaps = f["smaps"][()] if "smaps" in f else None
         target = f["target"][()] if "target" in f else None
         attrs = dict(f.attrs)
     _require(kspace.ndim == 4, path, f"'kspace' must be (T, C, H, W), got shape {kspace.shape}")
     T, C, H, W = kspace.shape
     _require(mask.shape == (T, W), path, f"'mask' must be (T, W) = {(T, W)}, got {mask.shape}")
-    _require(smaps.shape == (C, H, W), path, f"'smaps' must be (C, H, W) = {(C, H, W)}, got {smaps.shape}")
+    if smaps is not None:
+        _require(smaps.shape == (C, H, W), path, f"'smaps' must be (C, H, W) = {(C, H, W)}, got {smaps.shape}")
     if target is not None:
         _require(target.shape == (T, H, W), path, f"'target' must be (T, H, W) = {(T, H, W)}, got {target.shape}")
     for name, arr in (("kspace", kspace), ("smaps", smaps), ("target", target)):
         if arr is not None:
-            _require(np.iscomplexobj(arr) or np.issubdtype(arr.dtype, np.floating), path, f"'{name}' must be complex, got {arr.dtype}")
+            _require(np.iscomplexobj(arr) or (name == "target" and np.issubdtype(arr.dtype, np.floating)), path,
+                     f"'{name}' must be complex (complex64), got {arr.dtype}"
+                     + (": a real-valued k-space has lost its phase" if name == "kspace" else ""))
             _require(np.all(np.isfinite(arr)), path, f"'{name}' contains NaN or Inf")
     _require(np.isin(mask, (0, 1)).all(), path, "'mask' must hold only 0 and 1")
     unsampled = (mask == 0)[:, None, None, :]
     _require(not np.any((kspace != 0) & unsampled), path, "'kspace' has non-zero samples on lines where 'mask' is 0")
     _require(mask.any(), path, "'mask' samples no line")
+    kspace, mask = kspace.astype(np.complex64), mask.astype(np.uint8)
+    if smaps is None:
+        smaps, how = estimate_coil_maps(kspace, mask, coil_maps)
+    else:
+        how = CoilEstimate("given")
     return Acquisition(
-        kspace=kspace.astype(np.complex64), mask=mask.astype(np.uint8), smaps=smaps.astype(np.complex64),
+        kspace=kspace, mask=mask, smaps=smaps.astype(np.complex64),
         target=None if target is None else target.astype(np.complex64),
         acceleration=float(attrs.get("acceleration", np.nan)), noise_std=float(attrs.get("noise_std", 0.0)),
-        seed=int(attrs.get("seed", 0)), meta={"source": str(path)},
+        seed=int(attrs.get("seed", 0)), meta={"source": str(path), "coil_maps": how.as_dict()},
     )
 
 
@@ -228,89 +241,79 @@ def load_sunnybrook(patient: Optional[str] = None, slice_name=None, path=None) -
     return normalise(cine), attrs
 
 
-# ---------------------------------------------------------------- CMRxRecon 2023 cine (.mat v7.3)
-def _read_complex(ds) -> np.ndarray:
-    arr = ds[()]
-    if arr.dtype.names and {"real", "imag"} <= set(arr.dtype.names):
-        return (arr["real"] + 1j * arr["imag"]).astype(np.complex64)
-    if np.iscomplexobj(arr):
-        return arr.astype(np.complex64)
-    raise DataFormatError(f"dataset '{ds.name}' is not complex (expected a compound of real/imag)")
+# ---------------------------------------------------------------- BART's .cfl / .hdr
+def write_cfl(name, array: np.ndarray):
+    """``name.cfl`` (complex64, column-major) and ``name.hdr`` (16 dims), BART's array files."""
+    array = np.asarray(array)
+    if array.ndim > 16:
+        raise ValueError(f"BART arrays have at most 16 dims, got {array.ndim}")
+    dims = list(array.shape) + [1] * (16 - array.ndim)
+    Path(f"{name}.hdr").write_text("# Dimensions\n" + " ".join(map(str, dims)) + "\n")
+    np.asarray(array, np.complex64).ravel(order="F").tofile(f"{name}.cfl")
 
 
-def estimate_smaps(kspace: np.ndarray, calib: int = 24) -> np.ndarray:
-    """Coil maps from the central ``calib`` lines (along W) of (T, C, H, W) k-space:
-    Hann-windowed low-resolution coil images of the time-averaged k-space, divided by
-    their root sum of squares (so sum_c |S_c|^2 = 1)."""
-    k = kspace.mean(0)
-    W = k.shape[-1]
-    calib = min(calib, W)
-    window = np.zeros(W, np.float32)
-    lines = np.arange(W // 2 - calib // 2, W // 2 + calib - calib // 2)
-    window[lines] = np.hanning(len(lines) + 2)[1:-1]
-    low = ifft2c(k * window)
-    rss = np.sqrt((np.abs(low) ** 2).sum(0, keepdims=True))
-    return (low / np.maximum(rss, 1e-12 * rss.max())).astype(np.complex64)
+def read_cfl(name) -> np.ndarray:
+    """A BART array (``name.cfl`` + ``name.hdr``), trailing singleton dims dropped."""
+    hdr, cfl = Path(f"{name}.hdr"), Path(f"{name}.cfl")
+    for p in (hdr, cfl):
+        if not p.is_file():
+            raise FileNotFoundError(f"BART file not found: {p}")
+    lines = hdr.read_text().splitlines()
+    try:
+        dims = [int(d) for d in lines[lines.index("# Dimensions") + 1].split()]
+    except (ValueError, IndexError):
+        raise DataFormatError(f"{hdr}: no '# Dimensions' line followed by integers") from None
+    data = np.fromfile(cfl, np.complex64)
+    if data.size != int(np.prod(dims)):
+        raise DataFormatError(f"{cfl}: holds {data.size} complex64 values, the header's dims {dims} need {int(np.prod(dims))}")
+    while len(dims) > 1 and dims[-1] == 1:
+        dims.pop()
+    return data.reshape(dims, order="F")
 
 
-def load_cmrxrecon(path, acceleration: Optional[int] = None, slice_index: Optional[int] = None,
-                   calib: int = 24) -> Acquisition:
-    """Read one slice of a CMRxRecon 2023 cine file (MATLAB v7.3 = HDF5).
+#: BART's axes for a 2-D cine: 0 readout (our H), 1 phase encode (our W), 3 coil, 10 time.
+BART_TIME_AXIS = 10
 
-    Keys: ``kspace_full`` and/or ``kspace_sub04/08/10`` with ``mask04/08/10``; complex
-    stored as a compound of real/imag; h5py axis order (t, kz, coil, ky, kx), masks
-    (ky, kx). ky (phase encode) becomes our W axis, kx our H axis. Coil maps are
-    estimated from the ``calib`` central lines; k-space is scaled so that the
-    zero-filled (or fully sampled) image peaks at 1. ``target`` is the fully sampled
-    coil combination when ``kspace_full`` is present.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"CMRxRecon file not found: {path}")
-    with h5py.File(path, "r") as f:
-        keys = set(f.keys())
-        if acceleration is None:
-            subs = sorted(k for k in keys if re.fullmatch(r"kspace_sub\d\d", k))
-            if subs:
-                acceleration = int(subs[0][-2:])
-        full = _read_complex(f["kspace_full"]) if "kspace_full" in keys else None
-        if acceleration:
-            kkey, mkey = f"kspace_sub{int(acceleration):02d}", f"mask{int(acceleration):02d}"
-            for k in (kkey, mkey):
-                if k not in keys:
-                    raise DataFormatError(f"{path}: missing '{k}' (have {sorted(keys)})")
-            sub = _read_complex(f[kkey])
-            m = f[mkey][()]
-        elif full is None:
-            raise DataFormatError(f"{path}: no 'kspace_full' or 'kspace_subXX' dataset (have {sorted(keys)})")
-    ref = sub if acceleration else full
-    if ref.ndim != 5:
-        raise DataFormatError(f"{path}: k-space must be (t, kz, coil, ky, kx), got shape {ref.shape}")
-    nt, nz, nc, ny, nx = ref.shape
-    z = nz // 2 if slice_index is None else int(slice_index)
-    if not 0 <= z < nz:
-        raise DataFormatError(f"{path}: slice_index {z} outside 0..{nz - 1}")
-    to_layout = lambda k: np.ascontiguousarray(np.transpose(k[:, z], (0, 1, 3, 2)))  # (t, coil, kx, ky)
-    if acceleration:
-        if m.shape != (ny, nx):
-            raise DataFormatError(f"{path}: mask must be (ky, kx) = {(ny, nx)}, got {m.shape}")
-        line = m.astype(bool).any(axis=1)
-        mask = np.tile(line.astype(np.uint8), (nt, 1))
-        kspace = to_layout(sub) * mask[:, None, None, :]
+
+def bart_arrays(acq: Acquisition) -> dict:
+    """``acq`` as BART arrays: k-space [H W 1 C .. T], coil maps [H W 1 C], pattern [H W 1 .. T]."""
+    T, C, H, W = acq.kspace.shape
+    ksp = np.zeros((H, W, 1, C) + (1,) * 6 + (T,), np.complex64)
+    ksp[:, :, 0, :, 0, 0, 0, 0, 0, 0, :] = np.transpose(acq.kspace, (2, 3, 1, 0))
+    pat = np.zeros((H, W) + (1,) * 8 + (T,), np.complex64)
+    pat[:, :, 0, 0, 0, 0, 0, 0, 0, 0, :] = np.broadcast_to(acq.mask.T[None].astype(np.float32), (H, W, T))
+    return {"ksp": ksp, "sens": np.transpose(acq.smaps, (1, 2, 0))[:, :, None, :], "pat": pat}
+
+
+def from_bart_image(rec: np.ndarray, T: int) -> np.ndarray:
+    """A BART image [H W 1 .. T] as our (T, H, W) complex64."""
+    rec = rec.reshape(rec.shape[0], rec.shape[1], -1)
+    return np.ascontiguousarray(np.transpose(rec, (2, 0, 1))).astype(np.complex64)[:T]
+
+
+def load_bart(kspace_name, sens_name=None, coil_maps: str = "espirit") -> Acquisition:
+    """A BART k-space array [H W 1 C .. T] (time on axis 10; coils on 3) as an acquisition;
+    the mask is the set of columns with any non-zero sample per frame; coil maps from
+    ``sens_name`` [H W 1 C] or estimated (``inr_utils.coils``)."""
+    ksp = read_cfl(kspace_name)
+    full = np.reshape(ksp, ksp.shape + (1,) * (16 - ksp.ndim))
+    if any(full.shape[i] != 1 for i in (2, 4, 5, 6, 7, 8, 9)) or any(d != 1 for d in full.shape[11:]):
+        raise DataFormatError(f"{kspace_name}: expected BART dims [H W 1 C 1 1 1 1 1 1 T], got {list(full.shape)}")
+    kspace = np.ascontiguousarray(np.transpose(full.reshape(full.shape[:2] + full.shape[3:4] + full.shape[10:11]), (3, 2, 0, 1)))  # (T, C, H, W)
+    mask = (np.abs(kspace) > 0).any(axis=(1, 2)).astype(np.uint8)
+    if not mask.any():
+        raise DataFormatError(f"{kspace_name}: k-space has no non-zero sample")
+    meta = {"source": str(kspace_name)}
+    if sens_name is not None:
+        sens = read_cfl(sens_name)
+        smaps = np.ascontiguousarray(np.transpose(np.reshape(sens, sens.shape[:2] + (-1,)), (2, 0, 1))).astype(np.complex64)
+        if smaps.shape != kspace.shape[1:]:
+            raise DataFormatError(f"{sens_name}: coil maps {smaps.shape[::-1]} do not match the k-space's [H W 1 C]")
+        meta["coil_maps"] = CoilEstimate("given").as_dict()
     else:
-        mask = np.ones((nt, ny), np.uint8)
-        kspace = to_layout(full)
-    smaps = estimate_smaps(kspace, calib)
-    op_full = Acquisition(kspace, mask, smaps)
-    target = None
-    if full is not None:
-        target = Acquisition(to_layout(full), np.ones_like(mask), smaps).zero_filled()
-    scale = float(np.abs(target if target is not None else op_full.zero_filled()).max()) or 1.0
-    return Acquisition(
-        kspace=(kspace / scale).astype(np.complex64), mask=mask, smaps=smaps,
-        target=None if target is None else (target / scale).astype(np.complex64),
-        acceleration=float(acceleration) if acceleration else 1.0, meta={"source": str(path), "slice_index": z},
-    )
+        smaps, how = estimate_coil_maps(kspace, mask, coil_maps)
+        meta["coil_maps"] = how.as_dict()
+    return Acquisition(kspace.astype(np.complex64), mask, smaps, meta=meta)
 
 
 # ---------------------------------------------------------------- DATA parameter -> Acquisition
@@ -332,19 +335,40 @@ def _resolve_path(data: str) -> Path:
 
 
 def load_case(DATA=None, R: float = 6, seed: int = 0, T: Optional[int] = 20, N: Optional[int] = 128, coils: int = 4,
-              noise_std: float = 1e-3, mask_style: str = "vd") -> Acquisition:
+              noise_std: float = 1e-3, mask_style: str = "vd", *, coil_model: str = "gaussian",
+              snr_db: Optional[float] = None, coil_maps: Optional[str] = None) -> Acquisition:
     """Turn a notebook's ``DATA`` parameter into an acquisition.
 
     * ``None``: the embedded beating-heart phantom (subject ``seed``), T frames of N x N.
     * ``"sunnybrook"`` or ``"sunnybrook:<patient>/<slice>"``: a real cine (default: the test
       patient's mid-ventricular slice), resampled to T x N x N when they differ.
     * a path to a k-space file (has a 'kspace' dataset): loaded as is; ``R`` is ignored.
-    * a path to a CMRxRecon ``.mat`` file: see :func:`load_cmrxrecon`.
+    * a CMRxRecon ``.mat`` file or patient folder, optionally ``path::slice``
+      (``inr_utils.cmrxrecon.load``; a folder with only fully sampled data is undersampled at ``R``).
+    * an ISMRMRD file (an HDF5 file with a ``dataset`` group; ``inr_utils.ismrmrd_io.load``).
     * a path to an image cine (.h5/.npy/.npz): normalised to [0, 1], then simulated.
+
+    Simulated data take ``coil_model`` and ``snr_db`` (``acquisition.simulate``); with
+    ``coil_maps`` ("espirit" or "lowres") their reconstruction uses maps estimated from the
+    undersampled data, as a real scan must, instead of the maps that simulated them.
     """
+    acq = _load_case(DATA, R, seed, T, N, coils, noise_std, mask_style, coil_model, snr_db)
+    if coil_maps is not None and acq.meta.get("coil_maps", {}).get("method") in (None, "given"):
+        acq = with_estimated_maps(acq, coil_maps)
+    return acq
+
+
+def with_estimated_maps(acq: Acquisition, method: str = "espirit") -> Acquisition:
+    """A copy of ``acq`` whose coil maps are estimated from its own undersampled k-space."""
+    smaps, how = estimate_coil_maps(acq.kspace, acq.mask, method)
+    return dataclasses.replace(acq, smaps=smaps, meta={**acq.meta, "coil_maps": how.as_dict()})
+
+
+def _load_case(DATA, R, seed, T, N, coils, noise_std, mask_style, coil_model, snr_db) -> Acquisition:
     if is_phantom(DATA):
         N = N or 128
-        acq = simulate(phantom_cine(T or 20, N, N, seed=seed), R, seed, coils, noise_std, mask_style)
+        acq = simulate(phantom_cine(T or 20, N, N, seed=seed), R, seed, coils, noise_std, mask_style,
+                       coil_model=coil_model, snr_db=snr_db)
         acq.meta = {"source": "phantom", "subject_seed": seed}
         return acq
     DATA = str(DATA)
@@ -355,20 +379,41 @@ def load_case(DATA=None, R: float = 6, seed: int = 0, T: Optional[int] = 20, N: 
             patient, _, slice_name = spec.partition("/")
             slice_name = slice_name or None
         cine, attrs = load_sunnybrook(patient, slice_name)
-        acq = simulate(resample_cine(cine, T, N), R, seed, coils, noise_std, mask_style)
+        acq = simulate(resample_cine(cine, T, N), R, seed, coils, noise_std, mask_style, coil_model=coil_model,
+                       snr_db=snr_db)
         acq.meta = {"source": "sunnybrook", **{k: attrs[k] for k in ("patient", "slice", "file")}}
         return acq
+    DATA, _, slice_part = DATA.partition("::")
     path = _resolve_path(DATA)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"DATA file not found: {DATA} (looked at {path})")
-    if path.suffix.lower() == ".mat":
-        return load_cmrxrecon(path)
-    if path.suffix.lower() in (".h5", ".hdf5"):
-        with h5py.File(path, "r") as f:
-            is_kspace = "kspace" in f
-        if is_kspace:
-            return load_kspace(path)
+    if slice_part and not slice_part.strip().lstrip("-").isdigit():
+        raise ValueError(f"DATA {DATA}::{slice_part}: the part after '::' must be a slice index")
+    slice_index = int(slice_part) if slice_part else None
+    if path.is_dir() or path.suffix.lower() == ".mat":
+        from . import cmrxrecon
+
+        return cmrxrecon.load(path, R=R, slice_index=slice_index, seed=seed)
+    keys = set()
+    if path.suffix.lower() in (".h5", ".hdf5", ".mrd"):
+        try:
+            with h5py.File(path, "r") as f:
+                keys = set(f.keys())
+        except OSError as e:
+            raise DataFormatError(f"{path}: not a readable HDF5 file ({e})") from None
+    if "dataset" in keys:
+        from . import ismrmrd_io
+
+        return ismrmrd_io.load(path, R=R, slice_index=slice_index, seed=seed)
+    if slice_index is not None:
+        raise ValueError(f"DATA {DATA}::{slice_part}: a slice index applies to CMRxRecon and ISMRMRD files only")
+    if "kspace" in keys:
+        return load_kspace(path)
+    if keys & {"mask", "smaps"}:
+        raise DataFormatError(f"{path}: has {sorted(keys & {'mask', 'smaps'})} of the k-space layout but no 'kspace' "
+                              "dataset (an image cine holds one 3-D dataset or 'cine')")
     cine = normalise(np.abs(load_image_cine(path)))
-    acq = simulate(resample_cine(cine, T, N), R, seed, coils, noise_std, mask_style)
+    acq = simulate(resample_cine(cine, T, N), R, seed, coils, noise_std, mask_style, coil_model=coil_model,
+                   snr_db=snr_db)
     acq.meta = {"source": str(path)}
     return acq

@@ -152,7 +152,8 @@ class LambdaStudy:
 
         methods = ({name: metrics.all_metrics(x, target) for name, x in self.table_rows().items()}
                    if target is not None else {})
-        rec = {"R": self.acq.acceleration, "seed": c.seed, "data": self.data, "representation": c.representation,
+        rec = {"R": self.acq.acceleration, "seed": c.seed, "data": self.data,
+               "coil_maps": self.acq.meta.get("coil_maps", {"method": "simulated"}), "representation": c.representation,
                "balance_log10_lambda": c.balance_log_lambda,
                "conditional": psnr_map(self.cond_at), "separate": psnr_map(self.separate_recons),
                "seconds_conditional": self.cond.seconds, "seconds_separate": self.seconds_separate,

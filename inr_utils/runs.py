@@ -105,8 +105,9 @@ def _cpu_model() -> str:
 
 
 def code_version() -> dict | None:
-    """The repository's commit and whether tracked files other than ``outputs/`` differ from
-    it (``dirty``), or None outside a git checkout (or without git)."""
+    """The repository's commit and whether tracked files other than the generated results
+    (``outputs/``, ``benchmarks/results/``) differ from it (``dirty``), or None outside a git
+    checkout (or without git)."""
     def git(*args):
         return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True,
                               timeout=30).stdout.strip()
@@ -115,7 +116,8 @@ def code_version() -> dict | None:
         if Path(git("rev-parse", "--show-toplevel")).resolve() != REPO_ROOT.resolve():
             return None  # e.g. an installed copy inside some other repository
         commit = git("rev-parse", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs",
+                      ":(exclude)benchmarks/results")
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(changed)}

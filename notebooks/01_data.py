@@ -43,6 +43,9 @@ T: int = 20  # number of frames (image cines are resampled periodically in time)
 N: int = 128  # image size N x N
 COILS: int = 4  # number of receive coils
 NOISE_STD: float = 1e-3  # complex noise std on sampled k-space (images peak near 1)
+SNR_DB: Optional[float] = None  # None: NOISE_STD; else the noise of this image SNR, 20 log10(rms|image| / sigma) (30: a realistic scan)
+COIL_MODEL: str = "gaussian"  # simulated coils: "gaussian" (the project's smooth profiles) or "birdcage" (an ideal birdcage coil)
+COIL_MAPS: Optional[str] = None  # None: the maps that simulated the data; "espirit" or "lowres": estimated from the undersampled data
 MASK_STYLE: str = "vd"  # "vd" (achieved R exact to half a line) or "original" (R in 2, 3, 4, 6)
 OUT_DIR: Optional[str] = None  # None: outputs/01_data/R<R>[_<data>][_seed<SEED>]/
 
@@ -56,9 +59,13 @@ SEED, T, N, COILS = check_int("SEED", SEED, 0), check_int("T", T, 2), check_int(
 if not (np.isfinite(NOISE_STD) and NOISE_STD >= 0):
     raise ValueError(f"NOISE_STD must be finite and >= 0, got {NOISE_STD!r}")
 t_start = time.perf_counter()
-acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS, noise_std=NOISE_STD, mask_style=MASK_STYLE)
+acq = io.load_case(DATA, R=R, seed=SEED, T=T, N=N, coils=COILS, noise_std=NOISE_STD, mask_style=MASK_STYLE,
+                   coil_model=COIL_MODEL, snr_db=SNR_DB, coil_maps=COIL_MAPS)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "01_data", R, DATA, SEED))
-print(f"source: {acq.meta.get('source')}  |  kspace {acq.kspace.shape}  |  writing to {out.out_dir}")
+coil_record = acq.meta.get("coil_maps", {"method": f"simulated ({COIL_MODEL})", "calibration_lines": None})
+print(f"source: {acq.meta.get('source')}  |  kspace {acq.kspace.shape}  |  noise std {acq.noise_std:.3g}  |  "
+      f"coil maps: {coil_record['method']}" + (f" from {coil_record['calibration_lines']} calibration lines"
+                                               if coil_record["calibration_lines"] else "") + f"  |  writing to {out.out_dir}")
 
 # %% [markdown]
 # ## Ground truth
@@ -83,7 +90,8 @@ else:
 
 # %% [markdown]
 # ## Coil sensitivities
-# Magnitude of each coil map; they are normalised so that sum_c |S_c|^2 = 1.
+# Magnitude of each coil map; they are normalised so that sum_c |S_c|^2 = 1 (estimated
+# ESPIRiT maps: inside the object, zero outside it).
 
 # %%
 C = acq.smaps.shape[0]
@@ -148,7 +156,7 @@ plt.show()
 
 # %%
 result = {"R": acq.acceleration, "achieved_R": achieved_R, "seed": SEED, "data": io.data_label(DATA),
-          "shape": list(acq.kspace.shape), "methods": {}}
+          "shape": list(acq.kspace.shape), "noise_std": acq.noise_std, "coil_maps": coil_record, "methods": {}}
 recons = {"ZF": zf}
 if target is not None:
     result["methods"]["ZF"] = metrics.all_metrics(zf, target)

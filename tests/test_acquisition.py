@@ -101,3 +101,19 @@ def test_binned_acquisition_keeps_first_sample_per_line():
     assert np.allclose(b.bin_times, (np.arange(T_low) + 0.5) / T_low - 0.5 / T_high)
     with pytest.raises(ValueError, match="multiple of T_low"):
         binned_acquisition(image_at, R=3, T_low=5, T_high=T_high)
+
+
+def test_snr_sets_the_noise_and_birdcage_coils_are_an_option():
+    from inr_utils.acquisition import noise_for_snr
+
+    cine = phantom_cine(4, 32, 32, seed=0)
+    acq = simulate(cine, R=2, seed=0, coils=4, snr_db=30, coil_model="birdcage")
+    assert acq.noise_std == pytest.approx(np.sqrt(np.mean(np.abs(acq.target) ** 2)) / 10 ** 1.5)
+    assert noise_for_snr(acq.target, 20) == pytest.approx(10 * noise_for_snr(acq.target, 40))
+    clean = simulate(cine, R=2, seed=0, coils=4, noise_std=0.0, coil_model="birdcage")
+    sampled = acq.mask[:, None, None, :].astype(bool) & np.ones_like(acq.kspace, bool)
+    measured = np.std((acq.kspace - clean.kspace)[sampled])
+    assert measured == pytest.approx(acq.noise_std, rel=0.05)  # the noise actually added
+    assert np.allclose((np.abs(acq.smaps) ** 2).sum(0), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown coil model"):
+        simulate(cine, R=2, coil_model="helmholtz")

@@ -39,6 +39,8 @@ def test_kspace_without_target_loads(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     ({"mask": None}, "missing dataset 'mask'"),
+    ({"kspace": None}, "missing dataset 'kspace'"),
+    ({"kspace": np.ones((4, 2, 16, 16), np.float32)}, "'kspace' must be complex .*lost its phase"),
     ({"kspace": np.zeros((4, 16, 16), np.complex64)}, "must be \\(T, C, H, W\\)"),
     ({"mask": np.ones((4, 15), np.uint8)}, "'mask' must be \\(T, W\\)"),
     ({"smaps": np.ones((3, 16, 16), np.complex64)}, "'smaps' must be \\(C, H, W\\)"),
@@ -130,37 +132,6 @@ def test_shipped_file_and_split(monkeypatch):
         io.sunnybrook_path()
 
 
-def _compound(arr):
-    out = np.empty(arr.shape, dtype=[("real", "<f4"), ("imag", "<f4")])
-    out["real"], out["imag"] = arr.real, arr.imag
-    return out
-
-
-def test_cmrxrecon_mat_layout(tmp_path):
-    """A tiny file in CMRxRecon 2023's exact layout: h5py order (t, kz, coil, ky, kx), masks (ky, kx)."""
-    t, kz, nc, ky, kx = 3, 2, 2, 16, 20
-    rng = np.random.default_rng(0)
-    img = phantom_cine(t, kx, ky, seed=0)  # our (T, H=kx, W=ky)
-    coil_imgs = img[:, None] * np.exp(1j * rng.random((nc, 1, 1)))
-    k_ours = fft2c(coil_imgs).astype(np.complex64)  # (t, coil, kx, ky)
-    k_mat = np.stack([np.transpose(k_ours, (0, 1, 3, 2))] * kz, axis=1)  # (t, kz, coil, ky, kx)
-    line = np.zeros(ky, bool); line[::4] = True; line[ky // 2 - 2: ky // 2 + 2] = True
-    mask = np.repeat(line[:, None], kx, axis=1).astype(np.float64)  # (ky, kx)
-    with h5py.File(tmp_path / "cine_sax.mat", "w") as f:
-        f["kspace_full"] = _compound(k_mat)
-        f["kspace_sub04"] = _compound(k_mat * mask[None, None, None])
-        f["mask04"] = mask
-    acq = io.load_cmrxrecon(tmp_path / "cine_sax.mat", acceleration=4, calib=4)
-    assert acq.kspace.shape == (t, nc, kx, ky) and acq.mask.shape == (t, ky)
-    assert np.array_equal(acq.mask[0].astype(bool), line)
-    assert np.allclose(np.abs(acq.target), img / img.max(), atol=1e-4)  # scaled to peak 1
-    assert acq.acceleration == 4
-    full = io.load_cmrxrecon(tmp_path / "cine_sax.mat", acceleration=0)
-    assert full.mask.all()
-    with pytest.raises(io.DataFormatError, match="missing 'kspace_sub08'"):
-        io.load_cmrxrecon(tmp_path / "cine_sax.mat", acceleration=8)
-
-
 def test_load_case_variants(tmp_path, tiny_acq):
     ph = io.load_case(None, R=4, seed=0, T=6, N=24, coils=2)
     assert ph.kspace.shape == (6, 2, 24, 24) and ph.meta["source"] == "phantom"
@@ -174,3 +145,36 @@ def test_load_case_variants(tmp_path, tiny_acq):
     assert np.abs(img.target).max() == pytest.approx(1, abs=1e-5)
     with pytest.raises(FileNotFoundError, match="DATA file not found"):
         io.load_case("no/such/file.h5")
+
+
+def test_kspace_without_smaps_gets_estimated_maps_and_says_so(tmp_path, tiny_acq):
+    _write_kspace(tmp_path / "nomaps.h5", smaps=None)
+    acq = io.load_kspace(tmp_path / "nomaps.h5", coil_maps="lowres")
+    assert acq.smaps.shape == (2, 16, 16) and acq.meta["coil_maps"]["method"] == "lowres"
+    assert acq.meta["coil_maps"]["calibration_lines"] >= 2
+    assert io.load_kspace(io.save_kspace(tmp_path / "given.h5", tiny_acq)).meta["coil_maps"] == {
+        "method": "given", "calibration_lines": None}
+
+
+def test_a_layout_file_without_kspace_is_not_taken_for_an_image_cine(tmp_path):
+    _write_kspace(tmp_path / "nokspace.h5", kspace=None)
+    with pytest.raises(io.DataFormatError, match="no 'kspace' dataset"):
+        io.load_case(str(tmp_path / "nokspace.h5"))
+
+
+def test_bart_cfl_round_trip_and_bart_layout_as_an_acquisition(tmp_path, tiny_acq):
+    arrays = io.bart_arrays(tiny_acq)
+    for name, array in arrays.items():
+        io.write_cfl(tmp_path / name, array)
+    back = io.load_bart(tmp_path / "ksp", tmp_path / "sens")
+    assert np.array_equal(back.kspace, tiny_acq.kspace) and np.array_equal(back.mask, tiny_acq.mask)
+    assert np.array_equal(back.smaps, tiny_acq.smaps) and back.meta["coil_maps"]["method"] == "given"
+    assert np.allclose(back.zero_filled(), tiny_acq.zero_filled())
+    estimated = io.load_bart(tmp_path / "ksp", coil_maps="lowres")
+    assert estimated.meta["coil_maps"]["method"] == "lowres"
+    (tmp_path / "bad.hdr").write_text("# Dimensions\n2 2\n")
+    np.zeros(3, np.complex64).tofile(tmp_path / "bad.cfl")
+    with pytest.raises(io.DataFormatError, match="holds 3 complex64 values"):
+        io.read_cfl(tmp_path / "bad")
+    with pytest.raises(FileNotFoundError, match="BART file not found"):
+        io.read_cfl(tmp_path / "missing")

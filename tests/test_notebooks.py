@@ -45,10 +45,25 @@ def test_01_real_data(tmp_path):
     assert m["data"] == "sunnybrook" and m["methods"]["ZF"]["psnr"] > 10
 
 
+def test_01_realistic_scan_estimates_its_coil_maps_and_records_them(tmp_path):
+    """Birdcage coils, 30 dB image SNR and ESPIRiT maps from the undersampled data: the
+    record says which maps and how many calibration lines; case.h5 carries the estimated maps."""
+    execute(NB01, {"R": 3, **SMALL, "N": 48, "COIL_MODEL": "birdcage", "SNR_DB": 30.0, "COIL_MAPS": "espirit"}, tmp_path)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["coil_maps"]["method"] == "espirit" and m["coil_maps"]["calibration_lines"] >= 8
+    with h5py.File(tmp_path / "case.h5") as f:
+        target, smaps = f["target"][()], f["smaps"][()]
+        assert f.attrs["noise_std"] == pytest.approx(np.sqrt(np.mean(np.abs(target) ** 2)) / 10 ** 1.5, rel=1e-4)
+    outside = np.abs(target).max(0) < 1e-3  # ESPIRiT maps vanish outside the object; the simulated ones do not
+    assert outside.any() and np.median((np.abs(smaps[:, outside]) ** 2).sum(0)) < 0.5
+
+
 @pytest.mark.parametrize("bad,message", [({"R": 0.5}, "acceleration R must be finite and >= 1"),
                                          ({"R": float("nan")}, "acceleration R must be finite"),
                                          ({"DATA": "missing.h5"}, "DATA file not found"),
-                                         ({"N": 4}, "N must be an integer >= 8")])
+                                         ({"N": 4}, "N must be an integer >= 8"),
+                                         ({"COIL_MODEL": "helmholtz"}, "unknown coil model"),
+                                         ({"COIL_MAPS": "sense"}, "unknown coil-map method")])
 def test_01_bad_input_fails_clearly_and_keeps_outputs(tmp_path, bad, message):
     execute(NB01, {"R": 4, **SMALL}, tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
@@ -84,21 +99,27 @@ def test_02_global_inr_small(tmp_path):
     assert (tmp_path / "psnr_vs_time.png").exists()
 
 
-def test_02_kspace_file_without_target(tmp_path):
+def test_02_kspace_file_without_target_or_coil_maps(tmp_path):
+    """A user's scan: k-space and mask only. The maps are estimated (ESPIRiT) and recorded;
+    the weights come from held-out lines."""
     from inr_utils import io
     from inr_utils.acquisition import simulate
     from inr_utils.phantom import phantom_cine
 
-    acq = simulate(phantom_cine(6, 32, 32, seed=4), R=3, seed=4, coils=2)
+    acq = simulate(phantom_cine(8, 40, 40, seed=4), R=3, seed=4, coils=2)  # a calibration band ESPIRiT can use
     acq.target = None
     path = io.save_kspace(tmp_path / "notarget.h5", acq)
+    with h5py.File(path, "a") as f:
+        del f["smaps"]
     params = {**SMOKE_PARAMETERS["02_global_inr"], "DATA": str(path)}
-    execute(NB02, params, tmp_path / "out")
+    executed = execute(NB02, params, tmp_path / "out")
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["coil_maps"]["method"] == "espirit" and m["coil_maps"]["calibration_lines"] >= 8
+    assert "coil maps: espirit" in executed.read_text()  # printed by the run
     assert "psnr" not in m["methods"]["INR"] and "seconds" in m["methods"]["INR"]
     assert "held-out" in m["lambda_rule"]
     with h5py.File(tmp_path / "out" / "recon.h5") as f:
-        assert "target" not in f and f["INR"].shape == (6, 32, 32)
+        assert "target" not in f and f["INR"].shape == (8, 40, 40)
 
 
 def test_03_lambda_study_small(tmp_path):

@@ -1,0 +1,125 @@
+"""Coil sensitivity maps estimated from the measured k-space, and physically motivated ones for simulation.
+
+A real scan comes without coil maps: they are estimated from the data themselves, here
+from the time-averaged k-space. The masks sample different lines in different frames, so
+averaging each line over the frames that sampled it fills a central band far wider than the
+lines every frame shares; that band is the calibration region.
+
+* ``"espirit"`` (default): ESPIRiT (Uecker et al., MRM 2014) by sigpy's ``EspiritCalib``: the
+  calibration region's k-space kernels, their eigen-decomposition in image space, the
+  eigenvector of eigenvalue 1 per pixel (0 where the eigenvalue is below ``crop``: outside
+  the object). Maps satisfy sum_c |S_c|^2 = 1 inside the object.
+* ``"lowres"``: Hann-windowed low-resolution coil images of the calibration band divided by
+  their root sum of squares (sum_c |S_c|^2 = 1 everywhere).
+
+``birdcage`` gives the maps of an ideal birdcage coil (sigpy's ``birdcage_maps``), normalised
+the same way, for simulations that do not use the project's Gaussian-profile maps.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+from .fourier import ifft2c
+
+METHODS = ("espirit", "lowres")
+
+
+@dataclass(frozen=True)
+class CoilEstimate:
+    """How a scan's coil maps were obtained (recorded in metrics.json as ``coil_maps``)."""
+
+    method: str  # "espirit", "lowres", or "given" (the file's own maps)
+    calibration_lines: Optional[int] = None  # width of the calibration band along W (phase encode)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def calibration_band(mask: np.ndarray) -> int:
+    """Width of the central band of phase-encode lines (along W) that every line of is sampled
+    in at least one frame: the calibration region of the time-averaged k-space."""
+    sampled = np.asarray(mask).astype(bool).any(0)
+    W = len(sampled)
+    centre, half = W // 2, 0
+    if not sampled[centre]:
+        return 0
+    while centre - half - 1 >= 0 and centre + half + 1 < W and sampled[centre - half - 1] and sampled[centre + half + 1]:
+        half += 1
+    return 2 * half + 1
+
+
+def time_averaged_kspace(kspace: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(C, H, W): each line averaged over the frames that sampled it (zero if none did)."""
+    counts = np.asarray(mask).astype(np.float32).sum(0)
+    return (np.asarray(kspace).sum(0) / np.maximum(counts, 1)[None, None, :]).astype(np.complex64)
+
+
+def _check(kspace, mask):
+    kspace, mask = np.asarray(kspace), np.asarray(mask)
+    if kspace.ndim != 4 or mask.shape != (kspace.shape[0], kspace.shape[-1]):
+        raise ValueError(f"coil-map estimation needs kspace (T, C, H, W) and mask (T, W), got {kspace.shape} "
+                         f"and {mask.shape}")
+    if not np.iscomplexobj(kspace):
+        raise ValueError(f"kspace must be complex, got {kspace.dtype}")
+    if not np.all(np.isfinite(kspace)):
+        raise ValueError("kspace contains NaN or Inf")
+    return kspace, mask
+
+
+def lowres_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = 24) -> np.ndarray:
+    """The ``"lowres"`` estimate (module docstring) from the ``calib`` central lines."""
+    kspace, mask = _check(kspace, mask)
+    k = time_averaged_kspace(kspace, mask)
+    W = k.shape[-1]
+    calib = max(1, min(int(calib), W))
+    window = np.zeros(W, np.float32)
+    lines = np.arange(W // 2 - calib // 2, W // 2 + calib - calib // 2)
+    window[lines] = np.hanning(len(lines) + 2)[1:-1]
+    low = ifft2c(k * window)
+    rss = np.sqrt((np.abs(low) ** 2).sum(0, keepdims=True))
+    return (low / np.maximum(rss, 1e-12 * rss.max())).astype(np.complex64)
+
+
+def espirit_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = 24, kernel: int = 6, threshold: float = 0.02,
+                 crop: float = 0.95) -> np.ndarray:
+    """The ``"espirit"`` estimate (module docstring): sigpy's ``EspiritCalib`` on the
+    time-averaged k-space with a ``calib`` x ``calib`` calibration region."""
+    from sigpy.mri.app import EspiritCalib  # imported here: sigpy's first import compiles with numba
+
+    kspace, mask = _check(kspace, mask)
+    k = time_averaged_kspace(kspace, mask)
+    maps = EspiritCalib(k, calib_width=int(calib), kernel_width=int(kernel), thresh=threshold, crop=crop,
+                        show_pbar=False).run()
+    return np.asarray(maps, np.complex64)
+
+
+def estimate(kspace: np.ndarray, mask: np.ndarray, method: str = "espirit",
+             calib: Optional[int] = None) -> tuple[np.ndarray, CoilEstimate]:
+    """Coil maps (C, H, W) from the data and how they were made. ``calib`` (lines along W)
+    defaults to min(24, the calibration band); a band narrower than the ESPIRiT kernel needs
+    (or than 2 lines) is an error naming the band."""
+    if method not in METHODS:
+        raise ValueError(f"unknown coil-map method {method!r}; choose from {METHODS}")
+    kspace, mask = _check(kspace, mask)
+    band = calibration_band(mask)
+    calib = min(24, band) if calib is None else int(calib)
+    need = 8 if method == "espirit" else 2
+    if calib < need or calib > band:
+        raise ValueError(f"coil-map estimation ({method}) needs a calibration region of {need} to {band} central "
+                         f"lines (the central band sampled in at least one frame is {band} lines wide), got {calib}")
+    maps = espirit_maps(kspace, mask, calib) if method == "espirit" else lowres_maps(kspace, mask, calib)
+    return maps, CoilEstimate(method, calib)
+
+
+def birdcage(C: int, H: int, W: int, radius: float = 1.5) -> np.ndarray:
+    """Maps (C, H, W) of an ideal C-rung birdcage coil of relative ``radius`` (sigpy's
+    ``birdcage_maps``), normalised to sum_c |S_c|^2 = 1."""
+    from sigpy.mri import birdcage_maps
+
+    if C < 1:
+        raise ValueError(f"number of coils must be >= 1, got {C}")
+    maps = np.asarray(birdcage_maps((C, H, W), r=radius), np.complex64)
+    return (maps / np.sqrt((np.abs(maps) ** 2).sum(0, keepdims=True))).astype(np.complex64)

@@ -1,0 +1,75 @@
+"""Coil maps from the data: the calibration band, ESPIRiT against the maps that simulated the
+data, the low-resolution estimate, clear errors, and the birdcage maps."""
+import numpy as np
+import pytest
+
+from inr_utils import coils
+from inr_utils.acquisition import Acquisition, simulate
+from inr_utils.phantom import phantom_cine
+
+
+@pytest.fixture(scope="module")
+def scan():
+    return simulate(phantom_cine(8, 48, 48, seed=3), R=3, seed=3, coils=4, noise_std=1e-3)
+
+
+def test_calibration_band_is_the_central_run_sampled_in_some_frame():
+    mask = np.zeros((3, 16), np.uint8)
+    mask[0, 6:9] = 1  # lines 6, 7, 8 (8 = centre)
+    mask[1, 9:11] = 1  # 9, 10
+    mask[2, [4, 5, 12]] = 1  # 4, 5 extend the run on the left only; 12 is isolated
+    assert coils.calibration_band(mask) == 5  # symmetric around 8: lines 6..10
+    mask[:, 8] = 0
+    assert coils.calibration_band(mask) == 0
+
+
+def test_time_average_fills_each_line_from_the_frames_that_sampled_it():
+    k = np.zeros((2, 1, 1, 4), np.complex64)
+    k[0, 0, 0, 1], k[1, 0, 0, 1], k[1, 0, 0, 2] = 2, 4, 6
+    mask = np.array([[0, 1, 0, 0], [0, 1, 1, 0]], np.uint8)
+    assert np.allclose(coils.time_averaged_kspace(k, mask)[0, 0], [0, 3, 6, 0])
+
+
+def test_espirit_recovers_the_simulating_maps_up_to_a_common_phase(scan):
+    maps, how = coils.estimate(scan.kspace, scan.mask, "espirit")
+    assert how.method == "espirit" and 8 <= how.calibration_lines <= 24
+    inside = np.abs(scan.target).mean(0) > 0.2 * np.abs(scan.target).max()
+    agreement = np.abs((np.conj(scan.smaps) * maps).sum(0))  # |<S_true, S_est>| per pixel, 1 if equal up to phase
+    assert np.median(agreement[inside]) > 0.98
+    assert np.allclose((np.abs(maps[:, inside]) ** 2).sum(0), 1, atol=0.05)
+
+
+def test_lowres_maps_are_normalised_and_close_to_the_true_ones(scan):
+    maps, how = coils.estimate(scan.kspace, scan.mask, "lowres", calib=12)
+    assert how.as_dict() == {"method": "lowres", "calibration_lines": 12}
+    assert np.allclose((np.abs(maps) ** 2).sum(0), 1, atol=1e-4)
+    inside = np.abs(scan.target).mean(0) > 0.2 * np.abs(scan.target).max()
+    assert np.median(np.abs((np.conj(scan.smaps) * maps).sum(0))[inside]) > 0.9
+
+
+def test_bad_requests_get_one_clear_error(scan):
+    with pytest.raises(ValueError, match="unknown coil-map method"):
+        coils.estimate(scan.kspace, scan.mask, "sense")
+    band = coils.calibration_band(scan.mask)
+    with pytest.raises(ValueError, match=f"central band sampled in at least one frame is {band} lines"):
+        coils.estimate(scan.kspace, scan.mask, "espirit", calib=band + 2)
+    with pytest.raises(ValueError, match="must be complex"):
+        coils.estimate(np.abs(scan.kspace), scan.mask)
+    with pytest.raises(ValueError, match="kspace \\(T, C, H, W\\) and mask \\(T, W\\)"):
+        coils.estimate(scan.kspace[0], scan.mask)
+
+
+def test_reconstruction_with_estimated_maps_is_close_to_known_maps(scan):
+    """Zero filling with ESPIRiT maps loses little against the maps that made the data (magnitudes)."""
+    from inr_utils import metrics
+
+    maps, _ = coils.estimate(scan.kspace, scan.mask)
+    ours = Acquisition(scan.kspace, scan.mask, maps).zero_filled()
+    assert metrics.psnr(ours, scan.target) > metrics.psnr(scan.zero_filled(), scan.target) - 1
+
+
+def test_birdcage_maps_are_normalised_and_distinct():
+    maps = coils.birdcage(8, 32, 24)
+    assert maps.shape == (8, 32, 24) and maps.dtype == np.complex64
+    assert np.allclose((np.abs(maps) ** 2).sum(0), 1, atol=1e-5)
+    assert np.abs(maps[0] - maps[4]).max() > 0.1
