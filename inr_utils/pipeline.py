@@ -2,6 +2,7 @@
 
     python -m inr_utils.pipeline reproduce            # every numbered notebook, R = 3 and 6
     python -m inr_utils.pipeline run notebooks/01_data.py -p R 4 -p SEED 1
+    python -m inr_utils.pipeline sweep notebooks/01_data.py -p R 3 6 -p SEED 0 1 [--executor dask] [--workers 2]
     python -m inr_utils.pipeline lab-settings .venv   # numbered .py notebooks open as notebooks
 
 Each execution writes its executed notebook as ``OUT_DIR/<notebook>.ipynb`` only when
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import itertools
 import json
 import os
 import tempfile
@@ -151,33 +151,35 @@ def _parse_value(text: str):
         return text
 
 
-def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = None) -> list[Path]:
+def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = None, workers: int = 1) -> list:
     """Run every numbered notebook (or those whose name starts with ``only``) for each R and
-    each point of its NOTEBOOK_GRID (``data``: keep only DATA = that value, "phantom" for None)."""
-    done = []
+    each point of its NOTEBOOK_GRID (``data``: keep only DATA = that value, "phantom" for None),
+    through the sweep machinery (``inr_utils.sweep``): a run already complete for the same
+    parameters and code is skipped, a failing one is reported and the others go on; ``workers``
+    runs at a time share the cores. Returns the failures."""
+    from .sweep import sweep
+
     notebooks = [nb for nb in numbered_notebooks() if not only or nb.stem.startswith(only)]
     if not notebooks:
         raise SystemExit(f"no notebook matches {only!r} in {NOTEBOOK_DIR}")
     t_all = time.perf_counter()
+    failures = []
     for nb in notebooks:
-        grid = NOTEBOOK_GRID.get(nb.stem, {})
-        combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
-        if data is not None:
-            want = None if data == "phantom" else data
-            combos = [c for c in combos if c.get("DATA") == want]
-        for R in R_values:
-            for extra in combos:
-                params = {"R": R, **extra}
-                t0 = time.perf_counter()
-                print(f"[reproduce] {nb.name} {params} ...", flush=True)
-                done.append(execute(nb, params))
-                print(f"[reproduce] {nb.name} {params} done in {time.perf_counter() - t0:.0f} s -> {done[-1].parent}", flush=True)
+        grid = {"R": list(R_values), **{k: list(v) for k, v in NOTEBOOK_GRID.get(nb.stem, {}).items()}}
+        if data is not None and "DATA" in grid:
+            grid["DATA"] = [None if data == "phantom" else data]
+        elif data is not None:
+            continue
+        result = sweep(nb, grid, workers=workers)
+        print(f"[reproduce] {nb.name}: {len(result.executed)} run, {len(result.skipped)} already complete, "
+              f"{len(result.failed)} failed, {result.seconds / 60:.1f} min", flush=True)
+        failures += result.failed
     print(f"[reproduce] all notebooks done in {(time.perf_counter() - t_all) / 60:.1f} min", flush=True)
     from .report import update_readme
 
     update_readme()
     write_parameters_doc()
-    return done
+    return failures
 
 
 #: JupyterLab settings written by ``make lab``: a double-click opens a Python file (the numbered
@@ -214,6 +216,16 @@ def main(argv=None):
     rep.add_argument("--R", type=float, nargs="+", default=list(DEFAULT_R), help="acceleration factors")
     rep.add_argument("--only", help="run only notebooks whose name starts with this (e.g. 01)")
     rep.add_argument("--data", help="run only the grid points with this DATA ('phantom' or 'sunnybrook')")
+    rep.add_argument("--workers", type=int, default=1, help="runs at a time (each gets cores / workers threads)")
+    swp = sub.add_parser("sweep", help="run a notebook over the Cartesian product of parameter values")
+    swp.add_argument("notebook")
+    swp.add_argument("-p", nargs="+", action="append", default=[], metavar="NAME VALUE",
+                     help="a parameter and its values (repeat -p for each swept parameter)")
+    swp.add_argument("--out-root", help="folder of the runs (default outputs/<notebook>/)")
+    swp.add_argument("--executor", default="local", choices=("local", "dask"))
+    swp.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+    swp.add_argument("--workers", type=int, default=None, help="runs at a time (default: min(runs, cores))")
+    swp.add_argument("--threads", type=int, default=None, help="threads per run (default: cores // workers)")
     run = sub.add_parser("run", help="run one notebook with parameters")
     run.add_argument("notebook")
     run.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
@@ -226,7 +238,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         R_values = [int(r) if float(r).is_integer() else r for r in args.R]
-        reproduce(R_values, args.only, args.data)
+        if reproduce(R_values, args.only, args.data, args.workers):
+            raise SystemExit("some runs failed (listed above); their failed notebooks are kept in their folders")
+    elif args.cmd == "sweep":
+        from .sweep import sweep
+
+        bad = [p[0] for p in args.p if len(p) < 2]
+        if bad:
+            parser.error(f"-p {bad[0]}: give the parameter's values after its name")
+        grid = {p[0]: [_parse_value(v) for v in p[1:]] for p in args.p}
+        result = sweep(args.notebook, grid, args.out_root, args.executor, args.workers, args.scheduler, args.threads)
+        print(result.table)
+        print(f"{len(result.executed)} run, {len(result.skipped)} already complete, {len(result.failed)} failed "
+              f"in {result.seconds:.0f} s")
+        for run, message in result.failed:
+            print(f"FAILED {run.label}: {message}\n  notebook kept: {Path(run.out_dir) / Path(run.notebook).stem}.failed.ipynb")
+        if result.failed:
+            raise SystemExit(1)
     elif args.cmd == "parameters-doc":
         print(f"wrote {write_parameters_doc()}")
     elif args.cmd == "lab-settings":

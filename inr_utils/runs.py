@@ -4,6 +4,7 @@ is interrupted therefore leaves every file already in OUT_DIR untouched.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -105,9 +106,10 @@ def _cpu_model() -> str:
 
 
 def code_version() -> dict | None:
-    """The repository's commit and whether tracked files other than the generated results
-    (``outputs/``, ``benchmarks/results/``) differ from it (``dirty``), or None outside a git
-    checkout (or without git)."""
+    """The repository's commit, whether tracked files other than the generated results
+    (``outputs/``, ``benchmarks/results/``) differ from it (``dirty``) and a SHA-1 of that
+    difference (``diff``, None when clean), or None outside a git checkout (or without git).
+    Two runs with equal records ran the same code."""
     def git(*args):
         return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True,
                               timeout=30).stdout.strip()
@@ -116,11 +118,12 @@ def code_version() -> dict | None:
         if Path(git("rev-parse", "--show-toplevel")).resolve() != REPO_ROOT.resolve():
             return None  # e.g. an installed copy inside some other repository
         commit = git("rev-parse", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)outputs",
-                      ":(exclude)benchmarks/results")
+        paths = ("--", ".", ":(exclude)outputs", ":(exclude)benchmarks/results")
+        changed = git("status", "--porcelain", "--untracked-files=no", *paths)
+        diff = git("diff", "HEAD", *paths) if changed else ""
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "dirty": bool(changed)}
+    return {"commit": commit, "dirty": bool(changed), "diff": hashlib.sha1(diff.encode()).hexdigest() if diff else None}
 
 
 def record_run(executed) -> Path:

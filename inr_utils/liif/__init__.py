@@ -9,7 +9,9 @@ Modules:
   samples (``Sample``) and datasets.
 * ``encoders``: UNet (2D, 3D), RDN (3D), periodic time padding, the ``ENCODERS`` registry.
 * ``model``: the sine decoder and ``LiifCine`` (residual, image skip, soft data consistency).
-* ``training``: the training loop, checkpoints, ``save_model`` / ``load_model``.
+* ``training``: the training loop (one process, or several with ``World``: PyTorch DDP),
+  checkpoints, ``save_model`` / ``load_model``; ``ddp``: the torchrun entry point
+  (``torchrun --nproc_per_node N -m inr_utils.liif.ddp ...``).
 * ``evaluation``: baselines at the query times (ZF, tuned temporal TV), prediction, metrics,
   the consistency floor.
 * ``experiment``: the runner of notebooks 04 and 05 (``LiifExperiment``, ``LiifRunner``).
@@ -32,7 +34,7 @@ from .evaluation import (best_to_tv, consistency_floor, evaluate_all, interpolat
 from .experiment import LiifExperiment, LiifResult, LiifRunner
 from .model import LiifCine, SineDecoder, bf16_supported
 from .tables import results_table, run_summary, summary_table
-from .training import evaluate_loss, load_model, rel_l1_loss, save_model, train, train_all
+from .training import World, evaluate_loss, load_model, rel_l1_loss, save_model, train, train_all
 
 __all__ = [
     "ENCODER_DEFAULTS", "INPUTS", "PRESETS", "AcquisitionSpec", "DataConfig", "EncoderConfig", "ModelConfig",
@@ -41,5 +43,5 @@ __all__ = [
     "he_init", "output_conv", "upsample_space", "best_to_tv", "consistency_floor", "evaluate_all",
     "interpolate_bins", "mean_metrics", "predict", "tune_tv", "tv_at_queries", "zf_at_queries", "LiifExperiment",
     "LiifResult", "LiifRunner", "LiifCine", "SineDecoder", "bf16_supported", "results_table", "run_summary",
-    "summary_table", "evaluate_loss", "load_model", "rel_l1_loss", "save_model", "train", "train_all",
+    "summary_table", "World", "evaluate_loss", "load_model", "rel_l1_loss", "save_model", "train", "train_all",
 ]

@@ -5,6 +5,8 @@ query times (``Sample``); ``datasets(DataConfig)`` gives the train / validation 
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, fields
 from typing import Optional
 
@@ -101,6 +103,10 @@ class Sample:
 
     def nbytes(self) -> int:
         return sum(v.numel() * v.element_size() for v in self.tensors().values())
+
+    def to(self, device) -> "Sample":
+        """The sample (or batch) with every tensor on ``device``."""
+        return dataclasses.replace(self, **{k: v.to(device) for k, v in self.tensors().items()})
 
 
 def make_sample(subject, spec: AcquisitionSpec, seed: int, train: bool, augment: bool = False,

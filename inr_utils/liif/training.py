@@ -1,21 +1,42 @@
 """LIIF training: Adam + reduce-on-plateau on the relative-L1 magnitude loss, resumable
-checkpoints, and saved models that carry their ``ModelConfig``.
+checkpoints, saved models that carry their ``ModelConfig``, and the same loop across several
+processes (``World``; PyTorch DDP, launched by ``inr_utils.liif.ddp``).
 """
 from __future__ import annotations
 
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .config import ModelConfig, TrainConfig
 from .data import LiifDataset, collate
 from .model import LiifCine
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the processes of one distributed training
+    (``torch.distributed`` initialised): its rank and how many there are."""
+
+    rank: int
+    size: int
+
+    @classmethod
+    def current(cls) -> "World":
+        return cls(dist.get_rank(), dist.get_world_size())
+
+    @property
+    def lead(self) -> bool:
+        return self.rank == 0
+
 
 def rel_l1_loss(pred, target):
     """sum | |x_hat| - |x| | / sum |x| (the original's loss), per batch."""
@@ -29,9 +50,21 @@ def _atomic_save(obj, path: Path):
 
 
 def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config: TrainConfig,
-          checkpoint: Optional[Path] = None, *, progress: bool = True, desc: str = "train", tag: str = "") -> dict:
+          checkpoint: Optional[Path] = None, *, progress: bool = True, desc: str = "train", tag: str = "",
+          world: Optional[World] = None) -> dict:
     """Train ``model`` under ``config`` (``TrainConfig``), validating every epoch. Each step
     decodes ``config.pixels_per_step`` random pixels of every query frame (None: all).
+
+    With ``world`` (several processes, ``torch.distributed`` initialised), the model is
+    wrapped in ``DistributedDataParallel`` and the training subjects are sharded by a
+    ``DistributedSampler`` (seeded by ``config.seed`` and the epoch): each process takes
+    ``config.batch / world.size`` samples of every global batch and every process draws the
+    same pixels. The relative-L1 loss of the global batch, sum |..| / sum |x|, is kept exact:
+    the denominator is summed over the processes before the backward pass, and each process's
+    loss is scaled by ``world.size`` because DDP averages the gradients. So N processes take
+    the steps that one process with the same global batch takes, to float rounding (tested).
+    Every process validates on the whole validation set (as the single-process path does);
+    only rank 0 writes the checkpoint and prints.
 
     ``checkpoint`` is written atomically after each epoch (model, optimiser, scheduler,
     epoch, history) and, with ``config.resume``, resumed from when present, only if it was
@@ -41,6 +74,12 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     (train/val loss, seconds per epoch).
     """
     epochs, batch, seed, pixels_per_step = config.epochs, config.batch, config.seed, config.pixels_per_step
+    if world is not None and batch % world.size:
+        raise ValueError(f"batch {batch} must be a multiple of the number of processes ({world.size})")
+    lead = world is None or world.lead
+    progress = progress and lead
+    device = next(model.parameters()).device
+    net = model if world is None else torch.nn.parallel.DistributedDataParallel(model)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
@@ -53,26 +92,43 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
                 and state["epoch"] < epochs):
             model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
             history, start = state["history"], state["epoch"] + 1
-            print(f"{desc}: resumed from {checkpoint} at epoch {start}")
-        else:
+            if lead:
+                print(f"{desc}: resumed from {checkpoint} at epoch {start}")
+        elif lead:
             print(f"{desc}: {checkpoint} was written by another model, setting or a longer run; training afresh")
     g = torch.Generator().manual_seed(seed)
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         train_set.set_epoch(epoch)
         g.manual_seed(seed * 1000 + epoch)
-        loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, generator=g, collate_fn=collate)
+        if world is None:
+            loader = torch.utils.data.DataLoader(train_set, batch_size=batch, shuffle=True, generator=g, collate_fn=collate)
+        else:
+            sampler = torch.utils.data.DistributedSampler(train_set, world.size, world.rank, shuffle=True, seed=seed)
+            sampler.set_epoch(epoch)
+            loader = torch.utils.data.DataLoader(train_set, batch_size=batch // world.size, sampler=sampler,
+                                                 collate_fn=collate)
         model.train()
         losses = []
         for b in tqdm(loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
+            b = b.to(device) if device.type != "cpu" else b
             pix = None
             if pixels_per_step:
                 n_pix = b.target.shape[-2] * b.target.shape[-1]
-                pix = torch.randperm(n_pix, generator=g)[: min(pixels_per_step, n_pix)]
+                pix = torch.randperm(n_pix, generator=g)[: min(pixels_per_step, n_pix)].to(device)
             target = b.target if pix is None else b.target.flatten(-2)[..., pix]
-            loss = rel_l1_loss(model.apply_to(b, pix), target)
-            if not torch.isfinite(loss):
-                history["stopped"] = f"{desc}: loss became {loss.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
+            if world is None:
+                loss = rel_l1_loss(model.apply_to(b, pix), target)
+                value = loss
+            else:  # the global batch's relative L1 (docstring)
+                pred = net(model.input_of(b), b.bin_times, b.t_query, pix, b.kspace, b.mask)
+                num = (pred.abs() - target.abs()).abs().sum()
+                totals = torch.stack([num.detach(), target.abs().sum()])
+                dist.all_reduce(totals)
+                loss = num / totals[1].clamp_min(1e-8) * world.size
+                value = totals[0] / totals[1].clamp_min(1e-8)
+            if not torch.isfinite(value):
+                history["stopped"] = f"{desc}: loss became {value.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
                 warnings.warn(history["stopped"], RuntimeWarning)
                 if checkpoint is not None and Path(checkpoint).exists():
                     model.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
@@ -80,14 +136,14 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(loss.item())
+            losses.append(value.item())
         val = evaluate_loss(model, val_set, batch)
         sched.step(val)
         history["epoch"].append(epoch + 1); history["train"].append(float(np.mean(losses))); history["val"].append(val)
         history["seconds"].append(time.perf_counter() - t0); history["lr"].append(opt.param_groups[0]["lr"])
         if progress:
             print(f"{desc} epoch {epoch + 1}/{epochs}: train {history['train'][-1]:.4f} val {val:.4f} ({history['seconds'][-1]:.0f} s)")
-        if checkpoint is not None:
+        if checkpoint is not None and lead:
             _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                           "epoch": epoch, "history": history, "config": model.config.to_dict(), "tag": tag, "settings": settings},
                          Path(checkpoint))
@@ -97,9 +153,11 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
 @torch.no_grad()
 def evaluate_loss(model, dataset, batch: int = 4) -> float:
     model.eval()
+    device = next(model.parameters()).device
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate)
     num = den = 0.0
     for b in loader:
+        b = b.to(device) if device.type != "cpu" else b
         pred = model.apply_to(b)
         num += float((pred.abs() - b.target.abs()).abs().sum()); den += float(b.target.abs().sum())
     return num / max(den, 1e-12)
