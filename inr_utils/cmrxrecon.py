@@ -162,6 +162,10 @@ def load(path, R: Optional[float] = None, pattern: Optional[str] = None, slice_i
     full = _full_file(folders)
     under = _undersampled(folders, R, pattern)
     if full is None and under is None:
+        other = _undersampled(folders, None, None)
+        if other is not None:
+            raise CMRxReconError(f"no undersampled data at R = {R}{f', pattern {pattern}' if pattern else ''} and no fully "
+                                 f"sampled file to undersample; found {other[4]} ({other[0]})")
         raise CMRxReconError(f"no CMRxRecon cine data (cine_sax.mat, cine_sax_kus_*.mat) in {[str(f) for f in folders]}")
     used = {}
     ref = None

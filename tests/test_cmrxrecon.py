@@ -113,3 +113,5 @@ def test_refusals_name_the_problem(tmp_path, kspace_mat):
         cmrxrecon.load(tmp_path / "P006", R=4, slice_index=7, verbose=False)
     with pytest.raises(FileNotFoundError, match="not found"):
         cmrxrecon.load(tmp_path / "P999")
+    with pytest.raises(cmrxrecon.CMRxReconError, match="no undersampled data at R = 4 .* found ktRadial8"):
+        cmrxrecon.load(tmp_path / "P003", R=4, verbose=False)

@@ -73,3 +73,21 @@ def test_birdcage_maps_are_normalised_and_distinct():
     assert maps.shape == (8, 32, 24) and maps.dtype == np.complex64
     assert np.allclose((np.abs(maps) ** 2).sum(0), 1, atol=1e-5)
     assert np.abs(maps[0] - maps[4]).max() > 0.1
+
+
+@pytest.mark.skipif(not __import__("shutil").which("bart"), reason="bart is not on PATH")
+def test_espirit_agrees_with_bart_ecalib(scan, tmp_path):
+    """sigpy's ESPIRiT and BART's ``ecalib -m 1`` on the same time-averaged k-space and
+    calibration region give the same maps up to a common phase per pixel, inside the object."""
+    import subprocess
+
+    from inr_utils import io
+
+    maps, how = coils.estimate(scan.kspace, scan.mask, "espirit")
+    k = coils.time_averaged_kspace(scan.kspace, scan.mask)  # (C, H, W) -> BART [H W 1 C]
+    io.write_cfl(tmp_path / "k", np.transpose(k, (1, 2, 0))[:, :, None, :])
+    subprocess.run(["bart", "ecalib", "-m", "1", "-r", str(how.calibration_lines), "-k", "6", str(tmp_path / "k"),
+                    str(tmp_path / "s")], check=True, capture_output=True)
+    theirs = np.transpose(io.read_cfl(tmp_path / "s").reshape(k.shape[1], k.shape[2], -1), (2, 0, 1))
+    inside = np.abs(scan.target).mean(0) > 0.2 * np.abs(scan.target).max()
+    assert np.median(np.abs((np.conj(theirs) * maps).sum(0))[inside]) > 0.95
