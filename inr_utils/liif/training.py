@@ -80,6 +80,8 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     progress = progress and lead
     device = next(model.parameters()).device
     net = model if world is None else torch.nn.parallel.DistributedDataParallel(model)
+    if world is not None:  # channels-last conv weights (05's models) make DDP warn about its bucket layout; only speed
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
