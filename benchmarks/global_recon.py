@@ -153,18 +153,24 @@ def _fmt(v, f="{:.2f}"):
     return "" if v is None else f.format(v)
 
 
-def summary(results: dict, Rs, default: str, bart_ok: bool) -> list[str]:
-    lines = []
+def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str]:
+    """Per R, over the cases where every method has a result: the default INR's margins over
+    BART's best and over our best TV (median, worst slice), the median time ratio to BART's
+    best run, the peak memory, which BART setting was best how often, and the targets."""
+    lines, verdicts = [], []
     for R in Rs:
         cases = sorted({k.split("|")[0] for k in results if k.split("|")[1] == f"{R:g}"})
-        rows = []
+        rows, best_bart = [], {}
         for case in cases:
             get = lambda m: results.get(f"{case}|{R:g}|{m}")
+            if default not in methods or any(get(m) is None for m in methods):
+                continue  # a case still running would compare against an incomplete set of methods
             inr_row = get(default)
-            tv_best = max((get(m) for m in ("TV", "TV+S") if get(m)), key=lambda r: r["psnr"], default=None)
-            bart_best = max((get(m) for m in BART_METHODS if get(m)), key=lambda r: r["psnr"], default=None)
-            if inr_row is None:
-                continue
+            tv_best = max((get(m) for m in ("TV", "TV+S") if m in methods), key=lambda r: r["psnr"], default=None)
+            bart = [m for m in BART_METHODS if m in methods]
+            bart_name = max(bart, key=lambda m: get(m)["psnr"], default=None)
+            bart_best = get(bart_name) if bart_name else None
+            best_bart[bart_name] = best_bart.get(bart_name, 0) + 1
             rows.append((inr_row["psnr"] - bart_best["psnr"] if bart_best else None,
                          inr_row["psnr"] - tv_best["psnr"] if tv_best else None,
                          inr_row["seconds"] / bart_best["seconds"] if bart_best else None, inr_row["peak_mb"]))
@@ -177,11 +183,22 @@ def summary(results: dict, Rs, default: str, bart_ok: bool) -> list[str]:
 
         lines.append(f"| {R:g} | {len(rows)} | {_fmt(stat(0, statistics.median))} | {_fmt(stat(0, min))} | "
                      f"{_fmt(stat(1, statistics.median))} | {_fmt(stat(1, min))} | {_fmt(stat(2, statistics.median))} | "
-                     f"{_fmt(stat(3, max), '{:.0f}')} |")
-    head = [f"Summary (default INR `{default}`; margins in dB, PSNR of the INR minus the other's, per slice):", "",
+                     f"{_fmt(stat(3, max), '{:.0f}')} | "
+                     + ", ".join(f"{m} x{n}" for m, n in sorted(best_bart.items(), key=lambda kv: -kv[1]) if m) + " |")
+        if R == 6 and stat(0, min) is not None and stat(1, min) is not None:
+            checks = [("median margin over BART's best >= +1 dB", stat(0, statistics.median) >= 1),
+                      ("no slice below BART's best", stat(0, min) >= 0),
+                      ("median margin over our best TV >= +1 dB", stat(1, statistics.median) >= 1),
+                      ("median time ratio <= 1", stat(2, statistics.median) <= 1),
+                      ("peak memory < 4 GB", stat(3, max) < 4096)]
+            verdicts = ["", f"Targets at R = 6 over these {len(rows)} slices: "
+                        + "; ".join(f"{name}: {'met' if ok else '**missed**'}" for name, ok in checks) + "."]
+    head = [f"Summary (default INR `{default}`; margins in dB, PSNR of the INR minus the other's, per slice; only "
+            "slices with every method's result):", "",
             "| R | slices | median margin over BART's best | worst slice | median margin over our best TV | worst slice | "
-            "median time ratio INR / BART's best | INR peak memory (MB, max) |", "|---|---|---|---|---|---|---|---|"]
-    return head + lines + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
+            "median time ratio INR / BART's best | INR peak memory (MB, max) | BART's best setting |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    return head + lines + verdicts + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
 def main():
@@ -295,7 +312,7 @@ def main():
     if len(done) < len(specs):
         lines += [f"Cases with the default INR's result: {len(done)} of {len(specs)} "
                   f"({', '.join(sorted(done))}); the others were not run (the run resumes from the kept results).", ""]
-    lines += summary(results, args.R, args.default_inr, bart.available()) + [HEADLINE[1], ""]
+    lines += summary(results, args.R, args.default_inr, methods, bart.available()) + [HEADLINE[1], ""]
     lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "
               "* the best of the row's BART, ! still at an edge of the search).", "",
               "| case | R | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
