@@ -168,7 +168,7 @@ def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = No
         grid = {"R": list(R_values), **{k: list(v) for k, v in NOTEBOOK_GRID.get(nb.stem, {}).items()}}
         if data is not None and "DATA" in grid:
             grid["DATA"] = [None if data == "phantom" else data]
-        elif data is not None:
+        elif data not in (None, "phantom"):  # a notebook without a DATA grid runs on the phantom only
             continue
         result = sweep(nb, grid, workers=workers)
         print(f"[reproduce] {nb.name}: {len(result.executed)} run, {len(result.skipped)} already complete, "
