@@ -63,3 +63,27 @@ def test_readme_holds_the_generated_results_and_ci_runs_its_test_command():
     readme = (REPO_ROOT / "README.md").read_text()
     assert readme.count(START) == 1 and readme.count(END) == 1 and "docs/results.md" in readme
     assert "make test" in readme and (REPO_ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_reproduce_sweeps_each_notebook_over_R_and_its_grid(monkeypatch):
+    """reproduce hands each numbered notebook to the sweep with R and its NOTEBOOK_GRID (DATA
+    filtered by --data; notebooks without a DATA grid run only for the phantom) and returns
+    the failures."""
+    from inr_utils import pipeline, report, sweep
+
+    calls = []
+
+    def fake_sweep(nb, grid, workers=1):
+        calls.append((nb.stem, grid, workers))
+        return sweep.SweepResult([], [], [], [("run", "boom")] if nb.stem.startswith("02") else [], "", 0.0)
+
+    monkeypatch.setattr(sweep, "sweep", fake_sweep)
+    monkeypatch.setattr(report, "update_readme", lambda: None)
+    monkeypatch.setattr(pipeline, "write_parameters_doc", lambda: None)
+    failures = pipeline.reproduce((3, 6), data="sunnybrook", workers=2)
+    assert [c[0] for c in calls] == ["02_global_inr", "03_lambda_study", "05_liif_architecture_search"]
+    assert calls[2][1] == {"R": [3, 6], "T_LOW": [4, 8], "DATA": ["sunnybrook"]} and calls[0][2] == 2
+    assert failures == [("run", "boom")]
+    calls.clear()
+    pipeline.reproduce((6,), data="phantom")
+    assert [c[0] for c in calls][:2] == ["01_data", "02_global_inr"] and calls[1][1]["DATA"] == [None]
