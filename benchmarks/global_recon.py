@@ -201,12 +201,47 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
     return head + lines + verdicts + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
+def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_name: str) -> list[str]:
+    """Per method, PSNR with estimated coil maps minus PSNR with the known maps, over the cases
+    where both have every method's result (same data, mask and noise), and whether the methods'
+    ranking by PSNR changes on any of those cases."""
+    lines, worst, changed, cases = [], 0.0, [], set()
+    for R in Rs:
+        both = sorted({k.split("|")[0] for k in estimated if k.split("|")[1] == f"{R:g}"}
+                      & {k.split("|")[0] for k in known if k.split("|")[1] == f"{R:g}"})
+        both = [c for c in both if all(f"{c}|{R:g}|{m}" in estimated and f"{c}|{R:g}|{m}" in known for m in methods)]
+        if not both:
+            continue
+        cases.update(both)
+        for m in methods:
+            diffs = [estimated[f"{c}|{R:g}|{m}"]["psnr"] - known[f"{c}|{R:g}|{m}"]["psnr"] for c in both]
+            worst = max(worst, max(abs(d) for d in diffs))
+            lines.append(f"| {R:g} | {m} | {len(both)} | {statistics.median(diffs):+.2f} | {min(diffs):+.2f} | {max(diffs):+.2f} |")
+        # methods ranked as the README compares them: each BART prior by the better of its two budgets
+        families = list(dict.fromkeys(m.split(" -i")[0] for m in methods))
+        for c in both:
+            best = lambda res, f: max(res[f"{c}|{R:g}|{m}"]["psnr"] for m in methods if m.split(" -i")[0] == f)
+            rank = lambda res: sorted(families, key=lambda f: -best(res, f))
+            if rank(estimated) != rank(known):
+                changed.append(f"{c} (R = {R:g}): known {' > '.join(rank(known))}; estimated {' > '.join(rank(estimated))}")
+    if not lines:
+        return [f"Coil maps estimated ({maps}) against known (`{known_name}`): no case has every method's result in both."]
+    return [f"Coil maps estimated ({maps}) against known (`{known_name}`): PSNR with estimated maps minus PSNR with "
+            "the known maps (dB), same data, masks and noise, over the cases with every method's result in both.", "",
+            "| R | method | cases | median | min | max |", "|---|---|---|---|---|---|", *lines, "",
+            f"Estimated ({maps}) against known coil maps (`{known_name}`, {len(cases)} case(s)): every method within 1 dB of its known-map PSNR: {'met' if worst <= 1 else '**missed**'} (largest "
+            f"difference {worst:.2f} dB). Ranking of the methods by PSNR (each BART prior by its better budget): "
+            + ("unchanged on every case." if not changed else "changes on " + "; ".join(changed) + ".")]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kspace", nargs="?", help="k-space file in the project's layout (with target)")
     ap.add_argument("--data", default=None, help="instead of a file: a DATA spec (None/phantom, sunnybrook, ...)")
     ap.add_argument("--slices", default=None, help="'default' (every benchmark slice), 'tune' (training and validation "
                                                       "mid slices) or one DATA spec")
+    ap.add_argument("--first", type=int, default=None, help="only the first N cases of --slices (the test patient's mid "
+                                                            "slice comes first)")
     ap.add_argument("--R", type=float, nargs="+", default=[6])
     ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {OUR_METHODS + BART_METHODS} (default: all "
                                                              "but hashgrid)")
@@ -254,12 +289,17 @@ def main():
         specs, name = [args.kspace], args.name or "global_" + Path(args.kspace).stem
     elif args.slices:
         specs, name = slice_specs(args.slices), args.name or f"global_slices_{args.slices}"
+        if args.first is not None:
+            if args.first < 1:
+                raise SystemExit(f"--first must be >= 1, got {args.first}")
+            specs = specs[:args.first]
     else:
         specs = [args.data]
         name = args.name or "global_" + (args.data or "phantom").split(":")[0].replace("/", "-") + "_R" + "-".join(f"{R:g}" for R in args.R)
+    noise_suffix = f"_snr{args.snr_db:g}" if args.snr_db is not None else ""
+    known_name = name + "_truemaps" + noise_suffix  # the same cases and noise with the simulation's own maps
     if not args.kspace:  # the simulation settings are part of the results' name
-        name += ("_truemaps" if args.maps == "true" else "" if args.maps == "espirit" else "_" + args.maps) + \
-            (f"_snr{args.snr_db:g}" if args.snr_db is not None else "")
+        name += ("_truemaps" if args.maps == "true" else "" if args.maps == "espirit" else "_" + args.maps) + noise_suffix
     store = BENCHMARK_RESULTS / f"{name}.json"
     results = {} if args.fresh or not store.is_file() else json.loads(store.read_text())
     opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads)
@@ -312,7 +352,12 @@ def main():
     if len(done) < len(specs):
         lines += [f"Cases with the default INR's result: {len(done)} of {len(specs)} "
                   f"({', '.join(sorted(done))}); the others were not run (the run resumes from the kept results).", ""]
-    lines += summary(results, args.R, args.default_inr, methods, bart.available()) + [HEADLINE[1], ""]
+    known_store = BENCHMARK_RESULTS / f"{known_name}.json"
+    comparison = (maps_comparison(results, json.loads(known_store.read_text()), args.R, methods, args.maps, known_name)
+                  if args.maps != "true" and not args.kspace and known_store.is_file() else [])
+    lines += summary(results, args.R, args.default_inr, methods, bart.available())
+    lines += ["", comparison[-1]] if comparison else []  # its verdict in the headline, its table below
+    lines += [HEADLINE[1], ""]
     lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "
               "* the best of the row's BART, ! still at an edge of the search).", "",
               "| case | R | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
@@ -332,6 +377,7 @@ def main():
                 cells.append(f"{r['psnr']:.2f} / {r['seconds']:.1f}{w}{' *' if r is bart_best else ''}{' !' if r.get('at_edge') else ''}")
             if any(cells):
                 lines.append(f"| {label} | {R:g} | " + " | ".join(cells) + " |")
+    lines += ["", *comparison[:-1]] if comparison else []
     if args.scaling:
         lines += ["", scaling(args.threads, args.default_inr)]
     table = "\n".join(lines)

@@ -107,6 +107,9 @@ def estimate(kspace: np.ndarray, mask: np.ndarray, method: str = "espirit",
     band = calibration_band(mask)
     calib = min(24, band) if calib is None else int(calib)
     need = 8 if method == "espirit" else 2
+    if band < need:
+        raise ValueError(f"coil-map estimation ({method}) needs at least {need} central phase-encode lines sampled "
+                         f"(in some frame); this scan's central band is {band} lines wide")
     if calib < need or calib > band:
         raise ValueError(f"coil-map estimation ({method}) needs a calibration region of {need} to {band} central "
                          f"lines (the central band sampled in at least one frame is {band} lines wide), got {calib}")

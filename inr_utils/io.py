@@ -346,6 +346,7 @@ def load_case(DATA=None, R: float = 6, seed: int = 0, T: Optional[int] = 20, N: 
     * a CMRxRecon ``.mat`` file or patient folder, optionally ``path::slice``
       (``inr_utils.cmrxrecon.load``; a folder with only fully sampled data is undersampled at ``R``).
     * an ISMRMRD file (an HDF5 file with a ``dataset`` group; ``inr_utils.ismrmrd_io.load``).
+    * a BART k-space array ``name.cfl`` (``[H W 1 C 1 1 1 1 1 1 T]``; ``load_bart``, maps estimated).
     * a path to an image cine (.h5/.npy/.npz): normalised to [0, 1], then simulated.
 
     Simulated data take ``coil_model`` and ``snr_db`` (``acquisition.simulate``); with
@@ -394,6 +395,10 @@ def _load_case(DATA, R, seed, T, N, coils, noise_std, mask_style, coil_model, sn
         from . import cmrxrecon
 
         return cmrxrecon.load(path, R=R, slice_index=slice_index, seed=seed)
+    if path.suffix.lower() in (".cfl", ".hdr"):  # a BART k-space array; maps estimated (load_bart takes given ones)
+        if slice_index is not None:
+            raise ValueError(f"DATA {DATA}::{slice_part}: a BART array holds one slice; drop '::{slice_part}'")
+        return load_bart(str(path.with_suffix("")))
     keys = set()
     if path.suffix.lower() in (".h5", ".hdf5", ".mrd"):
         try:

@@ -72,8 +72,9 @@ def read_cine(path, slice_index: Optional[int] = None) -> tuple[np.ndarray, np.n
     try:
         header = ismrmrd.xsd.CreateFromDocument(dset.read_xml_header())
         enc = header.encoding[0]
-        if enc.trajectory is not None and str(getattr(enc.trajectory, "value", enc.trajectory)).lower() != "cartesian":
-            raise ISMRMRDError(f"{path}: trajectory {enc.trajectory} is not Cartesian")
+        trajectory = str(getattr(enc.trajectory, "value", enc.trajectory)).lower()  # an enum in the xsd bindings
+        if enc.trajectory is not None and trajectory != "cartesian":
+            raise ISMRMRDError(f"{path}: trajectory {trajectory} is not Cartesian (only Cartesian cines are read)")
         if enc.encodedSpace.matrixSize.z > 1:
             raise ISMRMRDError(f"{path}: a 3-D encoding (matrix z = {enc.encodedSpace.matrixSize.z}) is not a 2-D cine")
         n_readout_out = int(enc.reconSpace.matrixSize.x)

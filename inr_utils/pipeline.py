@@ -82,6 +82,8 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
     out_dir = Path(out_dir or params.get("OUT_DIR") or default_out_dir(
         notebook.stem, params.get("R", 6), params.get("DATA"), params.get("SEED", 0), **more)).resolve()
     params["OUT_DIR"] = str(out_dir)
+    if isinstance(params.get("DATA"), str):
+        params["DATA"] = _absolute_data(params["DATA"])
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{notebook.stem}.ipynb"
     with tempfile.TemporaryDirectory(prefix="nb-") as tmp:
@@ -142,6 +144,16 @@ def parameters_markdown() -> str:
 def write_parameters_doc(path: Path = REPO_ROOT / "docs" / "parameters.md") -> Path:
     write_if_changed(path, parameters_markdown())
     return path
+
+
+def _absolute_data(data: str) -> str:
+    """A DATA path relative to the caller made absolute (the kernel runs in notebooks/);
+    a ``::slice`` suffix is kept, specs such as ``sunnybrook:...`` are left alone."""
+    path, sep, slice_part = data.partition("::")
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or not candidate.exists():
+        return data
+    return str(candidate.resolve()) + sep + slice_part
 
 
 def _parse_value(text: str):

@@ -7,6 +7,7 @@ import pytest
 from inr_utils import cmrxrecon, io
 from inr_utils.fourier import fft2c
 from inr_utils.phantom import phantom_cine
+from reference_numpy import assert_float32_close, zero_filled
 
 NT, NZ, NC, NY, NX = 6, 3, 4, 24, 28  # frames, slices, coils, ky (our W), kx (our H)
 
@@ -115,3 +116,35 @@ def test_refusals_name_the_problem(tmp_path, kspace_mat):
         cmrxrecon.load(tmp_path / "P999")
     with pytest.raises(cmrxrecon.CMRxReconError, match="no undersampled data at R = 4 .* found ktRadial8"):
         cmrxrecon.load(tmp_path / "P003", R=4, verbose=False)
+
+
+def _ours(kspace_h5py, z):
+    """h5py's (t, slice, coil, ky, kx) -> our (T, C, H = kx, W = ky) for slice z."""
+    return np.transpose(kspace_h5py[:, z], (0, 1, 3, 2))
+
+
+@pytest.mark.parametrize("layout", ["2023", "2024-kt"])
+def test_zero_filled_image_equals_numpy_on_the_raw_arrays(tmp_path, kspace_mat, layout):
+    if layout == "2023":
+        mask_mat = np.repeat(_lines(4, 3)[0][:, None], NX, axis=1).astype(np.float64)  # (ky, kx), every frame
+        lines = np.repeat(mask_mat[None, :, 0], NT, axis=0)
+        _write(tmp_path / "FullSample/P001/cine_sax.mat", kspace_full=_compound(kspace_mat))
+        _write(tmp_path / "AccFactor04/P001/cine_sax.mat", kspace_sub04=_compound(kspace_mat * mask_mat[None, None, None]))
+        _write(tmp_path / "AccFactor04/P001/cine_sax_mask.mat", mask04=mask_mat)
+        path = tmp_path / "AccFactor04/P001/cine_sax.mat"
+        with h5py.File(path) as f:
+            raw = f["kspace_sub04"][...]
+    else:
+        kt_mask = np.repeat(_lines(8, 4)[:, :, None], NX, axis=2).astype(np.float64)  # (t, ky, kx)
+        lines = kt_mask[:, :, 0]
+        _write(tmp_path / "FullSample/P002/cine_sax.mat", kspace=_compound(kspace_mat))
+        _write(tmp_path / "Mask_Task2/P002/cine_sax_mask_ktGaussian8.mat", mask=kt_mask)
+        _write(tmp_path / "UnderSample_Task2/P002/cine_sax_kus_ktGaussian8.mat", kus=_compound(kspace_mat * kt_mask[:, None, None]))
+        path = tmp_path / "UnderSample_Task2/P002/cine_sax_kus_ktGaussian8.mat"
+        with h5py.File(path) as f:
+            raw = f["kus"][...]
+    raw = raw["real"].astype(np.float64) + 1j * raw["imag"]
+    acq = io.load_case(f"{path}::2")
+    # the reader scales k-space so that the fully sampled image (coil-combined with its maps) peaks at 1
+    scale = np.abs(zero_filled(_ours(kspace_mat, 2), np.ones((NT, NY)), acq.smaps)).max()
+    assert_float32_close(acq.zero_filled(), zero_filled(_ours(raw, 2), lines, acq.smaps) / scale)

@@ -53,6 +53,13 @@ def test_bad_requests_get_one_clear_error(scan):
     band = coils.calibration_band(scan.mask)
     with pytest.raises(ValueError, match=f"central band sampled in at least one frame is {band} lines"):
         coils.estimate(scan.kspace, scan.mask, "espirit", calib=band + 2)
+    narrow = scan.mask.copy()
+    narrow[:, :narrow.shape[1] // 2 - 3] = 0
+    narrow[:, narrow.shape[1] // 2 + 3:] = 0  # at most 6 central lines: too few for ESPIRiT's kernel
+    assert coils.calibration_band(narrow) < 8
+    with pytest.raises(ValueError, match=f"needs at least 8 central phase-encode lines .* central band is "
+                                         f"{coils.calibration_band(narrow)} lines"):
+        coils.estimate(scan.kspace * narrow[:, None, None, :], narrow, "espirit")
     with pytest.raises(ValueError, match="must be complex"):
         coils.estimate(np.abs(scan.kspace), scan.mask)
     with pytest.raises(ValueError, match="kspace \\(T, C, H, W\\) and mask \\(T, W\\)"):

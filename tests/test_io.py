@@ -73,6 +73,14 @@ def test_missing_and_non_hdf5_files(tmp_path):
         io.load_kspace(tmp_path / "text.h5")
 
 
+def test_truncated_kspace_file_is_named_as_such(tmp_path, tiny_acq):
+    io.save_kspace(tmp_path / "whole.h5", tiny_acq)
+    data = (tmp_path / "whole.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[:len(data) // 2])  # a copy interrupted half-way
+    with pytest.raises(io.DataFormatError, match="not a readable HDF5 file.*truncated"):
+        io.load_case(str(tmp_path / "cut.h5"))
+
+
 def test_image_cine_loaders(tmp_path):
     cine = np.random.default_rng(0).random((5, 12, 10)).astype(np.float32)
     np.save(tmp_path / "c.npy", cine)
@@ -178,3 +186,21 @@ def test_bart_cfl_round_trip_and_bart_layout_as_an_acquisition(tmp_path, tiny_ac
         io.read_cfl(tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="BART file not found"):
         io.read_cfl(tmp_path / "missing")
+
+
+def test_zero_filled_image_equals_numpy_on_the_raw_arrays_layout_and_bart(tmp_path, tiny_acq):
+    from reference_numpy import assert_float32_close, zero_filled
+
+    k, lines, smaps = tiny_acq.kspace, tiny_acq.mask, tiny_acq.smaps
+    with h5py.File(tmp_path / "case.h5", "w") as f:  # the k-space layout, written with h5py alone
+        f["kspace"], f["mask"], f["smaps"] = k, lines, smaps
+    acq = io.load_case(str(tmp_path / "case.h5"))
+    assert_float32_close(acq.zero_filled(), zero_filled(k, lines, smaps))
+    # BART's .cfl/.hdr: [H W 1 C 1 1 1 1 1 1 T], complex64 in column-major order, written by hand
+    T, C, H, W = k.shape
+    bart = np.transpose(k, (2, 3, 1, 0)).reshape(H, W, 1, C, 1, 1, 1, 1, 1, 1, T)
+    (tmp_path / "ksp.hdr").write_text("# Dimensions\n" + " ".join(map(str, bart.shape + (1,) * 5)) + "\n")
+    bart.astype(np.complex64).ravel(order="F").tofile(tmp_path / "ksp.cfl")
+    acq = io.load_case(str(tmp_path / "ksp.cfl"))
+    assert acq.meta["coil_maps"]["method"] == "espirit" and np.array_equal(acq.mask, lines)
+    assert_float32_close(acq.zero_filled(), zero_filled(k, lines, acq.smaps))

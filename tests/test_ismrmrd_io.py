@@ -11,6 +11,7 @@ from inr_utils import io, ismrmrd_io  # noqa: E402
 from inr_utils.acquisition import coil_maps, make_masks  # noqa: E402
 from inr_utils.fourier import fft2c  # noqa: E402
 from inr_utils.phantom import phantom_cine  # noqa: E402
+from reference_numpy import assert_float32_close, zero_filled  # noqa: E402
 
 T, C, H, W, SLICES = 6, 4, 32, 24, 2
 
@@ -20,14 +21,14 @@ def _fft1c(x, inverse=False):
     return np.fft.fftshift(f(np.fft.ifftshift(x, axes=-1), axis=-1, norm="ortho"), axes=-1)
 
 
-def _header(n_readout, centre):
+def _header(n_readout, centre, trajectory="cartesian"):
     space = lambda nx: xsd.encodingSpaceType(matrixSize=xsd.matrixSizeType(x=nx, y=W, z=1),
                                              fieldOfView_mm=xsd.fieldOfViewMm(x=nx * 2.0, y=W * 2.0, z=8.0))
     limits = xsd.encodingLimitsType(kspace_encoding_step_1=xsd.limitType(minimum=0, maximum=W - 1, center=centre),
                                     phase=xsd.limitType(minimum=0, maximum=T - 1, center=0),
                                     slice=xsd.limitType(minimum=0, maximum=SLICES - 1, center=0))
     enc = xsd.encodingType(encodedSpace=space(n_readout), reconSpace=space(H), encodingLimits=limits,
-                           trajectory=xsd.trajectoryType("cartesian"))
+                           trajectory=xsd.trajectoryType(trajectory))
     return xsd.ToXML(xsd.ismrmrdHeader(experimentalConditions=xsd.experimentalConditionsType(H1resonanceFrequency_Hz=63897000),
                                        encoding=[enc]))
 
@@ -96,3 +97,28 @@ def test_a_line_outside_the_encoded_matrix_is_refused(tmp_path, full_kspace):
     _write(tmp_path / "shifted.h5", full_kspace, mask, centre=W // 2 + 3, header_centre=W // 2)  # header and lines disagree
     with pytest.raises(ismrmrd_io.ISMRMRDError, match="falls outside the 24 encoded columns"):
         ismrmrd_io.read_cine(tmp_path / "shifted.h5")
+
+
+def test_files_without_a_cartesian_cine_are_refused(tmp_path):
+    dset = ismrmrd.Dataset(str(tmp_path / "radial.h5"), "dataset", create_if_needed=True)
+    dset.write_xml_header(_header(2 * H, W // 2, trajectory="radial"))
+    dset.close()
+    with pytest.raises(ismrmrd_io.ISMRMRDError, match="trajectory radial is not Cartesian"):
+        ismrmrd_io.read_cine(tmp_path / "radial.h5")
+    dset = ismrmrd.Dataset(str(tmp_path / "noise_only.h5"), "dataset", create_if_needed=True)
+    dset.write_xml_header(_header(2 * H, W // 2))
+    noise = ismrmrd.Acquisition.from_array(np.ones((C, 2 * H), np.complex64))
+    noise.set_flag(ismrmrd.ACQ_IS_NOISE_MEASUREMENT)
+    dset.append_acquisition(noise)
+    dset.close()
+    with pytest.raises(ismrmrd_io.ISMRMRDError, match="no imaging lines"):
+        ismrmrd_io.read_cine(tmp_path / "noise_only.h5")
+
+
+def test_zero_filled_image_equals_numpy_on_the_written_arrays(tmp_path, full_kspace):
+    mask = make_masks(T, W, 3, seed=1)
+    under = full_kspace * mask[None, :, None, None, :]
+    _write(tmp_path / "cine.h5", under, mask)
+    acq = io.load_case(f"{tmp_path / 'cine.h5'}::1")  # no target: scaled so that the zero-filled image peaks at 1
+    want = zero_filled(under[1], mask, acq.smaps)
+    assert_float32_close(acq.zero_filled(), want / np.abs(want).max())

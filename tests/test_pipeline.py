@@ -34,14 +34,25 @@ def test_lab_settings_refuse_a_broken_file(tmp_path):
     assert path.read_text() == "{not json"
 
 
-def test_execute_resolves_a_relative_out_dir_against_the_caller(tmp_path, monkeypatch):
-    """The kernel runs in notebooks/; OUT_DIR="rel" must still land in the caller's ./rel."""
+def test_execute_resolves_relative_out_dir_and_data_against_the_caller(tmp_path, monkeypatch, tiny_acq):
+    """The kernel runs in notebooks/; OUT_DIR="rel" must still land in the caller's ./rel and
+    DATA="scan.h5" must be the caller's ./scan.h5."""
+    import json
+
+    from inr_utils import io
+
     monkeypatch.chdir(tmp_path)
+    io.save_kspace(tmp_path / "scan.h5", tiny_acq)
     nb = pipeline.NOTEBOOK_DIR / "01_data.py"
-    executed = pipeline.execute(nb, pipeline.SMOKE_PARAMETERS["01_data"], "rel")
+    executed = pipeline.execute(nb, {**pipeline.SMOKE_PARAMETERS["01_data"], "DATA": "scan.h5"}, "rel")
     assert executed == tmp_path / "rel" / "01_data.ipynb"
-    assert (tmp_path / "rel" / "metrics.json").is_file()
     assert not (pipeline.NOTEBOOK_DIR / "rel").exists()
+    info = json.loads((tmp_path / "rel" / "run_info.json").read_text())
+    assert info["parameters"]["DATA"] == str(tmp_path / "scan.h5")
+    assert (tmp_path / "rel" / "metrics.json").is_file()
+    assert pipeline._absolute_data("scan.h5::2") == f"{tmp_path / 'scan.h5'}::2"
+    assert pipeline._absolute_data("sunnybrook:SCD0000501/slice_051") == "sunnybrook:SCD0000501/slice_051"
+    assert pipeline._absolute_data("missing.h5") == "missing.h5"  # the notebook's loader names it
 
 
 def test_parameters_doc_is_generated_from_the_current_cells():
