@@ -35,6 +35,7 @@ import json
 import multiprocessing as mp
 import platform
 import resource
+import shlex
 import statistics
 import sys
 import tempfile
@@ -346,9 +347,10 @@ def main():
     setting = (f"noise {'1e-3' if args.snr_db is None else f'for an image SNR of {args.snr_db:g} dB'}, coil maps "
                + ("known (the simulation's own)" if args.maps == "true" else f"estimated ({args.maps}) from the undersampled data"))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "
-             f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{' '.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
+             f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
     done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}
     lines.append(HEADLINE[0])  # the README's results summary shows what lies between the markers
+    lines += [f"Setting: {setting}; {len(methods)} methods.", ""]
     if len(done) < len(specs):
         lines += [f"Cases with the default INR's result: {len(done)} of {len(specs)} "
                   f"({', '.join(sorted(done))}); the others were not run (the run resumes from the kept results).", ""]

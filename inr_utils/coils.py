@@ -26,6 +26,17 @@ from .fourier import ifft2c
 
 METHODS = ("espirit", "lowres")
 
+#: ESPIRiT's kernel width, largest calibration region and crop, chosen on the training and
+#: validation mid slices (Sunnybrook SCD0000101-401, R = 6, 4 simulated coils, temporal TV;
+#: benchmarks/coil_maps.py): kernel 8 with region 32 lost least against the known maps among
+#: kernel 6-8 and region 24-48; crop 0 and 0.8 tied, and 0.8 still zeroes the air around an object
+ESPIRIT_KERNEL, ESPIRIT_MAX_CALIB, ESPIRIT_CROP = 8, 32, 0.8
+#: fewest calibration lines ESPIRiT is run with (its kernel is at most half the region wide)
+ESPIRIT_MIN_CALIB = 8
+#: largest calibration band of the low-resolution maps (48 lost less than 24 on 3 of the 4
+#: training and validation slices, benchmarks/coil_maps.py)
+LOWRES_MAX_CALIB = 48
+
 
 @dataclass(frozen=True)
 class CoilEstimate:
@@ -69,7 +80,7 @@ def _check(kspace, mask):
     return kspace, mask
 
 
-def lowres_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = 24) -> np.ndarray:
+def lowres_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = LOWRES_MAX_CALIB) -> np.ndarray:
     """The ``"lowres"`` estimate (module docstring) from the ``calib`` central lines."""
     kspace, mask = _check(kspace, mask)
     k = time_averaged_kspace(kspace, mask)
@@ -83,30 +94,37 @@ def lowres_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = 24) -> np.nda
     return (low / np.maximum(rss, 1e-12 * rss.max())).astype(np.complex64)
 
 
-def espirit_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = 24, kernel: int = 6, threshold: float = 0.02,
-                 crop: float = 0.95) -> np.ndarray:
+def espirit_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = ESPIRIT_MAX_CALIB, kernel: int = ESPIRIT_KERNEL,
+                 threshold: float = 0.02, crop: float = ESPIRIT_CROP) -> np.ndarray:
     """The ``"espirit"`` estimate (module docstring): sigpy's ``EspiritCalib`` on the
-    time-averaged k-space with a ``calib`` x ``calib`` calibration region."""
+    time-averaged k-space with a ``calib`` x ``calib`` calibration region and a
+    ``kernel`` x ``kernel`` k-space kernel; maps are 0 where the eigenvalue is below ``crop``."""
     from sigpy.mri.app import EspiritCalib  # imported here: sigpy's first import compiles with numba
 
     kspace, mask = _check(kspace, mask)
     k = time_averaged_kspace(kspace, mask)
-    maps = EspiritCalib(k, calib_width=int(calib), kernel_width=int(kernel), thresh=threshold, crop=crop,
-                        show_pbar=False).run()
-    return np.asarray(maps, np.complex64)
+    kernel = min(int(kernel), int(calib) // 2)  # a kernel as wide as the region leaves too few shifts to calibrate
+    maps = np.asarray(EspiritCalib(k, calib_width=int(calib), kernel_width=kernel, thresh=threshold, crop=crop,
+                                   show_pbar=False).run(), np.complex64)
+    covered = float(((np.abs(maps) ** 2).sum(0) > 0.5).mean())
+    if covered < 0.25:
+        raise ValueError(f"ESPIRiT found consistent coil maps on only {covered:.0%} of the image (eigenvalue below "
+                         f"crop = {crop:g} elsewhere, {calib} calibration lines, kernel {kernel}); use more calibration "
+                         "lines or coil_maps='lowres'")
+    return maps
 
 
 def estimate(kspace: np.ndarray, mask: np.ndarray, method: str = "espirit",
              calib: Optional[int] = None) -> tuple[np.ndarray, CoilEstimate]:
     """Coil maps (C, H, W) from the data and how they were made. ``calib`` (lines along W)
-    defaults to min(24, the calibration band); a band narrower than the ESPIRiT kernel needs
-    (or than 2 lines) is an error naming the band."""
+    defaults to min(32 for ESPIRiT or 48 for lowres, the calibration band); a band narrower
+    than ESPIRiT needs (8 lines; 2 for lowres) is an error naming the band."""
     if method not in METHODS:
         raise ValueError(f"unknown coil-map method {method!r}; choose from {METHODS}")
     kspace, mask = _check(kspace, mask)
     band = calibration_band(mask)
-    calib = min(24, band) if calib is None else int(calib)
-    need = 8 if method == "espirit" else 2
+    calib = min(ESPIRIT_MAX_CALIB if method == "espirit" else LOWRES_MAX_CALIB, band) if calib is None else int(calib)
+    need = ESPIRIT_MIN_CALIB if method == "espirit" else 2
     if band < need:
         raise ValueError(f"coil-map estimation ({method}) needs at least {need} central phase-encode lines sampled "
                          f"(in some frame); this scan's central band is {band} lines wide")

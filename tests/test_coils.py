@@ -32,7 +32,7 @@ def test_time_average_fills_each_line_from_the_frames_that_sampled_it():
 
 def test_espirit_recovers_the_simulating_maps_up_to_a_common_phase(scan):
     maps, how = coils.estimate(scan.kspace, scan.mask, "espirit")
-    assert how.method == "espirit" and 8 <= how.calibration_lines <= 24
+    assert how.method == "espirit" and coils.ESPIRIT_MIN_CALIB <= how.calibration_lines <= coils.ESPIRIT_MAX_CALIB
     inside = np.abs(scan.target).mean(0) > 0.2 * np.abs(scan.target).max()
     agreement = np.abs((np.conj(scan.smaps) * maps).sum(0))  # |<S_true, S_est>| per pixel, 1 if equal up to phase
     assert np.median(agreement[inside]) > 0.98
@@ -56,10 +56,12 @@ def test_bad_requests_get_one_clear_error(scan):
     narrow = scan.mask.copy()
     narrow[:, :narrow.shape[1] // 2 - 3] = 0
     narrow[:, narrow.shape[1] // 2 + 3:] = 0  # at most 6 central lines: too few for ESPIRiT's kernel
-    assert coils.calibration_band(narrow) < 8
-    with pytest.raises(ValueError, match=f"needs at least 8 central phase-encode lines .* central band is "
+    assert coils.calibration_band(narrow) < coils.ESPIRIT_MIN_CALIB
+    with pytest.raises(ValueError, match=f"needs at least {coils.ESPIRIT_MIN_CALIB} central phase-encode lines .* central band is "
                                          f"{coils.calibration_band(narrow)} lines"):
         coils.estimate(scan.kspace * narrow[:, None, None, :], narrow, "espirit")
+    with pytest.raises(ValueError, match="ESPIRiT found consistent coil maps on only"):
+        coils.espirit_maps(scan.kspace, scan.mask, 16, crop=0.9999)  # a crop no pixel passes: no silent zero maps
     with pytest.raises(ValueError, match="must be complex"):
         coils.estimate(np.abs(scan.kspace), scan.mask)
     with pytest.raises(ValueError, match="kspace \\(T, C, H, W\\) and mask \\(T, W\\)"):
@@ -93,7 +95,8 @@ def test_espirit_agrees_with_bart_ecalib(scan, tmp_path):
     maps, how = coils.estimate(scan.kspace, scan.mask, "espirit")
     k = coils.time_averaged_kspace(scan.kspace, scan.mask)  # (C, H, W) -> BART [H W 1 C]
     io.write_cfl(tmp_path / "k", np.transpose(k, (1, 2, 0))[:, :, None, :])
-    subprocess.run(["bart", "ecalib", "-m", "1", "-r", str(how.calibration_lines), "-k", "6", str(tmp_path / "k"),
+    subprocess.run(["bart", "ecalib", "-m", "1", "-r", str(how.calibration_lines), "-k", str(min(coils.ESPIRIT_KERNEL, how.calibration_lines // 2)),
+                    "-c", str(coils.ESPIRIT_CROP), str(tmp_path / "k"),
                     str(tmp_path / "s")], check=True, capture_output=True)
     theirs = np.transpose(io.read_cfl(tmp_path / "s").reshape(k.shape[1], k.shape[2], -1), (2, 0, 1))
     inside = np.abs(scan.target).mean(0) > 0.2 * np.abs(scan.target).max()
