@@ -57,9 +57,9 @@ def main():
     from tqdm.auto import tqdm
 
     torch.set_num_threads(args.threads)
-    from global_recon import slice_specs
+    from global_recon import simulated_case, slice_specs
 
-    from inr_utils import io, metrics, selection, tv
+    from inr_utils import metrics, selection, tv
     from inr_utils.report import write_benchmark
 
     specs = slice_specs(args.slices)[:args.first]
@@ -73,7 +73,7 @@ def main():
              "| slice | known maps | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     diffs = {n: [] for n in names}
     for spec in tqdm(specs, desc="slices"):
-        acq = io.load_case(spec, R=6, seed=0, T=20, N=128, coils=4, snr_db=args.snr_db)
+        acq = simulated_case(spec, 6, args.snr_db)
         x = acq.target
         best = lambda a: max(metrics.psnr(selection.fit_at(rec, a, ll, None).recon, x) for ll in args.lambdas)
         known = best(acq)

@@ -142,6 +142,15 @@ def slice_specs(which: str) -> list[str]:
     return [which]
 
 
+def simulated_case(spec, R, snr_db=None, coil_maps=None):
+    """A benchmark case: ``spec`` simulated at R with 4 coils, per-frame VD masks, seed 0, 20 x
+    128 x 128, noise 1e-3 or ``snr_db``; reconstructed with the simulation's maps or, with
+    ``coil_maps``, maps estimated from its undersampled data."""
+    from inr_utils import io
+
+    return io.load_case(spec, R=R, seed=0, T=20, N=128, coils=4, snr_db=snr_db, coil_maps=coil_maps)
+
+
 def _label(spec) -> str:
     return (spec or "phantom").replace("sunnybrook:", "")
 
@@ -202,10 +211,10 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
     return head + lines + verdicts + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
-def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_name: str) -> list[str]:
+def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_name: str) -> tuple[list[str], str]:
     """Per method, PSNR with estimated coil maps minus PSNR with the known maps, over the cases
-    where both have every method's result (same data, mask and noise), and whether the methods'
-    ranking by PSNR changes on any of those cases."""
+    where both have every method's result (same data, mask and noise), as table lines; and a
+    verdict: within 1 dB or not, and whether the methods' ranking by PSNR changes on any case."""
     lines, worst, changed, cases = [], 0.0, [], set()
     for R in Rs:
         both = sorted({k.split("|")[0] for k in estimated if k.split("|")[1] == f"{R:g}"}
@@ -226,13 +235,13 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
             if rank(estimated) != rank(known):
                 changed.append(f"{c} (R = {R:g}): known {' > '.join(rank(known))}; estimated {' > '.join(rank(estimated))}")
     if not lines:
-        return [f"Coil maps estimated ({maps}) against known (`{known_name}`): no case has every method's result in both."]
-    return [f"Coil maps estimated ({maps}) against known (`{known_name}`): PSNR with estimated maps minus PSNR with "
-            "the known maps (dB), same data, masks and noise, over the cases with every method's result in both.", "",
-            "| R | method | cases | median | min | max |", "|---|---|---|---|---|---|", *lines, "",
+        return [], f"Coil maps estimated ({maps}) against known (`{known_name}`): no case has every method's result in both."
+    return ([f"Coil maps estimated ({maps}) against known (`{known_name}`): PSNR with estimated maps minus PSNR with "
+             "the known maps (dB), same data, masks and noise, over the cases with every method's result in both.", "",
+             "| R | method | cases | median | min | max |", "|---|---|---|---|---|---|", *lines],
             f"Estimated ({maps}) against known coil maps (`{known_name}`, {len(cases)} case(s)): every method within 1 dB of its known-map PSNR: {'met' if worst <= 1 else '**missed**'} (largest "
             f"difference {worst:.2f} dB). Ranking of the methods by PSNR (each BART prior by its better budget): "
-            + ("unchanged on every case." if not changed else "changes on " + "; ".join(changed) + ".")]
+            + ("unchanged on every case." if not changed else "changes on " + "; ".join(changed) + "."))
 
 
 def main():
@@ -313,9 +322,7 @@ def main():
             return Path(spec)
         path = Path(tmp.name) / f"{_label(spec).replace('/', '_')}_R{R:g}.h5"
         if not path.exists():  # coil maps estimated once per case, as a user's scan would have them
-            acq = io.load_case(spec, R=R, seed=0, T=20, N=128, coils=4, snr_db=args.snr_db,
-                               coil_maps=None if args.maps == "true" else args.maps)
-            io.save_kspace(path, acq)
+            io.save_kspace(path, simulated_case(spec, R, args.snr_db, None if args.maps == "true" else args.maps))
         return path
 
     failures = []
@@ -355,10 +362,11 @@ def main():
         lines += [f"Cases with the default INR's result: {len(done)} of {len(specs)} "
                   f"({', '.join(sorted(done))}); the others were not run (the run resumes from the kept results).", ""]
     known_store = BENCHMARK_RESULTS / f"{known_name}.json"
-    comparison = (maps_comparison(results, json.loads(known_store.read_text()), args.R, methods, args.maps, known_name)
-                  if args.maps != "true" and not args.kspace and known_store.is_file() else [])
+    comparison, verdict = (maps_comparison(results, json.loads(known_store.read_text()), args.R, methods, args.maps,
+                                           known_name)
+                           if args.maps != "true" and not args.kspace and known_store.is_file() else ([], None))
     lines += summary(results, args.R, args.default_inr, methods, bart.available())
-    lines += ["", comparison[-1]] if comparison else []  # its verdict in the headline, its table below
+    lines += ["", verdict] if verdict else []  # the verdict in the headline, the table below
     lines += [HEADLINE[1], ""]
     lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "
               "* the best of the row's BART, ! still at an edge of the search).", "",
@@ -379,7 +387,7 @@ def main():
                 cells.append(f"{r['psnr']:.2f} / {r['seconds']:.1f}{w}{' *' if r is bart_best else ''}{' !' if r.get('at_edge') else ''}")
             if any(cells):
                 lines.append(f"| {label} | {R:g} | " + " | ".join(cells) + " |")
-    lines += ["", *comparison[:-1]] if comparison else []
+    lines += ["", *comparison] if comparison else []
     if args.scaling:
         lines += ["", scaling(args.threads, args.default_inr)]
     table = "\n".join(lines)

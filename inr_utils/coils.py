@@ -94,6 +94,12 @@ def lowres_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = LOWRES_MAX_CA
     return (low / np.maximum(rss, 1e-12 * rss.max())).astype(np.complex64)
 
 
+def espirit_kernel(calib: int, kernel: int = ESPIRIT_KERNEL) -> int:
+    """The kernel width ESPIRiT runs with: at most half the calibration region (a kernel as wide
+    as the region leaves too few shifted copies to calibrate)."""
+    return min(int(kernel), int(calib) // 2)
+
+
 def espirit_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = ESPIRIT_MAX_CALIB, kernel: int = ESPIRIT_KERNEL,
                  threshold: float = 0.02, crop: float = ESPIRIT_CROP) -> np.ndarray:
     """The ``"espirit"`` estimate (module docstring): sigpy's ``EspiritCalib`` on the
@@ -103,7 +109,7 @@ def espirit_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = ESPIRIT_MAX_
 
     kspace, mask = _check(kspace, mask)
     k = time_averaged_kspace(kspace, mask)
-    kernel = min(int(kernel), int(calib) // 2)  # a kernel as wide as the region leaves too few shifts to calibrate
+    kernel = espirit_kernel(calib, kernel)
     maps = np.asarray(EspiritCalib(k, calib_width=int(calib), kernel_width=kernel, thresh=threshold, crop=crop,
                                    show_pbar=False).run(), np.complex64)
     covered = float(((np.abs(maps) ** 2).sum(0) > 0.5).mean())

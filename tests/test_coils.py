@@ -95,7 +95,7 @@ def test_espirit_agrees_with_bart_ecalib(scan, tmp_path):
     maps, how = coils.estimate(scan.kspace, scan.mask, "espirit")
     k = coils.time_averaged_kspace(scan.kspace, scan.mask)  # (C, H, W) -> BART [H W 1 C]
     io.write_cfl(tmp_path / "k", np.transpose(k, (1, 2, 0))[:, :, None, :])
-    subprocess.run(["bart", "ecalib", "-m", "1", "-r", str(how.calibration_lines), "-k", str(min(coils.ESPIRIT_KERNEL, how.calibration_lines // 2)),
+    subprocess.run(["bart", "ecalib", "-m", "1", "-r", str(how.calibration_lines), "-k", str(coils.espirit_kernel(how.calibration_lines)),
                     "-c", str(coils.ESPIRIT_CROP), str(tmp_path / "k"),
                     str(tmp_path / "s")], check=True, capture_output=True)
     theirs = np.transpose(io.read_cfl(tmp_path / "s").reshape(k.shape[1], k.shape[2], -1), (2, 0, 1))
