@@ -152,6 +152,32 @@ def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR again
     return Path(path)
 
 
+def learning_curves(path, histories: Mapping[str, Mapping], title: str = "validation error while training",
+                    reference: Optional[Mapping[str, float]] = None) -> Path:
+    """Validation relative L1 of each LIIF model against epoch and against training seconds
+    (training histories of ``liif.train``); ``reference``: horizontal lines (e.g. ZF's and
+    TV's validation error), by name. The epoch where a model stopped is marked with its reason."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), dpi=100)
+    for name, h in histories.items():
+        seconds = np.cumsum(h["seconds"])
+        for ax, x in zip(axes, (h["epoch"], seconds)):
+            line, = ax.plot(x, h["val"], marker=".", label=f"{name} ({len(h['val'])} epochs)")
+            if h.get("stop", "").startswith("plateau"):
+                ax.plot(x[-1], h["val"][-1], marker="s", ms=8, mfc="none", color=line.get_color())
+    for ax, xlabel in zip(axes, ("epoch", "training seconds (cumulative)")):
+        for name, value in (reference or {}).items():
+            ax.axhline(value, ls="--", lw=1, color="gray")
+            ax.annotate(name, (0.99, value), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8)
+        ax.set(xlabel=xlabel, ylabel="validation relative L1", yscale="log")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(title="square: stopped at a plateau", fontsize=8, title_fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
 def original_table(out, recons: Mapping[str, np.ndarray], target=None, metrics: Optional[Mapping] = None,
                    title: str = "", show: bool = True) -> Path:
     """The original's table for a run: the figure set of every row under ``figures/`` and

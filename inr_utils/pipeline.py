@@ -42,11 +42,13 @@ SMOKE_PARAMETERS = {
 
 
 #: extra parameter grids swept by `reproduce` (besides R), and how they name OUT_DIR
-#: (DATA=None is the embedded phantom; "sunnybrook" the real test patient, for the issues' real-data targets)
+#: (DATA=None is the embedded phantom; "sunnybrook" the real test patient, for the issues' real-data targets;
+#: RETRAIN=True: the LIIF models train from scratch, not from the shipped ones)
 NOTEBOOK_GRID = {
     "02_global_inr": {"DATA": (None, "sunnybrook")},
     "03_lambda_study": {"DATA": (None, "sunnybrook")},
-    "05_liif_architecture_search": {"T_LOW": (4, 8), "DATA": (None, "sunnybrook")},
+    "04_liif_2d_vs_3d": {"DATA": (None, "sunnybrook"), "RETRAIN": (True,)},
+    "05_liif_architecture_search": {"T_LOW": (4, 8), "DATA": (None, "sunnybrook"), "RETRAIN": (True,)},
 }
 OUT_DIR_KEYS = {"T_LOW": "T"}
 

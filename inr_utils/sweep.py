@@ -37,6 +37,8 @@ from .runs import code_version, default_out_dir
 EXECUTORS = ("local", "dask")
 #: grid parameters that ``default_out_dir`` names already (besides the OUT_DIR_KEYS)
 NAMED = ("R", "DATA", "SEED", "OUT_DIR")
+#: parameters that do not change a run's results, so they do not name its folder either
+UNNAMED = ("RETRAIN",)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -106,7 +108,7 @@ def plan(notebook, grid: dict, out_root=None) -> list[SweepRun]:
         params = dict(zip(grid, values))
         more = {OUT_DIR_KEYS[k]: params[k] for k in OUT_DIR_KEYS if k in params}
         name = default_out_dir(notebook.stem, params.get("R", 6), params.get("DATA"), params.get("SEED", 0), **more).name
-        extra = [f"{k}{_tag(v)}" for k, v in params.items() if k not in NAMED and k not in OUT_DIR_KEYS]
+        extra = [f"{k}{_tag(v)}" for k, v in params.items() if k not in NAMED + UNNAMED and k not in OUT_DIR_KEYS]
         runs.append(SweepRun(str(notebook.resolve()), params, str((root / "_".join([name] + extra)).resolve())))
     folders = [r.out_dir for r in runs]
     if len(set(folders)) != len(folders):

@@ -83,6 +83,7 @@ FINAL_DC: bool = True  # a last soft data-consistency step on the encoder's corr
 BF16: Optional[bool] = None  # bfloat16 autocast of the CNNs (None: where the hardware has fast bfloat16)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
+RETRAIN: bool = False  # train even when a shipped model was trained with exactly these settings (make reproduce: True)
 SAMPLE_CACHE_GB: float = 2  # memory (GiB) for keeping the simulated samples, so every model after the first reads them (0: simulate again)
 OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>[_<data>][_seed<SEED>]/
 
@@ -104,7 +105,8 @@ experiment = liif.LiifExperiment(
      "RDN": liif.ModelConfig(liif.EncoderConfig("rdn3d", channels=RDN_CHANNELS, blocks=RDN_BLOCKS, layers=RDN_LAYERS,
                                                 growth=RDN_GROWTH, circular=CIRCULAR_TIME), **model)},
     tv_log_lambdas=TV_LOG_LAMBDAS, tv_iters=TV_ITERS, order=("RDN", "UNet", "TV", "ZF"),
-    extra={"epochs": EPOCHS, "batch": BATCH, "bf16": BF16})
+    extra={"epochs": EPOCHS, "batch": BATCH, "bf16": BF16},
+    shipped=None if RETRAIN else liif.shipped_dir("05_liif_architecture_search", R, DATA, SEED, T=T_LOW))
 runner = liif.LiifRunner(experiment)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", data.acquisition.R, DATA, SEED, T=T_LOW))
 print(runner.describe() + f", bfloat16 CNNs: {BF16}")
@@ -118,6 +120,8 @@ print(runner.describe() + f", bfloat16 CNNs: {BF16}")
 # %%
 result = runner.run(out)
 print(liif.results_table(result.record))
+figures.learning_curves(out.path("learning_curves.png"), result.histories,
+                        f"05 LIIF learning curves: R = {R:g}, T_low = {T_LOW}")
 
 # %% [markdown]
 # ## Figures (first test subject) and the run's numbers

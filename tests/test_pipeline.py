@@ -92,8 +92,9 @@ def test_reproduce_sweeps_each_notebook_over_R_and_its_grid(monkeypatch):
     monkeypatch.setattr(report, "update_readme", lambda: None)
     monkeypatch.setattr(pipeline, "write_parameters_doc", lambda: None)
     failures = pipeline.reproduce((3, 6), data="sunnybrook", workers=2)
-    assert [c[0] for c in calls] == ["02_global_inr", "03_lambda_study", "05_liif_architecture_search"]
-    assert calls[2][1] == {"R": [3, 6], "T_LOW": [4, 8], "DATA": ["sunnybrook"]} and calls[0][2] == 2
+    assert [c[0] for c in calls] == ["02_global_inr", "03_lambda_study", "04_liif_2d_vs_3d", "05_liif_architecture_search"]
+    assert calls[3][1] == {"R": [3, 6], "T_LOW": [4, 8], "DATA": ["sunnybrook"], "RETRAIN": [True]} and calls[0][2] == 2
+    assert calls[2][1] == {"R": [3, 6], "DATA": ["sunnybrook"], "RETRAIN": [True]}  # reproduce trains the LIIF models
     assert failures == [("run", "boom")]
     calls.clear()
     pipeline.reproduce((6,), data="phantom")

@@ -25,7 +25,7 @@ Reconstructing your own binned k-space with a saved model::
     cine = model.apply_to(liif.collate([sample]))[0]     # (T_query, H, W) complex
 """
 from .config import (ENCODER_DEFAULTS, INPUTS, PRESETS, AcquisitionSpec, DataConfig, EncoderConfig, ModelConfig,
-                     TrainConfig, preset)
+                     TrainConfig, preset, preset_data)
 from .data import (PHANTOM_SEEDS, CineSubject, LiifDataset, PhantomSubject, Sample, collate, datasets, make_sample,
                    subjects, view_share)
 from .encoders import ENCODERS, RDN3D, CircularTimeConv3d, UNet, he_init, output_conv, upsample_space
@@ -33,15 +33,16 @@ from .evaluation import (best_to_tv, consistency_floor, evaluate_all, interpolat
                          tv_at_queries, zf_at_queries)
 from .experiment import LiifExperiment, LiifResult, LiifRunner
 from .model import LiifCine, SineDecoder, bf16_supported
+from .shipped import SHIPPED_MODELS, provenance, ship, shipped_dir
 from .tables import results_table, run_summary, summary_table
 from .training import World, evaluate_loss, load_model, rel_l1_loss, save_model, train, train_all
 
 __all__ = [
     "ENCODER_DEFAULTS", "INPUTS", "PRESETS", "AcquisitionSpec", "DataConfig", "EncoderConfig", "ModelConfig",
-    "TrainConfig", "preset", "PHANTOM_SEEDS", "CineSubject", "LiifDataset", "PhantomSubject", "Sample", "collate",
+    "TrainConfig", "preset", "preset_data", "PHANTOM_SEEDS", "CineSubject", "LiifDataset", "PhantomSubject", "Sample", "collate",
     "datasets", "make_sample", "subjects", "view_share", "ENCODERS", "RDN3D", "CircularTimeConv3d", "UNet",
     "he_init", "output_conv", "upsample_space", "best_to_tv", "consistency_floor", "evaluate_all",
     "interpolate_bins", "mean_metrics", "predict", "tune_tv", "tv_at_queries", "zf_at_queries", "LiifExperiment",
     "LiifResult", "LiifRunner", "LiifCine", "SineDecoder", "bf16_supported", "results_table", "run_summary",
-    "summary_table", "World", "evaluate_loss", "load_model", "rel_l1_loss", "save_model", "train", "train_all",
+    "summary_table", "SHIPPED_MODELS", "provenance", "ship", "shipped_dir", "World", "evaluate_loss", "load_model", "rel_l1_loss", "save_model", "train", "train_all",
 ]

@@ -8,9 +8,11 @@
   carry it (``asdict``) and ``load_model`` rebuilds from it.
 * ``TrainConfig``: epochs, learning rate, batch, pixels per step, seed, resume.
 
-Named presets (``preset(name, encoder, T_low)``): ``"original"``, the original's setting
-(zero-filled input, no residual, PyTorch's initialisation, zero time padding, the original's
-widths); ``"05-defaults"``, notebook 05's defaults (view-shared input, residual with image
+Named presets (``preset(name, encoder, T_low)``, ``preset_data(name)``): ``"original"``, the
+original's setting (zero-filled input, no residual, PyTorch's initialisation, zero time padding,
+the original's widths, no augmentation); ``"fair"``, the original's networks with the training
+choices that help every encoder alike (He initialisation, view-shared input, augmentation);
+``"05-defaults"``, notebook 05's defaults (view-shared input, residual with image
 skip, periodic time padding, four data-consistency stages and a final one, smaller widths).
 """
 from __future__ import annotations
@@ -198,7 +200,15 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Adam + reduce-on-plateau on the relative-L1 loss (``training.train``)."""
+    """Adam + reduce-on-plateau on the relative-L1 loss (``training.train``).
+
+    ``epochs`` is the most epochs; training stops earlier when
+
+    * ``plateau`` (a fraction, e.g. 0.01) is set and, after at least ``min_epochs`` epochs, the
+      best validation error of the last quarter of the epochs (at least 2) is less than
+      ``plateau`` below the best one before them: min(v[-q:]) > (1 - plateau) min(v[:-q]);
+    * ``max_seconds`` is set and the epochs so far took that long (a per-model time budget).
+    """
 
     epochs: int
     lr: float = 1e-3
@@ -206,29 +216,64 @@ class TrainConfig:
     pixels_per_step: Optional[int] = 1024  # random pixels decoded per query frame in a step (None: all)
     seed: int = 0
     resume: bool = True  # continue from the checkpoint when it was written by the same setting
+    plateau: Optional[float] = None  # stop when the last quarter improved the best validation error by less (None: never)
+    min_epochs: int = 8  # epochs before the plateau rule applies
+    max_seconds: Optional[float] = None  # stop after the epoch that reaches this much training time (None: no budget)
 
     def __post_init__(self):
         self.epochs, self.batch = check_int("epochs", self.epochs), check_int("batch", self.batch)
         self.lr = _positive("lr", self.lr, float)
         self.pixels_per_step = check_int("pixels_per_step", self.pixels_per_step) if self.pixels_per_step else None
         self.seed = check_int("seed", self.seed, 0)
+        self.min_epochs = check_int("min_epochs", self.min_epochs, 2)
+        if self.plateau is not None:
+            if isinstance(self.plateau, bool) or not (np.isfinite(self.plateau) and 0 < self.plateau < 1):
+                raise ValueError(f"PLATEAU (plateau) must be a fraction in (0, 1) or None, got {self.plateau!r}")
+            self.plateau = float(self.plateau)
+        if self.max_seconds is not None:
+            self.max_seconds = _positive("max_seconds", self.max_seconds, float)
 
     def checkpoint_key(self) -> dict:
         """The settings a checkpoint must share to be resumed from."""
         return {"lr": self.lr, "batch": self.batch, "pixels_per_step": self.pixels_per_step, "seed": self.seed}
 
+    def stop_reason(self, val: Sequence[float], seconds: Sequence[float]) -> str:
+        """Why training stops after these epochs' validation errors and times ("" : it goes on)."""
+        n = len(val)
+        if n >= self.epochs:
+            return f"reached the most epochs ({self.epochs})"
+        if self.plateau is not None and n >= self.min_epochs:
+            q = max(2, n // 4)
+            recent, before = min(val[-q:]), min(val[:-q])
+            if recent > (1 - self.plateau) * before:
+                return (f"plateau after {n} epochs: the best validation error of the last {q} ({recent:.4f}) is less "
+                        f"than {100 * self.plateau:g}% below the best before them ({before:.4f})")
+        if self.max_seconds is not None and sum(seconds) >= self.max_seconds:
+            return f"time budget: {sum(seconds):.0f} s of training >= {self.max_seconds:g} s after {n} epochs"
+        return ""
 
-#: named model settings; ``preset(name, encoder, T_low)`` builds a ModelConfig from one
+
+#: named model settings; ``preset(name, encoder, T_low)`` builds a ModelConfig from one and
+#: ``preset_data(name)`` gives its data fields (training augmentation)
 PRESETS = {
     "original": {
         "encoders": {"unet2d": {"he": False}, "unet3d": {"he": False}, "rdn3d": {}},
         "model": {"input": "zf"},
+        "data": {"augment": False},
+    },
+    # the training choices that help every encoder alike, for a fair 2D-vs-3D comparison: He
+    # initialisation, view-shared input bins and augmentation (the original's widths and decoder)
+    "fair": {
+        "encoders": {"unet2d": {"he": True}, "unet3d": {"he": True}},
+        "model": {"input": "vs"},
+        "data": {"augment": True},
     },
     "05-defaults": {
         "encoders": {"unet3d": {"channels": (8, 16, 32), "circular": True},
                      "rdn3d": {"channels": 12, "blocks": 2, "layers": 2, "growth": 8, "circular": True}},
         "model": {"input": "vs", "residual": True, "image_skip": True, "dc_cascade": (8, 16, 32), "dc_stages": 4,
                   "final_dc": True},
+        "data": {"augment": True},
     },
 }
 
@@ -241,3 +286,10 @@ def preset(name: str, encoder: str, T_low: int, **overrides) -> ModelConfig:
     if encoder not in p["encoders"]:
         raise ValueError(f"preset {name!r} has no {encoder!r} encoder; it has {sorted(p['encoders'])}")
     return replace(ModelConfig(EncoderConfig(encoder, **p["encoders"][encoder]), T_low, **p["model"]), **overrides)
+
+
+def preset_data(name: str) -> dict:
+    """The ``DataConfig`` fields of preset ``name`` (its training augmentation)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
+    return dict(PRESETS[name].get("data", {}))

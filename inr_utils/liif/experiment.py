@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ from .config import DataConfig, ModelConfig, TrainConfig
 from .data import datasets
 from .evaluation import evaluate_all, mean_metrics, tune_tv, tv_at_queries
 from .model import LiifCine
+from .shipped import provenance
 from .training import train_all
 
 
@@ -37,6 +39,7 @@ class LiifExperiment:
     tv_iters: int = 300
     order: Optional[Sequence[str]] = None  # the methods' order in the record (None: ZF, the models, TV)
     extra: dict = field(default_factory=dict)  # more fields for the record (after N)
+    shipped: Optional[Path] = None  # a folder of shipped models (liif.shipped_dir) to evaluate instead of training, when they match
 
     def __post_init__(self):
         if not self.models or not all(isinstance(c, ModelConfig) for c in self.models.values()):
@@ -83,7 +86,11 @@ class LiifRunner:
             tv_ll, tv_scores = tune_tv(self.val_set, exp.tv_log_lambdas, exp.tv_iters)
             print("TV validation relative L1:", {k: round(v, 4) for k, v in tv_scores.items()}, "-> log10 lambda", tv_ll,
                   f"({time.perf_counter() - t0:.0f} s)")
-        histories, train_seconds = train_all(self.models, self.train_set, self.val_set, out, exp.training)
+        split = {name: [s.name for s in ds.subjects] for name, ds in
+                 (("train", self.train_set), ("val", self.val_set), ("test", self.test_set))}
+        histories, train_seconds, loaded = train_all(
+            self.models, self.train_set, self.val_set, out, exp.training, shipped=exp.shipped,
+            provenance=lambda name: provenance(exp.models[name], exp.data, exp.training, split))
         samples, recons, infer_seconds = evaluate_all(self.models, self.test_set)
         targets = [s.target.numpy() for s in samples]
         if tv_ll is not None:
@@ -100,5 +107,11 @@ class LiifRunner:
         for name in exp.order or recons:
             record["methods"][name] = {**mean_metrics(recons[name], targets), "train_seconds": train_seconds.get(name, 0.0),
                                        "infer_seconds": infer_seconds[name]}
+            if name in histories:  # how training ended (the plateau rule, the budget or the most epochs)
+                h = histories[name]
+                record["methods"][name].update(epochs=len(h["val"]), stop=h.get("stop", ""),
+                                               best_val=float(min(h["val"])) if h["val"] else None)
+                if name in loaded:
+                    record["methods"][name]["shipped"] = loaded[name]
         return LiifResult(record, histories, samples, recons, targets)
 

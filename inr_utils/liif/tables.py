@@ -47,8 +47,10 @@ def run_summary(record: dict) -> dict:
 
 def results_table(result: dict) -> str:
     """One run's methods (relative L1, PSNR, SSIM, NRMSE, temporal fidelity, seconds) as fixed-width text."""
-    rows = [f"{'method':8s} {'relL1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'NRMSE':>6s} {'tfid':>5s} {'train s':>8s} {'infer s':>8s}"]
+    rows = [f"{'method':8s} {'relL1':>6s} {'PSNR':>6s} {'SSIM':>6s} {'NRMSE':>6s} {'tfid':>5s} {'tcorr':>6s} {'train s':>8s} "
+            f"{'epochs':>6s} {'infer s':>8s}"]
     for name, m in result["methods"].items():
         rows.append(f"{name:8s} {m['rel_l1']:6.3f} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['nrmse']:6.3f} "
-                    f"{m['temporal_fidelity']:5.2f} {m['train_seconds']:8.0f} {m['infer_seconds']:8.3f}")
+                    f"{m['temporal_fidelity']:5.2f} {m.get('temporal_correlation', float('nan')):6.3f} "
+                    f"{m['train_seconds']:8.0f} {m.get('epochs', '-')!s:>6s} {m['infer_seconds']:8.3f}")
     return "\n".join(rows)

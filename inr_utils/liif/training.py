@@ -70,8 +70,10 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     epoch, history) and, with ``config.resume``, resumed from when present, only if it was
     written by the same model config, ``tag``, learning rate, batch, pixels per step and seed
     and has not run past ``config.epochs`` (otherwise training starts afresh, with a message).
-    NaN/Inf stops with a message, keeping the last checkpointed state. Returns the history
-    (train/val loss, seconds per epoch).
+    NaN/Inf stops with a message, keeping the last checkpointed state. Training ends at
+    ``config.epochs`` or earlier by ``config.stop_reason`` (validation plateau, time budget);
+    the reason is ``history["stop"]``. Returns the history (train/val loss, seconds and
+    learning rate per epoch, ``stop``, ``stopped`` for a non-finite loss).
     """
     epochs, batch, seed, pixels_per_step = config.epochs, config.batch, config.seed, config.pixels_per_step
     if world is not None and batch % world.size:
@@ -85,7 +87,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
-    history = {"epoch": [], "train": [], "val": [], "seconds": [], "lr": [], "stopped": ""}
+    history = {"epoch": [], "train": [], "val": [], "seconds": [], "lr": [], "stopped": "", "stop": ""}
     settings = config.checkpoint_key()
     start = 0
     if checkpoint is not None and config.resume and Path(checkpoint).exists():
@@ -99,7 +101,11 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
         elif lead:
             print(f"{desc}: {checkpoint} was written by another model, setting or a longer run; training afresh")
     g = torch.Generator().manual_seed(seed)
+    history.setdefault("stop", "")
     for epoch in range(start, epochs):
+        history["stop"] = config.stop_reason(history["val"], history["seconds"])
+        if history["stop"]:  # a resumed run that had already stopped by the plateau rule or the budget
+            break
         t0 = time.perf_counter()
         train_set.set_epoch(epoch)
         g.manual_seed(seed * 1000 + epoch)
@@ -149,6 +155,11 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
             _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                           "epoch": epoch, "history": history, "config": model.config.to_dict(), "tag": tag, "settings": settings},
                          Path(checkpoint))
+        history["stop"] = config.stop_reason(history["val"], history["seconds"])
+        if history["stop"]:
+            if progress and epoch + 1 < epochs:
+                print(f"{desc}: stopped, {history['stop']}")
+            break
     return history
 
 
@@ -184,24 +195,39 @@ def load_model(path) -> LiifCine:
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(f"{path} is not a LIIF model written by save_model (keys: config, model, extra)")
     model = LiifCine(ModelConfig.from_dict(state["config"]))
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state["model"])  # copies into the float32 parameters (shipped weights are float16)
     return model.eval()
 
 
-def train_all(models: dict, train_set, val_set, out, config: TrainConfig) -> tuple[dict, dict]:
+def train_all(models: dict, train_set, val_set, out, config: TrainConfig, *, provenance=None,
+              shipped=None) -> tuple[dict, dict, dict]:
     """Train each named model (checkpoints in OUT_DIR/checkpoints/, final models staged in
-    models/ of the run). Returns (histories, training seconds = the epochs' wall time, also
-    across resumed sessions)."""
+    models/ of the run, with ``provenance(name)`` when given). With ``shipped`` (a folder of
+    shipped models, ``liif.shipped``), a model whose shipped provenance equals the run's is
+    loaded instead of trained. Returns (histories, training seconds = the epochs' wall time,
+    also across resumed sessions or of the shipped training, the shipped file per loaded model)."""
+    from . import shipped as shipped_models
+
     ckpt_dir = out.out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     spec = train_set.spec
     tag = f"R{spec.R:g}-T{spec.T_low}-{spec.T_high}-{[s.name for s in train_set.subjects[:3]]}-{len(train_set)}-seed{config.seed}"
-    histories, seconds = {}, {}
+    histories, seconds, loaded = {}, {}, {}
     for name, model in models.items():
+        prov = provenance(name) if provenance else None
+        state = shipped_models.find(shipped, name, prov) if prov is not None else None
+        if state is not None:
+            model.load_state_dict(state["model"])
+            histories[name], loaded[name] = state["extra"]["history"], state["path"]
+            seconds[name] = float(sum(histories[name]["seconds"]))
+            print(f"{name}: evaluated from the shipped model {state['path']} (trained {len(histories[name]['val'])} epochs, "
+                  f"{seconds[name]:.0f} s; RETRAIN=True trains it again)")
+            continue
         t0 = time.perf_counter()
         histories[name] = train(model, train_set, val_set, config, ckpt_dir / f"{name}.pt", desc=name, tag=tag)
         # epochs' wall time summed over every (resumed) session, so a resumed run reports the real cost
         seconds[name] = float(sum(histories[name]["seconds"])) or time.perf_counter() - t0
-        save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name]})
-        print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {seconds[name]:.0f} s")
-    return histories, seconds
+        save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name], "provenance": prov})
+        print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, {seconds[name]:.0f} s"
+              + (f"; {histories[name]['stop']}" if histories[name].get("stop") else ""))
+    return histories, seconds, loaded

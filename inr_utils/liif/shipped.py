@@ -1,0 +1,105 @@
+"""Trained LIIF models that ship with the package, and how a run finds them.
+
+A shipped model lives at ``inr_utils/data/liif_models/<notebook>/<run>/<name>.pt`` (``<run>`` is
+the run's default folder name, e.g. ``R6_T8_sunnybrook``), written by ``ship`` from a finished
+run: weights stored in float16 (about half the size; ``load_model`` casts them back to float32),
+the ``ModelConfig``, the training history and the run's *provenance*: the data, acquisition,
+training settings and split it was trained on. A notebook evaluates a shipped model instead of
+training when its provenance equals the run's (``LiifExperiment.shipped``; the notebooks'
+``RETRAIN=True`` trains anyway). Each run folder has a ``manifest.json``: the test metrics of
+the run that trained the models (full precision), its subjects and settings.
+
+    python -m inr_utils.liif.shipped outputs/05_liif_architecture_search/R6_T8_sunnybrook
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..runs import default_out_dir
+from .config import DataConfig, TrainConfig
+
+SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "data" / "liif_models"
+
+
+def shipped_dir(notebook: str, R, DATA=None, SEED: int = 0, **more) -> Path:
+    """Where the shipped models of this run would be (named like the run's default OUT_DIR)."""
+    return SHIPPED_MODELS / notebook / default_out_dir(notebook, R, DATA, SEED, **more).name
+
+
+def provenance(model_config, data: DataConfig, training: TrainConfig, split: dict) -> dict:
+    """Everything a trained model's weights depend on, as plain JSON values: the model, the data
+    and acquisition, the training settings (not ``resume``) and the subjects of each split."""
+    d = {k: v for k, v in asdict(data).items() if k != "cache_gb"}
+    t = {k: v for k, v in asdict(training).items() if k != "resume"}
+    return json.loads(json.dumps({"model": model_config.to_dict(), "data": d, "training": t, "split": split}))
+
+
+def find(directory: Optional[Path], name: str, wanted: dict) -> Optional[dict]:
+    """The saved state of model ``name`` in ``directory`` when its provenance equals ``wanted``
+    (else None, with a line saying why when a file is there but differs)."""
+    if directory is None:
+        return None
+    path = Path(directory) / f"{name}.pt"
+    if not path.is_file():
+        return None
+    state = torch.load(path, weights_only=False)
+    have = state.get("extra", {}).get("provenance")
+    if have != wanted:
+        differs = sorted(k for k in wanted if (have or {}).get(k) != wanted[k])
+        print(f"{name}: the shipped model {path} was trained with other {', '.join(differs)}; training it here")
+        return None
+    state["path"] = str(path)
+    return state
+
+
+def ship(run_dir, dest: Optional[Path] = None) -> Path:
+    """Copy the models of a finished run (``<run_dir>/models/*.pt``) into the package as float16
+    with a ``manifest.json`` beside them; returns the folder. The run's metrics.json must exist."""
+    run_dir = Path(run_dir)
+    models = sorted((run_dir / "models").glob("*.pt"))
+    metrics = run_dir / "metrics.json"
+    if not models or not metrics.is_file():
+        raise FileNotFoundError(f"{run_dir} has no models/*.pt or no metrics.json: run the notebook there first")
+    dest = Path(dest) if dest else SHIPPED_MODELS / run_dir.parent.name / run_dir.name
+    staging = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    record = json.loads(metrics.read_text())
+    manifest = {"run": f"{run_dir.parent.name}/{run_dir.name}", "metrics": record.get("methods", {}),
+                "code": json.loads((run_dir / "run_info.json").read_text()).get("code") if (run_dir / "run_info.json").is_file() else None,
+                "models": {}}
+    for path in models:
+        state = torch.load(path, weights_only=False)
+        if "provenance" not in state.get("extra", {}):
+            raise ValueError(f"{path} carries no provenance (saved by an older version): train it again to ship it")
+        state["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+        torch.save(state, staging / path.name)
+        prov = state["extra"]["provenance"]
+        manifest["models"][path.stem] = {"config": prov["model"], "epochs": len(state["extra"]["history"]["val"]),
+                                         "stop": state["extra"]["history"].get("stop", ""),
+                                         "train_seconds": sum(state["extra"]["history"]["seconds"])}
+        manifest.update(data=prov["data"], training=prov["training"], split=prov["split"])
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(staging, dest)
+    return dest
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="ship the trained models of finished LIIF runs with the package")
+    ap.add_argument("run_dirs", nargs="+", help="run folders (OUT_DIR of notebooks 04 / 05) holding models/ and metrics.json")
+    for run_dir in ap.parse_args(argv).run_dirs:
+        print("shipped", ship(run_dir))
+
+
+if __name__ == "__main__":
+    main()
