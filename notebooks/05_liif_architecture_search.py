@@ -60,6 +60,8 @@ N_TRAIN: int = 36  # phantom training subjects (real data: every slice of the tr
 N_VAL: int = 4  # phantom validation subjects
 N_TEST: int = 4  # phantom test subjects (real data: every slice of the test patient)
 EPOCHS: Optional[int] = None  # training epochs per encoder (None: 40 at T_LOW 4 or less, 32 above)
+PLATEAU: Optional[float] = None  # stop earlier when the last quarter of the epochs improved validation by less than this fraction (None: run EPOCHS)
+MAX_SECONDS: Optional[float] = None  # training-time budget per model in seconds (None: none)
 BATCH: int = 2  # samples per step (2 learns more per epoch than 4, for a little more time per epoch on a CPU)
 LR: float = 1e-3  # Adam learning rate (the original's), reduce-on-plateau
 HIDDEN: int = 32  # decoder width (the original's)
@@ -100,7 +102,7 @@ data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY),
 model = dict(T_low=T_LOW, C=C, hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, input=INPUT, image_skip=IMAGE_SKIP,
              dc_cascade=DC_CASCADE, dc_stages=DC_STAGES, final_dc=FINAL_DC, bf16=BF16)
 experiment = liif.LiifExperiment(
-    data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME),
+    data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME, plateau=PLATEAU, max_seconds=MAX_SECONDS),
     {"UNet": liif.ModelConfig(liif.EncoderConfig("unet3d", channels=UNET_CHANNELS, circular=CIRCULAR_TIME), **model),
      "RDN": liif.ModelConfig(liif.EncoderConfig("rdn3d", channels=RDN_CHANNELS, blocks=RDN_BLOCKS, layers=RDN_LAYERS,
                                                 growth=RDN_GROWTH, circular=CIRCULAR_TIME), **model)},

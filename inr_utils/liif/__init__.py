@@ -17,32 +17,31 @@ Modules:
 * ``experiment``: the runner of notebooks 04 and 05 (``LiifExperiment``, ``LiifRunner``).
 * ``tables``: the original's table beside its published numbers; a run's summary block.
 
-Reconstructing your own binned k-space with a saved model::
+Reconstructing your own binned k-space with a shipped (or your own saved) model::
 
     from inr_utils import liif
-    model = liif.load_model("outputs/05_liif_architecture_search/R6_T8_sunnybrook/models/UNet.pt")
-    sample = liif.Sample(zf=..., vs=..., bin_times=..., t_query=..., target=..., kspace=..., mask=...)
-    cine = model.apply_to(liif.collate([sample]))[0]     # (T_query, H, W) complex
+    model = liif.load_model(liif.shipped_dir("05_liif_architecture_search", 6, "sunnybrook", T=8) / "UNet.pt")
+    cine = liif.reconstruct(model, kspace, mask, T_query=64)   # kspace (8, H, W) complex, mask (8, W)
 """
 from .config import (ENCODER_DEFAULTS, INPUTS, PRESETS, AcquisitionSpec, DataConfig, EncoderConfig, ModelConfig,
                      TrainConfig, preset, preset_data)
 from .data import (PHANTOM_SEEDS, CineSubject, LiifDataset, PhantomSubject, Sample, collate, datasets, make_sample,
-                   subjects, view_share)
+                   sample_from_bins, subjects, view_share)
 from .encoders import ENCODERS, RDN3D, CircularTimeConv3d, UNet, he_init, output_conv, upsample_space
-from .evaluation import (best_to_tv, consistency_floor, evaluate_all, interpolate_bins, mean_metrics, predict, tune_tv,
+from .evaluation import (best_to_tv, consistency_floor, evaluate_all, interpolate_bins, mean_metrics, predict, reconstruct, tune_tv,
                          tv_at_queries, zf_at_queries)
 from .experiment import LiifExperiment, LiifResult, LiifRunner
 from .model import LiifCine, SineDecoder, bf16_supported
 from .shipped import SHIPPED_MODELS, provenance, ship, shipped_dir
-from .tables import results_table, run_summary, summary_table
+from .tables import results_table, run_summary, run_summary_2d_vs_3d, summary_table
 from .training import World, evaluate_loss, load_model, rel_l1_loss, save_model, train, train_all
 
 __all__ = [
     "ENCODER_DEFAULTS", "INPUTS", "PRESETS", "AcquisitionSpec", "DataConfig", "EncoderConfig", "ModelConfig",
     "TrainConfig", "preset", "preset_data", "PHANTOM_SEEDS", "CineSubject", "LiifDataset", "PhantomSubject", "Sample", "collate",
-    "datasets", "make_sample", "subjects", "view_share", "ENCODERS", "RDN3D", "CircularTimeConv3d", "UNet",
+    "datasets", "make_sample", "sample_from_bins", "subjects", "view_share", "ENCODERS", "RDN3D", "CircularTimeConv3d", "UNet",
     "he_init", "output_conv", "upsample_space", "best_to_tv", "consistency_floor", "evaluate_all",
-    "interpolate_bins", "mean_metrics", "predict", "tune_tv", "tv_at_queries", "zf_at_queries", "LiifExperiment",
-    "LiifResult", "LiifRunner", "LiifCine", "SineDecoder", "bf16_supported", "results_table", "run_summary",
+    "interpolate_bins", "mean_metrics", "predict", "reconstruct", "tune_tv", "tv_at_queries", "zf_at_queries", "LiifExperiment",
+    "LiifResult", "LiifRunner", "LiifCine", "SineDecoder", "bf16_supported", "results_table", "run_summary", "run_summary_2d_vs_3d",
     "summary_table", "SHIPPED_MODELS", "provenance", "ship", "shipped_dir", "World", "evaluate_loss", "load_model", "rel_l1_loss", "save_model", "train", "train_all",
 ]

@@ -148,6 +148,40 @@ def make_sample(subject, spec: AcquisitionSpec, seed: int, train: bool, augment:
                   truth_bins=torch.from_numpy(image_at(acq.bin_times)) if with_bin_truth else None)
 
 
+def sample_from_bins(kspace, mask, bin_times=None, t_query=None, T_query: int = 64) -> Sample:
+    """A ``Sample`` from your own binned single-coil (or coil-combined) Cartesian k-space, to
+    reconstruct with a trained model (``liif.reconstruct``); no target is known (zeros).
+
+    kspace (T_low, H, W) complex, centred (``fourier.fft2c`` convention), unsampled lines zero;
+    mask (T_low, W) 1 where a bin sampled the phase-encode line; bin_times (T_low,) the bins'
+    centre times as fractions of the cycle in [0, 1) (default (k + 1/2) / T_low); t_query the
+    times to reconstruct (default ``T_query`` uniform times). Any intensity scale: the models
+    divide their input by its peak and multiply the output back."""
+    kspace, mask = np.asarray(kspace), np.asarray(mask)
+    if kspace.ndim != 3 or not np.iscomplexobj(kspace):
+        raise ValueError(f"kspace must be complex (T_low, H, W), got {kspace.dtype} {kspace.shape}")
+    if mask.shape != (kspace.shape[0], kspace.shape[2]):
+        raise ValueError(f"mask must be (T_low, W) = {(kspace.shape[0], kspace.shape[2])}, got {mask.shape}")
+    if not np.all(np.isfinite(kspace)):
+        raise ValueError("kspace holds NaN or Inf values")
+    if not np.isin(mask, (0, 1)).all() or not mask.any(axis=1).all():
+        raise ValueError("mask must hold 0/1 and every bin must sample at least one line")
+    T_low = kspace.shape[0]
+    bin_times = (np.arange(T_low) + 0.5) / T_low if bin_times is None else np.asarray(bin_times, np.float64)
+    t_query = (np.arange(T_query) + 0.5) / T_query if t_query is None else np.asarray(t_query, np.float64)
+    for name, t, n in (("bin_times", bin_times, T_low), ("t_query", t_query, None)):
+        if t.ndim != 1 or (n is not None and len(t) != n) or not np.all((t >= 0) & (t < 1)):
+            raise ValueError(f"{name} must be a 1-D array of times in [0, 1)" + (f" of length {n}" if n else "") + f", got {t!r}")
+    mask = mask.astype(np.uint8)
+    kspace = (kspace * mask[:, None, :]).astype(np.complex64)
+    zf, vs = ifft2c(kspace), ifft2c(view_share(kspace, mask))
+    as_channels = lambda x: torch.from_numpy(np.stack([x.real, x.imag]).astype(np.float32))
+    H, W = kspace.shape[1:]
+    return Sample(zf=as_channels(zf), vs=as_channels(vs), bin_times=torch.from_numpy(bin_times).float(),
+                  t_query=torch.from_numpy(t_query).float(), target=torch.zeros((len(t_query), H, W), dtype=torch.complex64),
+                  kspace=torch.from_numpy(kspace), mask=torch.from_numpy(mask))
+
+
 class LiifDataset(torch.utils.data.Dataset):
     """Samples of a list of subjects; deterministic given (seed, epoch, index).
 

@@ -12,7 +12,7 @@ import torch
 from ..fourier import SenseOp, fft2c, ifft2c
 from ..metrics import all_metrics, rel_l1
 from ..tv import tv_recon
-from .data import LiifDataset, Sample, collate
+from .data import LiifDataset, Sample, collate, sample_from_bins
 from .model import LiifCine
 
 def interpolate_bins(x_bins: np.ndarray, bin_times: np.ndarray, t_query: np.ndarray) -> np.ndarray:
@@ -71,6 +71,18 @@ def predict(model: LiifCine, sample: Sample) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     out = model.apply_to(collate([sample]))[0]
     return out.numpy(), time.perf_counter() - t0
+
+
+def reconstruct(model: LiifCine, kspace, mask, bin_times=None, t_query=None, T_query: int = 64) -> np.ndarray:
+    """Your own binned k-space (T_low, H, W) and mask (T_low, W) reconstructed by a trained model
+    at the query times: (T_query, H, W) complex (``sample_from_bins`` says what each input is).
+
+        model = liif.load_model("inr_utils/data/liif_models/05_liif_architecture_search/R6_T8_sunnybrook/UNet.pt")
+        cine = liif.reconstruct(model, kspace, mask, T_query=64)
+    """
+    if kspace.shape[0] != model.T_low:
+        raise ValueError(f"this model reads {model.T_low} bins; the k-space has {kspace.shape[0]}")
+    return predict(model, sample_from_bins(kspace, mask, bin_times, t_query, T_query))[0]
 
 
 def mean_metrics(recons: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> dict:

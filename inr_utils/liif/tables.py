@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .. import summary
-from ..targets import LIIF_INFER_S, LIIF_TRAIN_S, LIIF_TV_RATIO, ORIGINAL_LIIF_TABLE
+from ..targets import LIIF_INFER_S, LIIF_STATIC_TCORR, LIIF_TRAIN_S, LIIF_TV_RATIO, ORIGINAL_LIIF_TABLE
 from .evaluation import best_to_tv
 
 
@@ -54,3 +54,43 @@ def results_table(result: dict) -> str:
                     f"{m['temporal_fidelity']:5.2f} {m.get('temporal_correlation', float('nan')):6.3f} "
                     f"{m['train_seconds']:8.0f} {m.get('epochs', '-')!s:>6s} {m['infer_seconds']:8.3f}")
     return "\n".join(rows)
+
+
+#: notebook 04's models, in the original's order
+MODELS_2D_VS_3D = ("2D-C8", "2D-C64", "3D-C16")
+
+
+def run_summary_2d_vs_3d(record: dict) -> dict:
+    """The summary block of a notebook-04 record: relative L1 and temporal correlation of ZF and
+    the three models (epochs trained), the 3D-vs-2D verdict, and on real data the targets: every
+    model below ZF's relative L1; 2D C = 64 static (temporal correlation below
+    ``LIIF_STATIC_TCORR``) while 3D C = 16 keeps at least ZF's."""
+    m = record["methods"]
+    names = [n for n in MODELS_2D_VS_3D if n in m]
+    cell = lambda n: f"{m[n]['rel_l1']:.3f} / {m[n]['temporal_correlation']:.2f}" + (f" ({m[n]['epochs']} ep)" if "epochs" in m[n] else "")
+    row = [f"{record['R']:g}", record.get("data", ""), cell("ZF"), *[cell(n) for n in names]]
+    row.append(verdict_3d(m))
+    tables = [summary.table("LIIF 2D vs 3D: relative L1 / temporal correlation on held-out subjects (epochs trained)",
+                            ["R", "data", "ZF", *names, "3D vs the best 2D"], [row], headline=True)]
+    targets = []
+    if record.get("data") == "sunnybrook":
+        worst = max(names, key=lambda n: m[n]["rel_l1"] / m["ZF"]["rel_l1"])
+        targets.append(summary.target("every LIIF model below ZF's relative L1",
+                                      f"worst {worst} {m[worst]['rel_l1']:.3f} vs ZF {m['ZF']['rel_l1']:.3f}",
+                                      all(m[n]["rel_l1"] < m["ZF"]["rel_l1"] for n in names)))
+        if {"2D-C64", "3D-C16"} <= set(m):
+            c64, c3d, czf = (m[n]["temporal_correlation"] for n in ("2D-C64", "3D-C16", "ZF"))
+            targets.append(summary.target(f"2D C = 64 static (temporal correlation < {LIIF_STATIC_TCORR:g}) while 3D C = 16 "
+                                          "keeps at least ZF's", f"2D C = 64 {c64:.2f}, 3D C = 16 {c3d:.2f}, ZF {czf:.2f}",
+                                          c64 < LIIF_STATIC_TCORR and c3d >= czf))
+    return summary.block(tables, targets)
+
+
+def verdict_3d(methods: dict) -> str:
+    """Whether 3D C = 16 beats the better 2D model in relative L1, with the numbers."""
+    two_d = [n for n in MODELS_2D_VS_3D[:2] if n in methods]
+    if not two_d or "3D-C16" not in methods:
+        return "-"
+    best = min(two_d, key=lambda n: methods[n]["rel_l1"])
+    d = methods[best]["rel_l1"] - methods["3D-C16"]["rel_l1"]
+    return f"3D {'better' if d > 0 else 'worse'} by {abs(d):.3f} (vs {best})"

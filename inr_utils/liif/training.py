@@ -86,7 +86,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=config.lr_patience)
     history = {"epoch": [], "train": [], "val": [], "seconds": [], "lr": [], "stopped": "", "stop": ""}
     settings = config.checkpoint_key()
     start = 0

@@ -1,0 +1,98 @@
+"""Does RDN beat UNet at the original's encoder sizes? (notebook 05's comparison, original widths.)
+
+Notebook 05 shrinks its encoders to fit a CPU budget (UNet 8/16/32; RDN 12 channels, 2 blocks of
+2 layers, growth 8). This runs notebook 05 with the original's encoders instead (UNet 16/32/64;
+RDN 32 channels, 5 blocks of 6 layers, growth 32), everything else at 05's defaults (view-shared
+input, residual with image skip, data-consistency cascade, periodic time padding), on the real
+slices, for each (R, T_low) and two seeds, each model under the same training budget
+(``--budget-s`` seconds, and at most ``--epochs`` epochs; the plateau rule of ``--plateau``).
+Per (R, T_low) it states whether RDN beats UNet by more than the spread between its two seeds.
+Finished runs in ``--work`` are reused, so the command resumes. ``--device cuda`` is not needed:
+``DEVICE`` does not exist in notebook 05 (the LIIF models train on the CPU; bfloat16 where fast).
+
+    .venv/bin/python benchmarks/liif_original_sizes.py                      # R 3 6, T_low 4 8, seeds 0 1, 1800 s per model
+    .venv/bin/python benchmarks/liif_original_sizes.py --R 6 --T-low 8 --budget-s 600
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from inr_utils import REPO_ROOT
+from inr_utils.pipeline import NOTEBOOK_DIR, execute
+from inr_utils.report import machine, write_benchmark
+
+NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
+#: the original's encoders (notebook 05's parameters)
+ORIGINAL_SIZES = {"UNET_CHANNELS": [16, 32, 64], "RDN_CHANNELS": 32, "RDN_BLOCKS": 5, "RDN_LAYERS": 6, "RDN_GROWTH": 32}
+
+
+def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float) -> Path:
+    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}"
+
+
+def verdict(runs: list) -> str:
+    """Whether RDN's mean relative L1 beats UNet's by more than the larger of the two seed spreads."""
+    rdn = [m["methods"]["RDN"]["rel_l1"] for m in runs]
+    unet = [m["methods"]["UNet"]["rel_l1"] for m in runs]
+    if len(runs) < 2:
+        return "one seed only: no spread"
+    gap, spread = np.mean(unet) - np.mean(rdn), max(np.ptp(rdn), np.ptp(unet))
+    word = "yes" if gap > spread else "no"
+    return f"{word}: UNet - RDN = {gap:+.4f}, seed spread {spread:.4f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--R", type=float, nargs="+", default=[3, 6])
+    ap.add_argument("--T-low", type=int, nargs="+", default=[4, 8])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--N", type=int, default=64)
+    ap.add_argument("--budget-s", type=float, default=1800, help="training seconds per model")
+    ap.add_argument("--epochs", type=int, default=200, help="most epochs per model")
+    ap.add_argument("--plateau", type=float, default=0.01, help="plateau rule (notebook 05's PLATEAU)")
+    ap.add_argument("--work", type=Path, default=REPO_ROOT / ".build" / "liif_original_sizes",
+                    help="where the runs go (reused when finished)")
+    args = ap.parse_args()
+    if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1:
+        raise SystemExit("--budget-s must be > 0, --epochs >= 1 and --plateau in (0, 1)")
+    rows, verdicts = [], []
+    for R in args.R:
+        for T_low in args.T_low:
+            runs = []
+            for seed in args.seeds:
+                folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s)
+                if not (folder / "metrics.json").exists():
+                    print(f"running 05 at the original's sizes: R {R:g}, T_low {T_low}, seed {seed} -> {folder}", flush=True)
+                    execute(NOTEBOOK, {"R": R, "T_LOW": T_low, "DATA": "sunnybrook", "SEED": seed, "N": args.N,
+                                       "EPOCHS": args.epochs, "PLATEAU": args.plateau, "MAX_SECONDS": args.budget_s,
+                                       "RETRAIN": True, **ORIGINAL_SIZES}, folder, progress=True)
+                m = json.loads((folder / "metrics.json").read_text())
+                info = json.loads((folder / "run_info.json").read_text())
+                runs.append(m)
+                meth = m["methods"]
+                rows.append(f"| {R:g} | {T_low} | {seed} | {meth['RDN']['rel_l1']:.4f} | {meth['UNet']['rel_l1']:.4f} | "
+                            f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
+                            f"{meth['RDN'].get('epochs', '?')}, {meth['UNet'].get('epochs', '?')} | "
+                            f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
+                            f"{(info.get('start_time') or '?')[:10]} | {machine(info)} |")
+                print(rows[-1], flush=True)
+            verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
+    cmd = (f".venv/bin/python benchmarks/liif_original_sizes.py --R {' '.join(f'{r:g}' for r in args.R)} --T-low "
+           f"{' '.join(map(str, args.T_low))} --seeds {' '.join(map(str, args.seeds))} --N {args.N} --budget-s {args.budget_s:g} "
+           f"--epochs {args.epochs} --plateau {args.plateau:g}")
+    lines = ["Notebook 05's comparison at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 "
+             f"layers, growth 32), 05's defaults otherwise, real slices (test patient SCD0000501), N = {args.N}; each model "
+             f"trained for at most {args.budget_s:g} s and {args.epochs} epochs, stopping earlier at a {100 * args.plateau:g}% "
+             f"plateau. Relative L1 at 64 query times. Command: `{cmd}`", "",
+             "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet) | train s (RDN, UNet) | run on | machine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]
+    name = "liif_original_sizes" + ("" if args.budget_s == 1800 and args.N == 64 else f"_N{args.N}_budget{args.budget_s:g}")
+    print(f"wrote {write_benchmark(name, chr(10).join(lines))}")
+
+
+if __name__ == "__main__":
+    main()
