@@ -165,12 +165,14 @@ def _parse_value(text: str):
         return text
 
 
-def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = None, workers: int = 1) -> list:
+def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = None, workers: int | None = None) -> list:
     """Run every numbered notebook (or those whose name starts with ``only``) for each R and
     each point of its NOTEBOOK_GRID (``data``: keep only DATA = that value, "phantom" for None),
     through the sweep machinery (``inr_utils.sweep``): a run already complete for the same
     parameters and code is skipped, a failing one is reported and the others go on; ``workers``
-    runs at a time share the cores. Returns the failures."""
+    runs at a time share the cores (None: as many as there are cores or runs, one thread
+    each when they equal; the models here are small, so runs side by side use the cores
+    better than one run with several threads). Returns the failures."""
     from .sweep import sweep
 
     notebooks = [nb for nb in numbered_notebooks() if not only or nb.stem.startswith(only)]
@@ -230,7 +232,8 @@ def main(argv=None):
     rep.add_argument("--R", type=float, nargs="+", default=list(DEFAULT_R), help="acceleration factors")
     rep.add_argument("--only", help="run only notebooks whose name starts with this (e.g. 01)")
     rep.add_argument("--data", help="run only the grid points with this DATA ('phantom' or 'sunnybrook')")
-    rep.add_argument("--workers", type=int, default=1, help="runs at a time (each gets cores / workers threads)")
+    rep.add_argument("--workers", type=int, default=None,
+                     help="runs at a time (each gets cores / workers threads; default: min(runs, cores))")
     swp = sub.add_parser("sweep", help="run a notebook over the Cartesian product of parameter values")
     swp.add_argument("notebook")
     swp.add_argument("-p", nargs="+", action="append", default=[], metavar="NAME VALUE",

@@ -29,9 +29,9 @@
 #
 # A fair test trains every model until its validation error stops improving (the plateau
 # rule: less than `PLATEAU` over the last quarter of the epochs), with the training choices
-# that help every encoder alike (preset `"fair"`: view-shared input bins and augmentation; He
-# initialisation is left out, as it stalls the 2D UNet). `PRESET="original"` is the original's
-# exact setting. Trained models of the
+# that help every encoder alike (preset `"fair"`: view-shared input bins and augmentation) and
+# each encoder's better initialisation (He initialisation stalls the 2D UNet, PyTorch's default
+# stalls the 3D UNet, on the validation patient). `PRESET="original"` is the original's exact setting. Trained models of the
 # default runs ship with the package and are evaluated without training when every setting
 # matches (`RETRAIN=True` trains anyway; `make reproduce` does).
 
@@ -57,7 +57,7 @@ T_EVAL: int = 64  # uniform query times at evaluation (the original: 64)
 N_TRAIN: int = 48  # phantom training subjects (real data: every slice of the training patients)
 N_VAL: int = 4  # phantom validation subjects
 N_TEST: int = 4  # phantom test subjects
-PRESET: str = "fair"  # "fair": view-shared input and augmentation for all three; "original": the original's setting
+PRESET: str = "fair"  # "fair": view-shared input, augmentation, each encoder's better init; "original": the original's setting
 EPOCHS: int = 80  # most training epochs per configuration
 PLATEAU: Optional[float] = 0.01  # stop when the last quarter of the epochs improved validation by less than this fraction (None: run EPOCHS)
 MIN_EPOCHS: int = 20  # epochs before the plateau rule applies

@@ -59,6 +59,24 @@ def test_liif_verdicts_come_from_each_runs_summary():
     assert "(0.170)" in slow["tables"][0]["rows"][0][4]  # the original's published UNet value at R 6, T_low 8
 
 
+def _record_04(data, rel, tcorr):
+    names = ("ZF", "2D-C8", "2D-C64", "3D-C16")
+    return {"R": 6, "data": data, "methods": {n: {"rel_l1": r, "temporal_correlation": c, **({"epochs": 30} if n != "ZF" else {})}
+                                              for n, r, c in zip(names, rel, tcorr)}}
+
+
+def test_liif_2d_vs_3d_summary_states_the_verdict_and_judges_the_real_data_only():
+    real = liif.run_summary_2d_vs_3d(_record_04("sunnybrook", (0.20, 0.15, 0.18, 0.12), (0.40, 0.30, 0.05, 0.45)))
+    row = real["tables"][0]["rows"][0]
+    assert row[2] == "0.200 / 0.40" and row[5] == "0.120 / 0.45 (30 ep)" and row[-1] == "3D better by 0.030 (vs 2D-C8)"
+    assert [t["met"] for t in real["targets"]] == [True, True]
+    # 2D C = 64 above ZF's error and not static; 3D less temporal than ZF
+    bad = liif.run_summary_2d_vs_3d(_record_04("sunnybrook", (0.20, 0.15, 0.25, 0.16), (0.40, 0.30, 0.20, 0.35)))
+    assert [t["met"] for t in bad["targets"]] == [False, False] and "worst 2D-C64 0.250" in bad["targets"][0]["value"]
+    assert bad["tables"][0]["rows"][0][-1] == "3D worse by 0.010 (vs 2D-C8)"
+    assert liif.run_summary_2d_vs_3d(_record_04("phantom", (0.2, 0.1, 0.1, 0.1), (0.4,) * 4))["targets"] == []
+
+
 def test_report_renders_any_runs_methods_and_summary_without_knowing_the_notebook(tmp_path):
     for run, value in (("R3", "1.0"), ("R6", "2.0")):
         folder = tmp_path / "07_new_study" / run
