@@ -151,15 +151,16 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
         history["seconds"].append(time.perf_counter() - t0); history["lr"].append(opt.param_groups[0]["lr"])
         if progress:
             print(f"{desc} epoch {epoch + 1}/{epochs}: train {history['train'][-1]:.4f} val {val:.4f} ({history['seconds'][-1]:.0f} s)")
+        history["stop"] = config.stop_reason(history["val"], history["seconds"])
         if checkpoint is not None and lead:
             _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                           "epoch": epoch, "history": history, "config": model.config.to_dict(), "tag": tag, "settings": settings},
                          Path(checkpoint))
-        history["stop"] = config.stop_reason(history["val"], history["seconds"])
         if history["stop"]:
             if progress and epoch + 1 < epochs:
                 print(f"{desc}: stopped, {history['stop']}")
             break
+    history["stop"] = history["stop"] or config.stop_reason(history["val"], history["seconds"])  # resumed at the end
     return history
 
 
