@@ -252,6 +252,8 @@ def main(argv=None):
     sub.add_parser("parameters-doc", help="write docs/parameters.md from the notebooks' parameters cells")
     lab = sub.add_parser("lab-settings", help="make JupyterLab in an environment open the .py notebooks as notebooks")
     lab.add_argument("prefix", help="the environment's prefix (e.g. .venv)")
+    ship = sub.add_parser("ship-models", help="ship the trained models of finished LIIF runs (04, 05) with the package")
+    ship.add_argument("run_dirs", nargs="+", help="run folders holding models/ and metrics.json")
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         R_values = [int(r) if float(r).is_integer() else r for r in args.R]
@@ -276,6 +278,11 @@ def main(argv=None):
         print(f"wrote {write_parameters_doc()}")
     elif args.cmd == "lab-settings":
         print(f"wrote {write_lab_settings(args.prefix)}")
+    elif args.cmd == "ship-models":
+        from .liif import ship
+
+        for run_dir in args.run_dirs:
+            print(f"shipped {ship(run_dir)}")
     elif args.cmd == "prepare":
         for path in prepare(args.folder):
             print(path)

@@ -9,11 +9,10 @@ training when its provenance equals the run's (``LiifExperiment.shipped``; the n
 ``RETRAIN=True`` trains anyway). Each run folder has a ``manifest.json``: the test metrics of
 the run that trained the models (full precision), its subjects and settings.
 
-    python -m inr_utils.liif.shipped outputs/05_liif_architecture_search/R6_T8_sunnybrook
+    python -m inr_utils.pipeline ship-models outputs/05_liif_architecture_search/R6_T8_sunnybrook
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -92,14 +91,3 @@ def ship(run_dir, dest: Optional[Path] = None) -> Path:
         shutil.rmtree(dest)
     os.replace(staging, dest)
     return dest
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="ship the trained models of finished LIIF runs with the package")
-    ap.add_argument("run_dirs", nargs="+", help="run folders (OUT_DIR of notebooks 04 / 05) holding models/ and metrics.json")
-    for run_dir in ap.parse_args(argv).run_dirs:
-        print("shipped", ship(run_dir))
-
-
-if __name__ == "__main__":
-    main()
