@@ -42,11 +42,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--R", type=float, nargs="+", default=None, help="rates to evaluate (default: the training R, 4 and 8)")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.02], help="k-space noise std (images peak near 1)")
+    ap.add_argument("--runs", nargs="+", default=None, help="shipped run folders to evaluate (default: all, e.g. R6_T8_sunnybrook)")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    folders = sorted(d for d in SHIPPED_05.glob("*") if (d / "manifest.json").is_file())
+    folders = sorted(d for d in SHIPPED_05.glob("*") if (d / "manifest.json").is_file() and (not args.runs or d.name in args.runs))
     if not folders:
         raise SystemExit(f"no shipped notebook-05 models under {SHIPPED_05}")
     rows = []
@@ -65,8 +66,8 @@ def main():
                         f"{r['RDN']:.4f} | {r['UNet']:.4f} | {r['TV']:.4f} | {r['ZF']:.4f} | {best:.3f}"
                         f"{' (training setting)' if same else ''} |")
             print(rows[-1], flush=True)
-    cmd = "`.venv/bin/python benchmarks/liif_generalisation.py" + (f" --R {' '.join(f'{r:g}' for r in args.R)}" if args.R else "") + \
-          f" --noise {' '.join(f'{n:g}' for n in args.noise)}`"
+    cmd = "`.venv/bin/python benchmarks/liif_generalisation.py" + (f" --runs {' '.join(args.runs)}" if args.runs else "") + \
+          (f" --R {' '.join(f'{r:g}' for r in args.R)}" if args.R else "") + f" --noise {' '.join(f'{n:g}' for n in args.noise)}`"
     lines = ["Notebook 05's shipped models evaluated on other data, rates and k-space noise than they were trained on, "
              "against temporal TV tuned on the validation subjects of each setting. Relative L1 at 64 query times "
              f"(lower is better); best / TV below 1 means a LIIF model beats TV. Command: {cmd}", "",
