@@ -16,6 +16,8 @@ Modules:
   the consistency floor.
 * ``experiment``: the runner of notebooks 04 and 05 (``LiifExperiment``, ``LiifRunner``).
 * ``tables``: the original's table beside its published numbers; a run's summary block.
+* ``shipped``: trained models that ship with the package (provenance, ``ship``, ``shipped_dir``);
+  ``reconstruct`` (``evaluation``) applies one to your own binned k-space.
 
 Reconstructing your own binned k-space with a shipped (or your own saved) model::
 

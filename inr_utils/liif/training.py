@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .config import ModelConfig, TrainConfig
 from .data import LiifDataset, collate
 from .model import LiifCine
+from .shipped import find as find_shipped
 
 
 @dataclass(frozen=True)
@@ -207,8 +208,6 @@ def train_all(models: dict, train_set, val_set, out, config: TrainConfig, *, pro
     shipped models, ``liif.shipped``), a model whose shipped provenance equals the run's is
     loaded instead of trained. Returns (histories, training seconds = the epochs' wall time,
     also across resumed sessions or of the shipped training, the shipped file per loaded model)."""
-    from . import shipped as shipped_models
-
     ckpt_dir = out.out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     spec = train_set.spec
@@ -216,7 +215,7 @@ def train_all(models: dict, train_set, val_set, out, config: TrainConfig, *, pro
     histories, seconds, loaded = {}, {}, {}
     for name, model in models.items():
         prov = provenance(name) if provenance else None
-        state = shipped_models.find(shipped, name, prov) if prov is not None else None
+        state = find_shipped(shipped, name, prov) if prov is not None else None
         if state is not None:
             model.load_state_dict(state["model"])
             histories[name], loaded[name] = state["extra"]["history"], state["path"]
