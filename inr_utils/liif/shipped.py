@@ -68,23 +68,22 @@ def ship(run_dir, dest: Optional[Path] = None) -> Path:
     if not models or not metrics.is_file():
         raise FileNotFoundError(f"{run_dir} has no models/*.pt or no metrics.json: run the notebook there first")
     dest = Path(dest) if dest else SHIPPED_MODELS / run_dir.parent.name / run_dir.name
+    info = run_dir / "run_info.json"
+    manifest = {"run": f"{run_dir.parent.name}/{run_dir.name}", "metrics": json.loads(metrics.read_text()).get("methods", {}),
+                "code": json.loads(info.read_text()).get("code") if info.is_file() else None, "models": {}}
+    states = {path.name: torch.load(path, weights_only=False) for path in models}
+    for name, state in states.items():
+        if state.get("extra", {}).get("provenance") is None:
+            raise ValueError(f"{run_dir / 'models' / name} carries no provenance (not saved by a notebook run): it cannot be shipped")
     staging = dest.with_name(dest.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    record = json.loads(metrics.read_text())
-    manifest = {"run": f"{run_dir.parent.name}/{run_dir.name}", "metrics": record.get("methods", {}),
-                "code": json.loads((run_dir / "run_info.json").read_text()).get("code") if (run_dir / "run_info.json").is_file() else None,
-                "models": {}}
-    for path in models:
-        state = torch.load(path, weights_only=False)
-        if "provenance" not in state.get("extra", {}):
-            raise ValueError(f"{path} carries no provenance (saved by an older version): train it again to ship it")
+    for name, state in states.items():
         state["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
-        torch.save(state, staging / path.name)
-        prov = state["extra"]["provenance"]
-        manifest["models"][path.stem] = {"config": prov["model"], "epochs": len(state["extra"]["history"]["val"]),
-                                         "stop": state["extra"]["history"].get("stop", ""),
-                                         "train_seconds": sum(state["extra"]["history"]["seconds"])}
+        torch.save(state, staging / name)
+        prov, history = state["extra"]["provenance"], state["extra"]["history"]
+        manifest["models"][Path(name).stem] = {"config": prov["model"], "epochs": len(history["val"]),
+                                               "stop": history.get("stop", ""), "train_seconds": sum(history["seconds"])}
         manifest.update(data=prov["data"], training=prov["training"], split=prov["split"])
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1))
     if dest.exists():

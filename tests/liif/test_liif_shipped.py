@@ -83,6 +83,12 @@ def test_a_shipped_model_is_evaluated_instead_of_trained_only_when_every_setting
 def test_ship_refuses_a_folder_without_a_finished_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run the notebook there first"):
         liif.ship(tmp_path)
+    (tmp_path / "models").mkdir()
+    liif.save_model(_tiny_model(), tmp_path / "models" / "m.pt")  # saved by hand: no provenance
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(ValueError, match="carries no provenance"):
+        liif.ship(tmp_path, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists() and not (tmp_path / "dest.partial").exists()
 
 
 def test_reconstruct_own_binned_kspace_matches_the_sample_path():
