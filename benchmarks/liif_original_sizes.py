@@ -7,8 +7,8 @@ input, residual with image skip, data-consistency cascade, periodic time padding
 slices, for each (R, T_low) and two seeds, each model under the same training budget
 (``--budget-s`` seconds, and at most ``--epochs`` epochs; the plateau rule of ``--plateau``).
 Per (R, T_low) it states whether RDN beats UNet by more than the spread between its two seeds.
-Finished runs in ``--work`` are reused, so the command resumes. ``--device cuda`` is not needed:
-``DEVICE`` does not exist in notebook 05 (the LIIF models train on the CPU; bfloat16 where fast).
+Finished runs in ``--work`` are reused, so the command resumes. The models train on the CPU, as
+in notebook 05 (bfloat16 where the CPU has it); notebook 05 has no device parameter yet.
 
     .venv/bin/python benchmarks/liif_original_sizes.py                      # R 3 6, T_low 4 8, seeds 0 1, 1800 s per model
     .venv/bin/python benchmarks/liif_original_sizes.py --R 6 --T-low 8 --budget-s 600

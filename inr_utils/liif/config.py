@@ -283,11 +283,15 @@ PRESETS = {
 }
 
 
-def preset(name: str, encoder: str, T_low: int, **overrides) -> ModelConfig:
-    """A named preset (``PRESETS``) for ``encoder`` at ``T_low``; ``overrides`` replace model fields."""
+def _preset(name: str) -> dict:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
-    p = PRESETS[name]
+    return PRESETS[name]
+
+
+def preset(name: str, encoder: str, T_low: int, **overrides) -> ModelConfig:
+    """A named preset (``PRESETS``) for ``encoder`` at ``T_low``; ``overrides`` replace model fields."""
+    p = _preset(name)
     if encoder not in p["encoders"]:
         raise ValueError(f"preset {name!r} has no {encoder!r} encoder; it has {sorted(p['encoders'])}")
     return replace(ModelConfig(EncoderConfig(encoder, **p["encoders"][encoder]), T_low, **p["model"]), **overrides)
@@ -295,6 +299,4 @@ def preset(name: str, encoder: str, T_low: int, **overrides) -> ModelConfig:
 
 def preset_data(name: str) -> dict:
     """The ``DataConfig`` fields of preset ``name`` (its training augmentation)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
-    return dict(PRESETS[name].get("data", {}))
+    return dict(_preset(name).get("data", {}))
