@@ -7,11 +7,14 @@ input, residual with image skip, data-consistency cascade, periodic time padding
 slices, for each (R, T_low) and two seeds, each model under the same training budget
 (``--budget-s`` seconds, and at most ``--epochs`` epochs; the plateau rule of ``--plateau``).
 Per (R, T_low) it states whether RDN beats UNet by more than the spread between its two seeds.
-Finished runs in ``--work`` are reused, so the command resumes. The models train on the CPU, as
-in notebook 05 (bfloat16 where the CPU has it); notebook 05 has no device parameter yet.
+Finished runs in ``--work`` are reused, so the command resumes. The models train on
+``--device`` (notebook 05's ``DEVICE``; default ``auto``: a GPU when present, else the CPU, with
+bfloat16 where the device has it); TV runs on the CPU. A budget in seconds means more epochs on a
+GPU, so the device names the runs' folders and the results file.
 
     .venv/bin/python benchmarks/liif_original_sizes.py                      # R 3 6, T_low 4 8, seeds 0 1, 1800 s per model
     .venv/bin/python benchmarks/liif_original_sizes.py --R 6 --T-low 8 --budget-s 600
+    .venv/bin/python benchmarks/liif_original_sizes.py --device cuda --N 128   # on a GPU, the original's image size
 """
 from __future__ import annotations
 
@@ -24,14 +27,16 @@ import numpy as np
 from inr_utils import REPO_ROOT
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
 from inr_utils.report import machine, write_benchmark
+from inr_utils.runs import check_device
 
 NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
 #: the original's encoders (notebook 05's parameters)
 ORIGINAL_SIZES = {"UNET_CHANNELS": [16, 32, 64], "RDN_CHANNELS": 32, "RDN_BLOCKS": 5, "RDN_LAYERS": 6, "RDN_GROWTH": 32}
 
 
-def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float) -> Path:
-    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}"
+def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, device: str = "cpu") -> Path:
+    suffix = "" if device == "cpu" else "_" + device.replace(":", "")
+    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{suffix}"
 
 
 def verdict(runs: list) -> str:
@@ -54,22 +59,27 @@ def main():
     ap.add_argument("--budget-s", type=float, default=1800, help="training seconds per model")
     ap.add_argument("--epochs", type=int, default=200, help="most epochs per model")
     ap.add_argument("--plateau", type=float, default=0.01, help="plateau rule (notebook 05's PLATEAU)")
+    ap.add_argument("--device", default="auto", help="where the models train: cpu, cuda, cuda:<n> or auto (default)")
     ap.add_argument("--work", type=Path, default=REPO_ROOT / ".build" / "liif_original_sizes",
                     help="where the runs go (reused when finished)")
     args = ap.parse_args()
     if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1:
         raise SystemExit("--budget-s must be > 0, --epochs >= 1 and --plateau in (0, 1)")
+    try:
+        device = check_device(args.device)
+    except ValueError as err:
+        raise SystemExit(str(err))
     rows, verdicts = [], []
     for R in args.R:
         for T_low in args.T_low:
             runs = []
             for seed in args.seeds:
-                folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s)
+                folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s, device)
                 if not (folder / "metrics.json").exists():
                     print(f"running 05 at the original's sizes: R {R:g}, T_low {T_low}, seed {seed} -> {folder}", flush=True)
                     execute(NOTEBOOK, {"R": R, "T_LOW": T_low, "DATA": "sunnybrook", "SEED": seed, "N": args.N,
                                        "EPOCHS": args.epochs, "PLATEAU": args.plateau, "MAX_SECONDS": args.budget_s,
-                                       "RETRAIN": True, **ORIGINAL_SIZES}, folder, progress=True)
+                                       "RETRAIN": True, "DEVICE": device, **ORIGINAL_SIZES}, folder, progress=True)
                 m = json.loads((folder / "metrics.json").read_text())
                 info = json.loads((folder / "run_info.json").read_text())
                 runs.append(m)
@@ -78,19 +88,20 @@ def main():
                             f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
                             f"{meth['RDN'].get('epochs', '?')}, {meth['UNet'].get('epochs', '?')} | "
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
-                            f"{(info.get('start_time') or '?')[:10]} | {machine(info)} |")
+                            f"{(info.get('start_time') or '?')[:10]} | {machine(info)}, {m.get('device', 'cpu')} |")
                 print(rows[-1], flush=True)
             verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
     cmd = (f".venv/bin/python benchmarks/liif_original_sizes.py --R {' '.join(f'{r:g}' for r in args.R)} --T-low "
            f"{' '.join(map(str, args.T_low))} --seeds {' '.join(map(str, args.seeds))} --N {args.N} --budget-s {args.budget_s:g} "
-           f"--epochs {args.epochs} --plateau {args.plateau:g}")
+           f"--epochs {args.epochs} --plateau {args.plateau:g} --device {device}")
     lines = ["Notebook 05's comparison at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 "
              f"layers, growth 32), 05's defaults otherwise, real slices (test patient SCD0000501), N = {args.N}; each model "
              f"trained for at most {args.budget_s:g} s and {args.epochs} epochs, stopping earlier at a {100 * args.plateau:g}% "
              f"plateau. Relative L1 at 64 query times. Command: `{cmd}`", "",
-             "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet) | train s (RDN, UNet) | run on | machine |",
+             "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet) | train s (RDN, UNet) | run on | machine, device |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]
     name = "liif_original_sizes" + ("" if args.budget_s == 1800 and args.N == 64 else f"_N{args.N}_budget{args.budget_s:g}")
+    name += "" if device == "cpu" else "_" + device.replace(":", "")
     print(f"wrote {write_benchmark(name, chr(10).join(lines))}")
 
 

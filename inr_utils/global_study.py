@@ -24,7 +24,7 @@ import torch
 from . import inr, metrics, selection, tv
 from .acquisition import Acquisition
 from .io import data_label
-from .runs import check_int
+from .runs import check_device, check_int
 
 
 @dataclass
@@ -70,6 +70,7 @@ class GlobalStudyConfig:
 
     def __post_init__(self):
         self.seed, self.tv_iters = check_int("SEED", self.seed, 0), check_int("TV_ITERS", self.tv_iters)
+        self.device = check_device(self.device)
         self.steps = None if self.steps is None else check_int("STEPS", self.steps)
         self.rank = None if self.rank is None else check_int("RANK", self.rank)
         self.max_extend = check_int("MAX_EXTEND", self.max_extend, 0)

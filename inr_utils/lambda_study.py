@@ -17,7 +17,7 @@ import torch
 from . import inr, metrics, selection, summary
 from .acquisition import Acquisition
 from .io import data_label
-from .runs import check_int
+from .runs import check_device, check_int
 from .targets import LAMBDA_AUTO_GAP_DB, LAMBDA_COND_GAP_DB, LAMBDA_TIME_RATIO
 from .tv import temporal_tv
 
@@ -45,6 +45,7 @@ class LambdaStudyConfig:
 
     def __post_init__(self):
         self.seed, self.steps = check_int("SEED", self.seed, 0), check_int("STEPS", self.steps)
+        self.device = check_device(self.device)
         self.cond_steps, self.rank = check_int("COND_STEPS", self.cond_steps), check_int("RANK", self.rank)
         self.lambda_anchors, self.dense = check_int("LAMBDA_ANCHORS", self.lambda_anchors, 2), check_int("DENSE", self.dense, 2)
         if self.representation not in CONDITIONAL_FORMS:

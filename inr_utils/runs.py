@@ -88,6 +88,25 @@ def check_int(name: str, value, lo: int = 1) -> int:
     return int(value)
 
 
+def check_device(value) -> str:
+    """DEVICE as the name torch takes: ``"cpu"``, ``"cuda"`` or ``"cuda:<n>"`` (``"auto"``: ``"cuda"``
+    when a GPU is present, else ``"cpu"``); one clear error for anything else or a GPU that is not here."""
+    import torch  # here, so the output helpers stay light
+
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise ValueError(f"DEVICE must be 'cpu', 'cuda', 'cuda:<n>' or 'auto', got {value!r}")
+    if text.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(text.partition(":")[2] or 0)
+        if index >= count:
+            raise ValueError(f"DEVICE={value!r}: this machine has {count} CUDA device(s) "
+                             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use 'cpu' or 'auto'")
+    return text
+
+
 def resolve_out_dir(out_dir, notebook: str, R, DATA=None, SEED: int = 0, **more) -> Path:
     """OUT_DIR as given, or the default outputs/<notebook>/R<R>[...]/ (see default_out_dir)."""
     return Path(out_dir) if out_dir else default_out_dir(notebook, R, DATA, SEED, **more)

@@ -65,7 +65,7 @@ SIREN_SECONDS: float = 60  # training-time budget of the SIREN run, PSNR monitor
 SIREN_STEPS: int = 100000  # step cap of the SIREN run
 SIREN_LOG_EVERY: int = 8  # SIREN steps between PSNR checks (each renders the whole cine, which costs many steps on a CPU)
 HOLDOUT: float = 0.1  # fraction of sampled lines held out to choose the weights when DATA has no target
-DEVICE: str = "cpu"  # "cuda" to fit on a GPU
+DEVICE: str = "cpu"  # where the networks fit: "cpu", "cuda", "cuda:<n>" or "auto" (a GPU when present)
 OUT_DIR: Optional[str] = None  # None: outputs/02_global_inr/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]

@@ -55,7 +55,7 @@ LOG_LAMBDA_MAX: float = 0.0  # upper end of log10(lambda)
 SHOW: list = [-5.0, -2.5, 0.0]  # log10(lambda) rows of the original's table (and the separate fits)
 DENSE: int = 41  # points of the dense PSNR-vs-lambda curve
 HOLDOUT: float = 0.1  # fraction of sampled lines held out to choose lambda without ground truth
-DEVICE: str = "cpu"  # "cuda" to fit on a GPU
+DEVICE: str = "cpu"  # where the networks fit: "cpu", "cuda", "cuda:<n>" or "auto" (a GPU when present)
 OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]

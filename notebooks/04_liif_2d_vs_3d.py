@@ -74,6 +74,7 @@ PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a traini
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
 RETRAIN: bool = False  # train even when a shipped model was trained with exactly these settings (make reproduce: True)
 SAMPLE_CACHE_GB: float = 2  # memory (GiB) for keeping the simulated samples, so every model after the first reads them (0: simulate again)
+DEVICE: str = "cpu"  # where the models train and run: "cpu", "cuda", "cuda:<n>" or "auto" (a GPU when present)
 OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
@@ -91,7 +92,7 @@ experiment = liif.LiifExperiment(
     {"2D-C8": liif.preset(PRESET, "unet2d", T_LOW, C=8, **model),
      "2D-C64": liif.preset(PRESET, "unet2d", T_LOW, C=64, **model),
      "3D-C16": liif.preset(PRESET, "unet3d", T_LOW, C=16, **model)},
-    shipped=None if RETRAIN else liif.shipped_dir("04_liif_2d_vs_3d", R, DATA, SEED))
+    shipped=None if RETRAIN else liif.shipped_dir("04_liif_2d_vs_3d", R, DATA, SEED), device=DEVICE)
 runner = liif.LiifRunner(experiment)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "04_liif_2d_vs_3d", data.acquisition.R, DATA, SEED))
 print(runner.describe())

@@ -45,7 +45,7 @@ from typing import Optional
 from IPython.display import Markdown, display
 
 from inr_utils import figures, liif
-from inr_utils.runs import RunOutputs, resolve_out_dir
+from inr_utils.runs import RunOutputs, check_device, resolve_out_dir
 
 # %% tags=["parameters"]
 R: float = 6  # nominal acceleration at 25 frames
@@ -82,11 +82,12 @@ CIRCULAR_TIME: bool = True  # 3D networks pad periodically in time (the bins spa
 DC_CASCADE: list = [8, 16, 32]  # widths of the small 3D UNet of each stage (UNet + soft data consistency) before the encoder ([]: off, the original's)
 DC_STAGES: int = 4  # stages of DC_CASCADE
 FINAL_DC: bool = True  # a last soft data-consistency step on the encoder's corrected bins
-BF16: Optional[bool] = None  # bfloat16 autocast of the CNNs (None: where the hardware has fast bfloat16)
+BF16: Optional[bool] = None  # bfloat16 autocast of the CNNs (None: where DEVICE has fast bfloat16)
 PIXELS_PER_STEP: int = 1024  # random pixels decoded per query frame in a training step (0: all)
 RESUME: bool = True  # continue from OUT_DIR/checkpoints when present
 RETRAIN: bool = False  # train even when a shipped model was trained with exactly these settings (make reproduce: True)
 SAMPLE_CACHE_GB: float = 2  # memory (GiB) for keeping the simulated samples, so every model after the first reads them (0: simulate again)
+DEVICE: str = "cpu"  # where the models train and run: "cpu", "cuda", "cuda:<n>" or "auto" (a GPU when present); TV runs on the CPU
 OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_T<T_LOW>[_<data>][_seed<SEED>]/
 
 # %% [markdown]
@@ -96,7 +97,8 @@ OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_
 
 # %%
 EPOCHS = (40 if T_LOW <= 4 else 32) if EPOCHS is None else EPOCHS
-BF16 = liif.bf16_supported() if BF16 is None else bool(BF16)  # the LIIF models train on the CPU
+DEVICE = check_device(DEVICE)
+BF16 = liif.bf16_supported(DEVICE) if BF16 is None else bool(BF16)
 data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY), T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
                        augment=AUGMENT, cache_gb=SAMPLE_CACHE_GB)
 model = dict(T_low=T_LOW, C=C, hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, input=INPUT, image_skip=IMAGE_SKIP,
@@ -108,7 +110,7 @@ experiment = liif.LiifExperiment(
                                                 growth=RDN_GROWTH, circular=CIRCULAR_TIME), **model)},
     tv_log_lambdas=TV_LOG_LAMBDAS, tv_iters=TV_ITERS, order=("RDN", "UNet", "TV", "ZF"),
     extra={"epochs": EPOCHS, "batch": BATCH, "bf16": BF16},
-    shipped=None if RETRAIN else liif.shipped_dir("05_liif_architecture_search", R, DATA, SEED, T=T_LOW))
+    shipped=None if RETRAIN else liif.shipped_dir("05_liif_architecture_search", R, DATA, SEED, T=T_LOW), device=DEVICE)
 runner = liif.LiifRunner(experiment)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", data.acquisition.R, DATA, SEED, T=T_LOW))
 print(runner.describe() + f", bfloat16 CNNs: {BF16}")

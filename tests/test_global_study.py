@@ -16,7 +16,7 @@ def test_the_default_representation_is_always_a_row_and_search_overrides_apply()
 @pytest.mark.parametrize("kw,match", [({"representation": "lowrank-lambda"}, "REPRESENTATION"),
                                       ({"inr_rows": ["hashgird"]}, "INR_ROWS"), ({"steps": 0}, "STEPS must be"),
                                       ({"max_extend": -1}, "MAX_EXTEND must be an integer >= 0"),
-                                      ({"siren": {"seconds": 0}}, "SIREN_SECONDS")])
+                                      ({"siren": {"seconds": 0}}, "SIREN_SECONDS"), ({"device": "gpu"}, "DEVICE must be")])
 def test_bad_settings_name_the_parameter(kw, match):
     if "siren" in kw:
         with pytest.raises(ValueError, match=match):

@@ -22,3 +22,5 @@ def test_settings_are_checked_with_the_notebooks_names():
         LambdaStudyConfig(log_lambda_range=(0.0, -5.0))
     with pytest.raises(ValueError, match="every SHOW value"):
         LambdaStudyConfig(show=[-6.0])
+    with pytest.raises(ValueError, match="DEVICE must be"):
+        LambdaStudyConfig(device="gpu")

@@ -167,7 +167,7 @@ def test_05_architecture_search_small_and_summary(tmp_path):
         m = json.loads((tmp_path / f"R6_T{t_low}" / "metrics.json").read_text())
         assert m["T_low"] == t_low and set(m["methods"]) == {"RDN", "UNet", "TV", "ZF"}
         assert all(LIIF_KEYS <= set(v) for v in m["methods"].values())
-        assert m["epochs"] == 2 and m["bf16"] == (t_low == 2 and liif.bf16_supported())
+        assert m["epochs"] == 2 and m["bf16"] == (t_low == 2 and liif.bf16_supported()) and m["device"] == "cpu"
         for name in ("UNet", "RDN"):
             model = liif.load_model(tmp_path / f"R6_T{t_low}" / "models" / f"{name}.pt")
             cfg = model.config

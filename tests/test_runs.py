@@ -1,7 +1,8 @@
 import pytest
+import torch
 
 from inr_utils import OUTPUTS
-from inr_utils.runs import RunOutputs, check_int, default_out_dir
+from inr_utils.runs import RunOutputs, check_device, check_int, default_out_dir
 
 
 def test_failed_run_leaves_existing_outputs_untouched(tmp_path):
@@ -29,3 +30,14 @@ def test_default_out_dir_and_int_checks():
         check_int("N", 4, 8)
     with pytest.raises(ValueError, match="T must be an integer"):
         check_int("T", 2.5)
+
+
+def test_device_is_checked_once_with_one_clear_error():
+    assert check_device("cpu") == "cpu" and check_device(" CPU ") == "cpu"
+    assert check_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("gpu", "cuda:x", "", None, 0):
+        with pytest.raises(ValueError, match="DEVICE must be 'cpu', 'cuda', 'cuda:<n>' or 'auto'"):
+            check_device(bad)
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(ValueError, match=f"this machine has {count} CUDA device"):
+        check_device(f"cuda:{count}")

@@ -66,10 +66,12 @@ def tune_tv(dataset: LiifDataset, log_lambdas: Sequence[float], iters: int = 300
 
 @torch.no_grad()
 def predict(model: LiifCine, sample: Sample) -> tuple[np.ndarray, float]:
-    """One cine at the sample's query times, and the seconds it took."""
+    """One cine at the sample's query times, and the seconds it took (on the model's device,
+    the copies to and from it included)."""
     model.eval()
+    device = next(model.parameters()).device
     t0 = time.perf_counter()
-    out = model.apply_to(collate([sample]))[0]
+    out = model.apply_to(collate([sample]).to(device))[0].cpu()
     return out.numpy(), time.perf_counter() - t0
 
 

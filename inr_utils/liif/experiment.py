@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..io import data_label
-from ..runs import RunOutputs, check_int
+from ..runs import RunOutputs, check_device, check_int
 from .config import DataConfig, ModelConfig, TrainConfig
 from .data import datasets
 from .evaluation import evaluate_all, mean_metrics, tune_tv, tv_at_queries
@@ -40,6 +40,7 @@ class LiifExperiment:
     order: Optional[Sequence[str]] = None  # the methods' order in the record (None: ZF, the models, TV)
     extra: dict = field(default_factory=dict)  # more fields for the record (after N)
     shipped: Optional[Path] = None  # a folder of shipped models (liif.shipped_dir) to evaluate instead of training, when they match
+    device: str = "cpu"  # where the models train and run ("cuda", "auto": runs.check_device); TV and the data stay on the CPU
 
     def __post_init__(self):
         if not self.models or not all(isinstance(c, ModelConfig) for c in self.models.values()):
@@ -52,6 +53,7 @@ class LiifExperiment:
             if not self.tv_log_lambdas or not all(np.isfinite(self.tv_log_lambdas)):
                 raise ValueError(f"TV_LOG_LAMBDAS must be a non-empty list of finite numbers, got {self.tv_log_lambdas!r}")
             self.tv_iters = check_int("TV_ITERS", self.tv_iters)
+        self.device = check_device(self.device)
 
 
 @dataclass
@@ -65,18 +67,19 @@ class LiifResult:
 
 class LiifRunner:
     """Datasets and models of ``exp`` (``torch.manual_seed(seed)`` first, so the models'
-    initial weights are a function of the seed); ``run`` does the rest."""
+    initial weights are a function of the seed, built on the CPU and then moved to
+    ``exp.device``, so they are the same on every device); ``run`` does the rest."""
 
     def __init__(self, exp: LiifExperiment):
         self.exp = exp
         torch.manual_seed(exp.data.seed)
         self.train_set, self.val_set, self.test_set = datasets(exp.data)
-        self.models = {name: LiifCine(cfg) for name, cfg in exp.models.items()}
+        self.models = {name: LiifCine(cfg).to(exp.device) for name, cfg in exp.models.items()}
 
     def describe(self) -> str:
         a = self.exp.data.acquisition
         return (f"train {len(self.train_set)}, validation {len(self.val_set)}, test {len(self.test_set)} subjects; "
-                f"R = {a.R:g}, T_low = {a.T_low}; {self.exp.training.epochs} epochs")
+                f"R = {a.R:g}, T_low = {a.T_low}; {self.exp.training.epochs} epochs; models on {self.exp.device}")
 
     def run(self, out: RunOutputs) -> LiifResult:
         exp = self.exp
@@ -99,7 +102,7 @@ class LiifRunner:
             infer_seconds["TV"] = (time.perf_counter() - t0) / len(samples)
         d = exp.data
         record = {"R": d.acquisition.R, "T_low": d.acquisition.T_low, "seed": d.seed,
-                  "data": data_label(d.data), "N": d.N, **exp.extra,
+                  "data": data_label(d.data), "N": d.N, **exp.extra, "device": exp.device,
                   "test_subjects": [s.name for s in self.test_set.subjects]}
         if tv_ll is not None:
             record.update(tv_log10_lambda=tv_ll, tv_validation=tv_scores)

@@ -168,7 +168,7 @@ class LiifCine(nn.Module):
 
 def bf16_supported(device: str = "cpu") -> bool:
     """Whether bfloat16 convolutions are fast here (CPU: oneDNN with AVX512-BF16 / AMX; CUDA: Ampere or newer)."""
-    if device == "cuda":
+    if str(device).startswith("cuda"):
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     try:  # a private query of PyTorch's oneDNN build; absent or failing: assume no
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -49,7 +49,7 @@ def find(directory: Optional[Path], name: str, wanted: dict) -> Optional[dict]:
     path = Path(directory) / f"{name}.pt"
     if not path.is_file():
         return None
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)
     have = state.get("extra", {}).get("provenance")
     if have != wanted:
         differs = sorted(k for k in wanted if (have or {}).get(k) != wanted[k])
@@ -71,7 +71,7 @@ def ship(run_dir, dest: Optional[Path] = None) -> Path:
     info = run_dir / "run_info.json"
     manifest = {"run": f"{run_dir.parent.name}/{run_dir.name}", "metrics": json.loads(metrics.read_text()).get("methods", {}),
                 "code": json.loads(info.read_text()).get("code") if info.is_file() else None, "models": {}}
-    states = {path.name: torch.load(path, weights_only=False) for path in models}
+    states = {path.name: torch.load(path, map_location="cpu", weights_only=False) for path in models}
     for name, state in states.items():
         if state.get("extra", {}).get("provenance") is None:
             raise ValueError(f"{run_dir / 'models' / name} carries no provenance (not saved by a notebook run): it cannot be shipped")

@@ -92,7 +92,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     settings = config.checkpoint_key()
     start = 0
     if checkpoint is not None and config.resume and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
         if (state["config"] == model.config.to_dict() and state.get("tag", "") == tag and state.get("settings") == settings
                 and state["epoch"] < epochs):
             model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
@@ -120,7 +120,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
         model.train()
         losses = []
         for b in tqdm(loader, desc=f"{desc} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
-            b = b.to(device) if device.type != "cpu" else b
+            b = b.to(device)
             pix = None
             if pixels_per_step:
                 n_pix = b.target.shape[-2] * b.target.shape[-1]
@@ -140,7 +140,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
                 history["stopped"] = f"{desc}: loss became {value.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
                 warnings.warn(history["stopped"], RuntimeWarning)
                 if checkpoint is not None and Path(checkpoint).exists():
-                    model.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+                    model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=False)["model"])
                 return history
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -172,7 +172,7 @@ def evaluate_loss(model, dataset, batch: int = 4) -> float:
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate)
     num = den = 0.0
     for b in loader:
-        b = b.to(device) if device.type != "cpu" else b
+        b = b.to(device)
         pred = model.apply_to(b)
         num += float((pred.abs() - b.target.abs()).abs().sum()); den += float(b.target.abs().sum())
     return num / max(den, 1e-12)
@@ -184,8 +184,8 @@ def save_model(model: LiifCine, path, extra: Optional[dict] = None):
     _atomic_save({"config": model.config.to_dict(), "model": model.state_dict(), "extra": extra or {}}, Path(path))
 
 
-def load_model(path) -> LiifCine:
-    """A saved model, rebuilt from the config it carries, in eval mode.
+def load_model(path, device: str = "cpu") -> LiifCine:
+    """A saved model, rebuilt from the config it carries, in eval mode, on ``device``.
 
         model = liif.load_model("outputs/05_liif_architecture_search/R6_T8_sunnybrook/models/UNet.pt")
         cine = model.apply_to(liif.collate([sample]))[0]   # (T_query, H, W) complex
@@ -193,12 +193,12 @@ def load_model(path) -> LiifCine:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved LIIF model at {path}")
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)  # a model trained on a GPU loads anywhere
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(f"{path} is not a LIIF model written by save_model (keys: config, model, extra)")
     model = LiifCine(ModelConfig.from_dict(state["config"]))
     model.load_state_dict(state["model"])  # copies into the float32 parameters (shipped weights are float16)
-    return model.eval()
+    return model.to(device).eval()
 
 
 def train_all(models: dict, train_set, val_set, out, config: TrainConfig, *, provenance=None,

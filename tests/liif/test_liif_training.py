@@ -46,3 +46,28 @@ def test_train_resume_and_save(tmp_path):
     back = liif.load_model(tmp_path / "m.pt")
     s = val_set[0]
     assert np.allclose(liif.predict(back, s)[0], liif.predict(m2.eval(), s)[0], atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda_takes_the_cpu_steps_and_the_model_loads_on_the_cpu(tmp_path):
+    sub = liif.subjects(None, "train", 16, 2)
+    train_set = liif.LiifDataset(sub, SPEC, train=True, seed=0)
+    val_set = liif.LiifDataset(liif.subjects(None, "val", 16, 1), SPEC, train=False, seed=1)
+    torch.manual_seed(0)
+    cpu = liif.LiifCine(mc("unet3d", 4, 4, hidden=8, layers=2, encoder_kwargs={"channels": [4, 8]}))
+    gpu = liif.LiifCine(cpu.config).to("cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    h_cpu = liif.train(cpu, train_set, val_set, liif.TrainConfig(2), progress=False)
+    h_gpu = liif.train(gpu, train_set, val_set, liif.TrainConfig(2), checkpoint=tmp_path / "ck.pt", progress=False)
+    assert np.allclose(h_gpu["val"], h_cpu["val"], rtol=1e-3)  # the same steps, to float rounding
+    liif.save_model(gpu, tmp_path / "m.pt")
+    back = liif.load_model(tmp_path / "m.pt")  # on the CPU
+    s = val_set[0]
+    assert next(back.parameters()).device.type == "cpu"
+    assert np.allclose(liif.predict(back, s)[0], liif.predict(gpu, s)[0], atol=1e-4)
+
+
+def test_an_unknown_device_is_refused_by_the_experiment():
+    data = liif.DataConfig(None, 16, SPEC, 6, 1, 1, 1, 0)
+    with pytest.raises(ValueError, match="DEVICE must be"):
+        liif.LiifExperiment(data, liif.TrainConfig(1), {"UNet": mc("unet3d", 4)}, device="tpu")
