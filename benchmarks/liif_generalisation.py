@@ -7,13 +7,19 @@ temporal TV tuned on the validation subjects of that same setting and zero filli
 at 64 query times, mean over the test subjects (the real test patient SCD0000501: its 11 slices;
 phantom: 4 test seeds). Writes ``benchmarks/results/liif_generalisation.md``.
 
+Besides the shipped models, ``--run-dirs`` takes finished notebook-05 run folders (their
+``models/`` hold the trained models and the settings they were trained on), e.g. the phantom
+runs of ``make reproduce``, whose models do not ship.
+
     .venv/bin/python benchmarks/liif_generalisation.py
     .venv/bin/python benchmarks/liif_generalisation.py --R 4 6 8 --noise 0 0.02
+    .venv/bin/python benchmarks/liif_generalisation.py --runs none --run-dirs outputs/05_liif_architecture_search/R6_T8
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,35 +44,54 @@ def evaluate(models: dict, data, R: float, T_low: int, noise: float, N: int, see
     return {name: liif.mean_metrics(x, targets)["rel_l1"] for name, x in recons.items()}
 
 
+def trained_on(folder: Path) -> dict:
+    """The data settings (``DataConfig`` fields) the models in ``folder`` were trained with: a shipped
+    run's manifest.json, or the provenance inside a run folder's models/RDN.pt."""
+    if (folder / "manifest.json").is_file():
+        return json.loads((folder / "manifest.json").read_text())["data"]
+    path = folder / "RDN.pt"
+    if not path.is_file():
+        raise SystemExit(f"{folder.parent if folder.name == 'models' else folder} has no models/RDN.pt: "
+                         "run notebook 05 there first")
+    prov = torch.load(path, map_location="cpu", weights_only=False).get("extra", {}).get("provenance")
+    if prov is None:
+        raise SystemExit(f"{path} carries no training settings (not saved by a notebook run)")
+    return prov["data"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--R", type=float, nargs="+", default=None, help="rates to evaluate (default: the training R, 4 and 8)")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.02], help="k-space noise std (images peak near 1)")
-    ap.add_argument("--runs", nargs="+", default=None, help="shipped run folders to evaluate (default: all, e.g. R6_T8_sunnybrook)")
+    ap.add_argument("--runs", nargs="+", default=None,
+                    help="shipped run folders to evaluate (default: all, e.g. R6_T8_sunnybrook; 'none': no shipped run)")
+    ap.add_argument("--run-dirs", nargs="+", type=Path, default=[], help="finished notebook-05 run folders to evaluate too")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    folders = sorted(d for d in SHIPPED_05.glob("*") if (d / "manifest.json").is_file() and (not args.runs or d.name in args.runs))
+    shipped = [] if args.runs == ["none"] else \
+        sorted(d for d in SHIPPED_05.glob("*") if (d / "manifest.json").is_file() and (not args.runs or d.name in args.runs))
+    folders = shipped + [d / "models" for d in args.run_dirs]
     if not folders:
-        raise SystemExit(f"no shipped notebook-05 models under {SHIPPED_05}")
+        raise SystemExit(f"nothing to evaluate: no shipped notebook-05 models under {SHIPPED_05} match --runs, and no --run-dirs")
     rows = []
     for folder in folders:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        d = manifest["data"]
-        R0, T_low, N, trained_on = d["acquisition"]["R"], d["acquisition"]["T_low"], d["N"], d["data"]
+        d = trained_on(folder)
+        R0, T_low, N, trained_data = d["acquisition"]["R"], d["acquisition"]["T_low"], d["N"], d["data"]
         models = {name: liif.load_model(folder / f"{name}.pt") for name in ("RDN", "UNet")}
-        settings = [(data, R, noise) for data in (trained_on, None if trained_on else "sunnybrook")
+        settings = [(data, R, noise) for data in (trained_data, None if trained_data else "sunnybrook")
                     for R in (args.R or sorted({R0, 4.0, 8.0})) for noise in args.noise]
         for data, R, noise in settings:
             r = evaluate(models, data, R, T_low, noise, N)
             best = min(r["RDN"], r["UNet"]) / r["TV"]
-            same = data == trained_on and R == R0 and noise == d["acquisition"]["noise_std"]
-            rows.append(f"| {data_label(trained_on)}, R {R0:g}, T_low {T_low} | {data_label(data)} | {R:g} | {noise:g} | "
+            same = data == trained_data and R == R0 and noise == d["acquisition"]["noise_std"]
+            rows.append(f"| {data_label(trained_data)}, R {R0:g}, T_low {T_low} | {data_label(data)} | {R:g} | {noise:g} | "
                         f"{r['RDN']:.4f} | {r['UNet']:.4f} | {r['TV']:.4f} | {r['ZF']:.4f} | {best:.3f}"
                         f"{' (training setting)' if same else ''} |")
             print(rows[-1], flush=True)
     cmd = "`.venv/bin/python benchmarks/liif_generalisation.py" + (f" --runs {' '.join(args.runs)}" if args.runs else "") + \
+          (f" --run-dirs {' '.join(map(str, args.run_dirs))}" if args.run_dirs else "") + \
           (f" --R {' '.join(f'{r:g}' for r in args.R)}" if args.R else "") + f" --noise {' '.join(f'{n:g}' for n in args.noise)}`"
     lines = ["Notebook 05's shipped models evaluated on other data, rates and k-space noise than they were trained on, "
              "against temporal TV tuned on the validation subjects of each setting. Relative L1 at 64 query times "
