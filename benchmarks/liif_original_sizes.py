@@ -34,9 +34,13 @@ NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
 ORIGINAL_SIZES = {"UNET_CHANNELS": [16, 32, 64], "RDN_CHANNELS": 32, "RDN_BLOCKS": 5, "RDN_LAYERS": 6, "RDN_GROWTH": 32}
 
 
+def device_suffix(device: str) -> str:
+    """'' on the CPU, else e.g. '_cuda0': runs on another device get their own folders and results file."""
+    return "" if device == "cpu" else "_" + device.replace(":", "")
+
+
 def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, device: str = "cpu") -> Path:
-    suffix = "" if device == "cpu" else "_" + device.replace(":", "")
-    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{suffix}"
+    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}"
 
 
 def verdict(runs: list) -> str:
@@ -101,7 +105,7 @@ def main():
              "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet) | train s (RDN, UNet) | run on | machine, device |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]
     name = "liif_original_sizes" + ("" if args.budget_s == 1800 and args.N == 64 else f"_N{args.N}_budget{args.budget_s:g}")
-    name += "" if device == "cpu" else "_" + device.replace(":", "")
+    name += device_suffix(device)
     print(f"wrote {write_benchmark(name, chr(10).join(lines))}")
 
 
