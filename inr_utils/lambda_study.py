@@ -30,8 +30,9 @@ class LambdaStudyConfig:
     """Notebook 03's settings (its parameters cell documents each; messages name those parameters)."""
 
     representation: str = "hashgrid-lambda"
-    steps: int = 1000  # Adam steps of one fixed-lambda fit
-    cond_steps: int = 1800  # Adam steps of the conditional fit
+    steps: int = 2000  # Adam steps of one fixed-lambda fit
+    cond_steps: int = 3400  # Adam steps of the conditional fit
+    frame_fraction: float = 0.5  # each step fits a random contiguous (circular) block of this fraction of the frames
     lr: float = 1e-2
     balance_log_lambda: Optional[float] = -2.0  # each conditional step's objective / (1 + lambda / 10**this)
     rank: int = 16  # lowrank-lambda only
@@ -54,6 +55,8 @@ class LambdaStudyConfig:
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise ValueError(f"need finite LOG_LAMBDA_MIN < LOG_LAMBDA_MAX, got {lo}, {hi}")
         self.log_lambda_range = (lo, hi)
+        if not (isinstance(self.frame_fraction, (int, float)) and 0 < self.frame_fraction <= 1):  # NaN fails too
+            raise ValueError(f"FRAME_FRACTION must be in (0, 1] (1: every frame at every step), got {self.frame_fraction!r}")
         if self.balance_log_lambda is not None and not np.isfinite(self.balance_log_lambda):
             raise ValueError(f"BALANCE_LOG_LAMBDA must be finite or None, got {self.balance_log_lambda}")
         if not all(lo <= ll <= hi for ll in self.show):
@@ -80,10 +83,19 @@ class LambdaStudy:
             return inr.build(name, self.shape, **kw).to(c.device)
         return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed).to(c.device)
 
+    @property
+    def frames_per_step(self) -> Optional[int]:
+        """Frames of each Adam step's block (None: all), from ``frame_fraction``; at least 2, so
+        that the block has a temporal difference."""
+        T, f = self.shape[0], self.config.frame_fraction
+        n = max(2, int(round(f * T)))
+        return None if f >= 1 or n >= T else n
+
     def _conditional_fit(self, op, y, desc):
         c = self.config
         return inr.fit(self.build(c.representation, op, y), op, y, log_lambda_range=c.log_lambda_range, steps=c.cond_steps,
-                       lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, desc=desc)
+                       lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, frames_per_step=self.frames_per_step,
+                       desc=desc)
 
     def conditional(self):
         """One fit for every lambda (``self.cond``: its FitResult)."""
@@ -98,7 +110,7 @@ class LambdaStudy:
         for ll in c.show:
             model = self.build(CONDITIONAL_FORMS[c.representation], self.op, self.y)
             res = inr.fit(model, self.op, self.y, log_lambda=ll, steps=c.steps, lr=c.lr, seed=c.seed,
-                          desc=f"separate log10 lambda={ll:g}")
+                          frames_per_step=self.frames_per_step, desc=f"separate log10 lambda={ll:g}")
             self.separate_recons[ll] = res.recon
             self.seconds_separate += res.seconds
         print(f"separate fits: {len(c.show)} x {c.steps} steps, {self.seconds_separate:.1f} s in all")
@@ -158,7 +170,8 @@ class LambdaStudy:
                "balance_log10_lambda": c.balance_log_lambda,
                "conditional": psnr_map(self.cond_at), "separate": psnr_map(self.separate_recons),
                "seconds_conditional": self.cond.seconds, "seconds_separate": self.seconds_separate,
-               "steps_fixed": c.steps, "steps_conditional": c.cond_steps, **self.auto,
+               "steps_fixed": c.steps, "steps_conditional": c.cond_steps, "frames_per_step": self.frames_per_step or self.shape[0],
+               **self.auto,
                "dense": {"log10_lambda": self.dense.tolist(), "psnr": self.curve_psnr if target is not None else None,
                          "tv": self.curve_tv, "temporal_fidelity": self.curve_fidelity if target is not None else None,
                          "heldout_error": self.heldout_error},

@@ -24,3 +24,27 @@ def test_settings_are_checked_with_the_notebooks_names():
         LambdaStudyConfig(show=[-6.0])
     with pytest.raises(ValueError, match="DEVICE must be"):
         LambdaStudyConfig(device="gpu")
+    for bad in (0, -0.5, 1.5, float("nan"), "half"):
+        with pytest.raises(ValueError, match="FRAME_FRACTION must be in"):
+            LambdaStudyConfig(frame_fraction=bad)
+
+
+def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
+    """frames_per_step: round(fraction T), at least 2, None (whole cine) at 1 or when it reaches
+    T; the conditional, separate and held-out fits all receive it."""
+    import numpy as np
+
+    from inr_utils import io
+    from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig
+
+    acq = io.load_case(None, R=4, T=6, N=16, coils=2)
+    cases = {0.5: 3, 0.1: 2, 0.9: 5, 1.0: None, 0.95: None}
+    for fraction, expected in cases.items():
+        cfg = LambdaStudyConfig(frame_fraction=fraction, steps=2, cond_steps=2, show=[-2.0], dense=2)
+        assert LambdaStudy(acq, cfg).frames_per_step == expected
+    seen = []
+    real_fit = lambda_study.inr.fit
+    monkeypatch.setattr(lambda_study.inr, "fit", lambda *a, **kw: seen.append(kw["frames_per_step"]) or real_fit(*a, **kw))
+    study = LambdaStudy(acq, LambdaStudyConfig(frame_fraction=0.5, steps=2, cond_steps=2, show=[-2.0], dense=2))
+    study.conditional(); study.separate(); study.dense_curve(); study.auto_lambda()
+    assert seen == [3, 3, 3] and np.isfinite(study.record()["conditional"]["-2"]["psnr"])
