@@ -60,8 +60,9 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     each such step's objective is divided by 1 + lambda / 10**b, which leaves every lambda's
     minimiser unchanged and keeps the steps at large lambda (whose penalty is orders of
     magnitude larger) from dominating Adam's moment estimates. ``frames_per_step`` trains on a
-    random contiguous block of frames per step (for the SIREN, whose full cine does not fit
-    a CPU step). Stops at ``steps`` or ``max_seconds``; on NaN/Inf it stops, warns with a
+    random contiguous (circular) block of frames per step, its data and TV terms scaled to
+    the whole cine (``objective``): cheaper, noisier steps (the SIREN, whose full cine does not
+    fit a CPU step; notebook 03's fits). Stops at ``steps`` or ``max_seconds``; on NaN/Inf it stops, warns with a
     clear message and keeps the last good parameters (``diverged=True``). Times (history,
     ``seconds``, ``max_seconds``) leave out the PSNR monitoring against ``target``, which a
     real scan does not have.
