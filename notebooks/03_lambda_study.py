@@ -88,7 +88,8 @@ print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {t
 # one, the separate ones and the held-out one) takes each step on a random contiguous block of
 # `FRAME_FRACTION` of the frames (the block's data and TV terms scaled to the whole cine): a
 # step costs less, so the same seconds buy more, noisier steps, which on the validation
-# patients fitted both forms better than full-cine steps.
+# patients fitted both forms better than full-cine steps (on the phantom they help the
+# separate fits more than the conditional one).
 
 # %%
 cond = study.conditional()
