@@ -64,7 +64,12 @@ def test_parameters_doc_is_generated_from_the_current_cells():
     assert (REPO_ROOT / "docs" / "parameters.md").read_text() == text
     for nb in pipeline.numbered_notebooks():
         assert f"## {nb.stem}" in text
-    assert "| `COND_STEPS` | int | `1800` |" in text and "| `DC_STAGES` | int | `4` |" in text
+    from inr_utils.lambda_study import LambdaStudyConfig
+
+    # the notebook's defaults are the config's, and the table shows their values and types
+    defaults = LambdaStudyConfig()
+    assert f"| `COND_STEPS` | int | `{defaults.cond_steps}` |" in text and f"| `STEPS` | int | `{defaults.steps}` |" in text
+    assert f"| `FRAME_FRACTION` | float | `{defaults.frame_fraction}` |" in text and "| `DC_STAGES` | int | `4` |" in text
 
 
 def test_readme_holds_the_generated_results_and_ci_runs_its_test_command():
