@@ -63,7 +63,8 @@ def wall_time_line(records: dict, unrecorded: tuple = ()) -> str:
         f" Target for `make reproduce` on 2 CPU cores: {REPRODUCE_MINUTES} min, "
         f"{summary.verdict(total / 60 <= REPRODUCE_MINUTES)} ({total / 60:.1f} min of notebook runs"
         + (" on one machine" if len(machines) == 1 else f" on {len(machines)} machines") +
-        "; the venv set-up and the kernel starts come on top).")
+        ", added up; `make reproduce` runs two at a time on 2 cores, so its wall time is shorter than this sum, "
+        "which bounds it; the venv set-up and the kernel starts come on top).")
     parts = []
     for nb in sorted({k.split("/")[0] for k in records}):
         runs = {k: r for k, r in records.items() if k.startswith(nb + "/")}

@@ -33,7 +33,7 @@ def test_record_run_and_wall_time_line(tmp_path):
     assert "2 runs, 4.0 min in all" in line and "2026-11-20, 2026-11-26" in line and "R3 1.5, R6 2.5" in line
     assert "without a record" not in line and "without a record" in wall_time_line(records, ("01_data/R3",))
     # the reproduce verdict (120 min): only when every run has a record, and "missed" once the sum is over
-    assert "**met** (4.0 min of notebook runs on one machine" in line
+    assert "**met** (4.0 min of notebook runs on one machine, added up" in line
     assert "Target" not in wall_time_line(records, ("01_data/R3",))
     records["05_liif/R6"]["seconds"] = 121 * 60.0
     assert "**missed** (122.5 min" in wall_time_line(records)
