@@ -65,8 +65,8 @@ OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>[_<data>][_se
 # %%
 config = LambdaStudyConfig(
     representation=REPRESENTATION, steps=STEPS, cond_steps=COND_STEPS, frame_fraction=FRAME_FRACTION, lr=LR,
-    balance_log_lambda=BALANCE_LOG_LAMBDA, rank=RANK, lambda_anchors=LAMBDA_ANCHORS, log_lambda_range=(LOG_LAMBDA_MIN, LOG_LAMBDA_MAX), show=SHOW, dense=DENSE,
-    holdout=HOLDOUT, device=DEVICE, seed=SEED)
+    balance_log_lambda=BALANCE_LOG_LAMBDA, rank=RANK, lambda_anchors=LAMBDA_ANCHORS,
+    log_lambda_range=(LOG_LAMBDA_MIN, LOG_LAMBDA_MAX), show=SHOW, dense=DENSE, holdout=HOLDOUT, device=DEVICE, seed=SEED)
 acq = io.load_case(DATA, R=check_acceleration(R), seed=config.seed, T=T, N=N, coils=COILS)
 target = acq.target
 out = RunOutputs(resolve_out_dir(OUT_DIR, "03_lambda_study", R, DATA, SEED))
