@@ -35,6 +35,7 @@ class LambdaStudyConfig:
     frame_fraction: float = 0.5  # each step fits a random contiguous (circular) block of this fraction of the frames
     lr: float = 1e-2
     balance_log_lambda: Optional[float] = -2.0  # each conditional step's objective / (1 + lambda / 10**this)
+    lambda_beta: float = 2.0  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform)
     rank: int = 16  # lowrank-lambda only
     lambda_anchors: int = 5  # lowrank-lambda only
     log_lambda_range: tuple = (-5.0, 0.0)
@@ -59,6 +60,8 @@ class LambdaStudyConfig:
             raise ValueError(f"FRAME_FRACTION must be in (0, 1] (1: every frame at every step), got {self.frame_fraction!r}")
         if self.balance_log_lambda is not None and not np.isfinite(self.balance_log_lambda):
             raise ValueError(f"BALANCE_LOG_LAMBDA must be finite or None, got {self.balance_log_lambda}")
+        if not (isinstance(self.lambda_beta, (int, float)) and np.isfinite(self.lambda_beta) and self.lambda_beta > 0):
+            raise ValueError(f"LAMBDA_BETA must be a finite number > 0 (1: log10 lambda drawn uniformly), got {self.lambda_beta!r}")
         if not all(lo <= ll <= hi for ll in self.show):
             raise ValueError(f"every SHOW value must lie in [{lo:g}, {hi:g}], got {list(self.show)}")
 
@@ -94,7 +97,8 @@ class LambdaStudy:
     def _conditional_fit(self, op, y, desc):
         c = self.config
         return inr.fit(self.build(c.representation, op, y), op, y, log_lambda_range=c.log_lambda_range, steps=c.cond_steps,
-                       lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, frames_per_step=self.frames_per_step,
+                       lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, log_lambda_beta=c.lambda_beta,
+                       frames_per_step=self.frames_per_step,
                        desc=desc)
 
     def conditional(self):
@@ -167,7 +171,7 @@ class LambdaStudy:
                    if target is not None else {})
         rec = {"R": self.acq.acceleration, "seed": c.seed, "data": self.data,
                "coil_maps": self.acq.meta.get("coil_maps", {"method": "simulated"}), "representation": c.representation,
-               "balance_log10_lambda": c.balance_log_lambda,
+               "balance_log10_lambda": c.balance_log_lambda, "lambda_beta": c.lambda_beta,
                "conditional": psnr_map(self.cond_at), "separate": psnr_map(self.separate_recons),
                "seconds_conditional": self.cond.seconds, "seconds_separate": self.seconds_separate,
                "steps_fixed": c.steps, "steps_conditional": c.cond_steps, "frames_per_step": self.frames_per_step or self.shape[0],

@@ -49,6 +49,7 @@ COND_STEPS: int = 3400  # Adam steps of the lambda-conditional fit (its cost tar
 FRAME_FRACTION: float = 0.5  # frames per step, as a fraction of T (a random contiguous block; 1: all); chosen on SCD0000401
 LR: float = 1e-2  # learning rate
 BALANCE_LOG_LAMBDA: Optional[float] = -2.0  # conditional fit: each step's objective / (1 + lambda / 10**this) (chosen on SCD0000201); None: unweighted
+LAMBDA_BETA: float = 2.0  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform); chosen on phantom seed 1, SCD0000401, SCD0000201
 RANK: int = 16  # rank (lowrank-lambda only)
 LAMBDA_ANCHORS: int = 5  # grid points along log10(lambda) (lowrank-lambda only)
 LOG_LAMBDA_MIN: float = -5.0  # range of log10(lambda) (the original's: -5 to 0)
@@ -65,7 +66,7 @@ OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>[_<data>][_se
 # %%
 config = LambdaStudyConfig(
     representation=REPRESENTATION, steps=STEPS, cond_steps=COND_STEPS, frame_fraction=FRAME_FRACTION, lr=LR,
-    balance_log_lambda=BALANCE_LOG_LAMBDA, rank=RANK, lambda_anchors=LAMBDA_ANCHORS,
+    balance_log_lambda=BALANCE_LOG_LAMBDA, lambda_beta=LAMBDA_BETA, rank=RANK, lambda_anchors=LAMBDA_ANCHORS,
     log_lambda_range=(LOG_LAMBDA_MIN, LOG_LAMBDA_MAX), show=SHOW, dense=DENSE, holdout=HOLDOUT, device=DEVICE, seed=SEED)
 acq = io.load_case(DATA, R=check_acceleration(R), seed=config.seed, T=T, N=N, coils=COILS)
 target = acq.target
@@ -81,8 +82,9 @@ print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {t
 # output only through the network. `lowrank-lambda`: the low-rank model whose finest spatial
 # level and temporal coefficients are interpolated between `LAMBDA_ANCHORS` anchors along
 # log10(lambda) (a lookup table in lambda, kept for comparison). Each step draws
-# log10(lambda) uniformly from the range and divides that step's objective by
-# 1 + lambda / 10^`BALANCE_LOG_LAMBDA`: a positive factor per lambda, so every lambda's
+# log10(lambda) from a Beta(`LAMBDA_BETA`, `LAMBDA_BETA`) distribution stretched over the
+# range (denser in its middle, where the useful lambdas lie; 1: uniform) and divides that
+# step's objective by 1 + lambda / 10^`BALANCE_LOG_LAMBDA`: a positive factor per lambda, so every lambda's
 # minimiser is unchanged, but the steps at large lambda (whose TV term is orders of magnitude
 # larger than the data term) no longer dominate Adam's moment estimates. Every fit here (this
 # one, the separate ones and the held-out one) takes each step on a random contiguous block of

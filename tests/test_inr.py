@@ -199,6 +199,26 @@ def test_conditional_hashgrid_gradient_reaches_the_lambda_path():
     assert abs(float((up - down) / (2 * eps)) - float((bias.grad * direction).sum())) < 1e-5 * max(1.0, float(bias.grad.abs().sum()))
 
 
+def test_lambda_draws_follow_the_beta_density():
+    """draw_log_lambda stays in the range; beta = 1 is uniform (variance (hi - lo)^2 / 12),
+    beta = a has the Beta(a, a) variance (hi - lo)^2 / (4 (2a + 1)), mean at the middle."""
+    from inr_utils.inr.fitting import draw_log_lambda
+
+    rng = np.random.default_rng(0)
+    for beta in (1.0, 4.0):
+        x = np.array([draw_log_lambda(rng, (-5.0, 0.0), beta) for _ in range(20000)])
+        assert x.min() >= -5 and x.max() <= 0 and abs(x.mean() + 2.5) < 0.05
+        assert abs(x.var() / (25 / (4 * (2 * beta + 1))) - 1) < 0.05
+    # within 1 of the middle: 40 % of uniform draws, 75 % of Beta(4, 4) draws
+    assert np.mean(np.abs(np.array([draw_log_lambda(rng, (-5.0, 0.0), 4.0) for _ in range(5000)]) + 2.5) < 1) > 0.7
+    from inr_utils import io
+
+    case_acq = io.load_case(None, R=4, T=4, N=16, coils=2)
+    with pytest.raises(ValueError, match="log_lambda_beta must be a finite number > 0"):
+        inr.fit(inr.build("hashgrid-lambda", case_acq.target.shape), case_acq.op, case_acq.kspace,
+                log_lambda_range=(-5, 0), steps=1, progress=False, log_lambda_beta=0.0)
+
+
 def test_balancing_weights_only_the_conditional_steps(case):
     """balance_log_lambda rescales the objective per drawn lambda; a fixed-lambda fit ignores it
     (identical result), a conditional fit changes."""

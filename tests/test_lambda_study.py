@@ -27,6 +27,9 @@ def test_settings_are_checked_with_the_notebooks_names():
     for bad in (0, -0.5, 1.5, float("nan"), "half"):
         with pytest.raises(ValueError, match="FRAME_FRACTION must be in"):
             LambdaStudyConfig(frame_fraction=bad)
+    for bad in (0, -2.0, float("nan"), float("inf"), "4"):
+        with pytest.raises(ValueError, match="LAMBDA_BETA must be a finite number > 0"):
+            LambdaStudyConfig(lambda_beta=bad)
 
 
 def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
@@ -42,9 +45,17 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
     for fraction, expected in cases.items():
         cfg = LambdaStudyConfig(frame_fraction=fraction, steps=2, cond_steps=2, show=[-2.0], dense=2)
         assert LambdaStudy(acq, cfg).frames_per_step == expected
-    seen = []
+    seen, betas = [], []
     real_fit = lambda_study.inr.fit
-    monkeypatch.setattr(lambda_study.inr, "fit", lambda *a, **kw: seen.append(kw["frames_per_step"]) or real_fit(*a, **kw))
-    study = LambdaStudy(acq, LambdaStudyConfig(frame_fraction=0.5, steps=2, cond_steps=2, show=[-2.0], dense=2))
+
+    def spy(*a, **kw):
+        seen.append(kw["frames_per_step"])
+        betas.append(kw.get("log_lambda_beta"))
+        return real_fit(*a, **kw)
+
+    monkeypatch.setattr(lambda_study.inr, "fit", spy)
+    study = LambdaStudy(acq, LambdaStudyConfig(frame_fraction=0.5, lambda_beta=2.5, steps=2, cond_steps=2, show=[-2.0], dense=2))
     study.conditional(); study.separate(); study.dense_curve(); study.auto_lambda()
     assert seen == [3, 3, 3] and np.isfinite(study.record()["conditional"]["-2"]["psnr"])
+    # the sampling density is the conditional fits' (the first and the held-out one), not the fixed fit's
+    assert betas[0] == betas[2] == 2.5 and betas[1] in (None, 1.0) and study.record()["lambda_beta"] == 2.5

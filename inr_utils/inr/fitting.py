@@ -44,19 +44,28 @@ def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=
     return data + lam * tv + spatial
 
 
+def draw_log_lambda(rng: np.random.Generator, log_lambda_range: Sequence[float], beta: float = 1.0) -> float:
+    """log10(lambda) = lo + (hi - lo) u with u ~ Beta(beta, beta): uniform at beta = 1, denser in the
+    middle of the range for beta > 1."""
+    lo, hi = log_lambda_range
+    u = rng.uniform() if beta == 1 else rng.beta(beta, beta)
+    return float(lo + (hi - lo) * u)
+
+
 def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None, steps: int = 1000, lr: float = 1e-2,
         log_lambda_range: Optional[Sequence[float]] = None, frames_per_step: Optional[int] = None,
         max_seconds: Optional[float] = None, target: Optional[np.ndarray] = None, log_every: int = 25,
         seed: int = 0, progress: bool = True, desc: str = "fit", mu: float = 0.0,
-        balance_log_lambda: Optional[float] = None) -> FitResult:
+        balance_log_lambda: Optional[float] = None, log_lambda_beta: float = 1.0) -> FitResult:
     """Fit a representation to k-space y (T, C, H, W):
 
         min_theta  0.5 ||A f_theta - y||_2^2 + lambda TV_t(f_theta) + mu TV_s(f_theta)
 
     (TV_t: sum |f(t+1) - f(t)|, circular; TV_s: isotropic spatial TV; ``inr_utils.tv``)
     with Adam and a cosine learning-rate decay. Fixed lambda = 10**log_lambda, or, for a
-    conditional model with ``log_lambda_range`` = (lo, hi), log10(lambda) drawn uniformly
-    from it at every step (one network for every lambda); with ``balance_log_lambda`` = b,
+    conditional model with ``log_lambda_range`` = (lo, hi), log10(lambda) drawn from it at
+    every step (one network for every lambda; ``draw_log_lambda``: uniformly at
+    ``log_lambda_beta`` = 1, from Beta(a, a) stretched over the range at a); with ``balance_log_lambda`` = b,
     each such step's objective is divided by 1 + lambda / 10**b, which leaves every lambda's
     minimiser unchanged and keeps the steps at large lambda (whose penalty is orders of
     magnitude larger) from dominating Adam's moment estimates. ``frames_per_step`` trains on a
@@ -70,6 +79,8 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     if log_lambda is None and log_lambda_range is None:
         raise ValueError("give log_lambda (fixed weight) or log_lambda_range (lambda as a coordinate)")
     mu = check_weight("mu", mu)
+    if not (np.isfinite(log_lambda_beta) and log_lambda_beta > 0):
+        raise ValueError(f"log_lambda_beta must be a finite number > 0 (1: uniform), got {log_lambda_beta}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = next(model.parameters()).device  # move the model first to fit on a GPU
@@ -85,7 +96,7 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     rendered = None  # the render of the last monitored (and kept) parameters, reused as the result
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     for step in bar:
-        ll = log_lambda if log_lambda is not None else float(rng.uniform(*log_lambda_range))
+        ll = log_lambda if log_lambda is not None else draw_log_lambda(rng, log_lambda_range, log_lambda_beta)
         cond_ll = ll if getattr(model, "conditional", False) else None
         if frames_per_step and frames_per_step < T:
             start = int(rng.integers(T))

@@ -221,7 +221,8 @@ class ConditionalHashGridINR(nn.Module):
     per-channel gate in (0, 2) from a small MLP of c (1 -> ``gate_hidden`` -> channels,
     2 sigmoid), starting at 1, so lambda can scale each level's temporal detail. lambda enters
     only through the network (no grid along lambda, no anchors). No tying or curriculum:
-    ``fit`` draws log10(lambda) uniformly from the range at every step; a fixed-lambda fit of
+    ``fit`` draws log10(lambda) from the range at every step (uniformly, or from a symmetric
+    Beta distribution that favours the middle: ``log_lambda_beta``); a fixed-lambda fit of
     the same class (c held constant) is the separately fitted network it is compared with.
     """
 
