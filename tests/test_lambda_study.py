@@ -59,3 +59,28 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
     assert seen == [3, 3, 3] and np.isfinite(study.record()["conditional"]["-2"]["psnr"])
     # the sampling density is the conditional fits' (the first and the held-out one), not the fixed fit's
     assert betas[0] == betas[2] == 2.5 and betas[1] in (None, 1.0) and study.record()["lambda_beta"] == 2.5
+
+
+def test_validation_script_refuses_test_data_and_prints_psnr(capsys):
+    """benchmarks/lambda_validation.py: the test patient and phantom subject 0 are refused; a
+    two-step conditional fit on a training subject prints PSNR at every rendered lambda."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_validation.py"
+    spec = importlib.util.spec_from_file_location("lambda_validation", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for argv in (["--data", "sunnybrook:SCD0000501"], ["--data", "phantom", "--subject", "0"]):
+        with pytest.raises(SystemExit):
+            script.main(argv)
+    assert "test" in capsys.readouterr().err
+    import torch
+
+    # the script sets torch's thread count: keep this process's
+    script.main(["--data", "phantom", "--subject", "1", "--steps", "2", "--threads", str(torch.get_num_threads())])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["form"] == "conditional" and out["steps"] == 2 and set(out["psnr"]) == {f"{v:g}" for v in script.RENDER_AT}
