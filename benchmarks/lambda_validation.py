@@ -1,7 +1,7 @@
 """Notebook 03's two fits on a validation case, for choosing its defaults away from the test data.
 
-Builds the notebook's acquisition (``io.load_case``: T = 20, 128 x 128, 4 coils) and runs either
-the lambda-conditional ``hashgrid-lambda`` fit, rendered at several log10(lambda), or one
+Builds the notebook's acquisition (``io.load_case`` at its defaults) and runs, through
+``LambdaStudy``, either the lambda-conditional fit, rendered at several log10(lambda), or one
 separate fit at a fixed log10(lambda); prints one JSON line with PSNR (dB) against the target.
 Validation cases: the phantom's training subjects (``--data phantom --subject 1``) and the
 Sunnybrook training and validation patients (``--data sunnybrook:SCD0000401``); never the test
@@ -19,7 +19,7 @@ import json
 import torch
 
 from inr_utils import inr, io, metrics
-from inr_utils.lambda_study import LambdaStudyConfig
+from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig
 
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
 
@@ -35,7 +35,7 @@ def main(argv=None):
     p.add_argument("--balance", type=float, default=d.balance_log_lambda)
     p.add_argument("--steps", type=int, default=None, help="Adam steps (default: notebook 03's STEPS or COND_STEPS)")
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--frames-per-step", type=int, default=10, help="frames of each step's block (notebook 03: half of T = 20)")
+    p.add_argument("--frame-fraction", type=float, default=d.frame_fraction, help="notebook 03's FRAME_FRACTION")
     p.add_argument("--fit-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
@@ -45,20 +45,19 @@ def main(argv=None):
         p.error("phantom subject 0 is the test subject: use a training seed (1, 2, ...)")
     torch.set_num_threads(a.threads)
     phantom = a.data == "phantom"  # a real slice's mask and noise use seed 0, as notebook 03 at SEED = 0
-    acq = io.load_case(None if phantom else a.data, R=a.R, seed=a.subject if phantom else 0, T=20, N=128, coils=4)
-    y, target = torch.from_numpy(acq.kspace), acq.target
-    model = inr.build("hashgrid-lambda", acq.kspace[:, 0].shape, log_lambda_range=d.log_lambda_range, seed=a.fit_seed)
-    common = dict(lr=a.lr, seed=a.fit_seed, frames_per_step=a.frames_per_step, progress=False)
+    acq = io.load_case(None if phantom else a.data, R=a.R, seed=a.subject if phantom else 0)
+    config = LambdaStudyConfig(lr=a.lr, balance_log_lambda=a.balance, lambda_beta=a.beta, frame_fraction=a.frame_fraction,
+                               seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
+                               show=[d.show[0] if a.separate is None else a.separate])
+    study = LambdaStudy(acq, config, None if phantom else a.data)
     out = {"data": a.data, "subject": a.subject if phantom else None, "R": a.R, "fit_seed": a.fit_seed}
     if a.separate is not None:
-        r = inr.fit(model, acq.op, y, log_lambda=a.separate, steps=a.steps or d.steps, **common)
-        out.update(form="separate", log10_lambda=a.separate, steps=r.steps, seconds=round(r.seconds, 1),
-                   psnr=round(metrics.psnr(r.recon, target), 3))
+        study.separate()
+        out.update(form="separate", log10_lambda=a.separate, steps=config.steps, seconds=round(study.seconds_separate, 1),
+                   psnr=round(metrics.psnr(study.separate_recons[a.separate], acq.target), 3))
     else:
-        r = inr.fit(model, acq.op, y, log_lambda_range=d.log_lambda_range, steps=a.steps or d.cond_steps,
-                    balance_log_lambda=a.balance, log_lambda_beta=a.beta, **common)
-        with torch.no_grad():
-            psnr = {f"{ll:g}": round(metrics.psnr(inr.fitting.render_numpy(r.model, ll), target), 3) for ll in RENDER_AT}
+        r = study.conditional()
+        psnr = {f"{ll:g}": round(metrics.psnr(inr.render_numpy(r.model, ll), acq.target), 3) for ll in RENDER_AT}
         out.update(form="conditional", beta=a.beta, balance=a.balance, steps=r.steps, seconds=round(r.seconds, 1), psnr=psnr)
     print(json.dumps(out))
 

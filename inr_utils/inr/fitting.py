@@ -48,7 +48,7 @@ def draw_log_lambda(rng: np.random.Generator, log_lambda_range: Sequence[float],
     """log10(lambda) = lo + (hi - lo) u with u ~ Beta(beta, beta): uniform at beta = 1, denser in the
     middle of the range for beta > 1."""
     lo, hi = log_lambda_range
-    u = rng.uniform() if beta == 1 else rng.beta(beta, beta)
+    u = rng.uniform() if beta == 1 else rng.beta(beta, beta)  # rng.uniform keeps uniform fits' random stream
     return float(lo + (hi - lo) * u)
 
 
