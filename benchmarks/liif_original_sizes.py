@@ -26,7 +26,7 @@ import numpy as np
 
 from inr_utils import REPO_ROOT
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
-from inr_utils.report import machine, write_benchmark
+from inr_utils.report import BESIDE, HEADLINE, machine, write_benchmark
 from inr_utils.runs import check_device
 
 NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
@@ -41,6 +41,17 @@ def device_suffix(device: str) -> str:
 
 def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, device: str = "cpu") -> Path:
     return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}"
+
+
+def headline_row(R: float, T_low: int, runs: list) -> str:
+    """One README row per (R, T_low): the seeds' mean relative L1 of each model and of TV, epochs,
+    training seconds and the verdict."""
+    mean = {k: np.mean([m["methods"][k]["rel_l1"] for m in runs]) for k in ("RDN", "UNet", "TV")}
+    epochs = {k: "/".join(str(m["methods"][k].get("epochs", "?")) for m in runs) for k in ("RDN", "UNet")}
+    seconds = {k: "/".join(f"{m['methods'][k]['train_seconds']:.0f}" for m in runs) for k in ("RDN", "UNet")}
+    return (f"| {R:g} | {T_low} | {len(runs)} | {mean['RDN']:.4f} | {mean['UNet']:.4f} | {mean['TV']:.4f} | "
+            f"{min(mean['RDN'], mean['UNet']) / mean['TV']:.3f} | {epochs['RDN']}; {epochs['UNet']} | "
+            f"{seconds['RDN']}; {seconds['UNet']} | {verdict(runs)} |")
 
 
 def verdict(runs: list) -> str:
@@ -73,7 +84,7 @@ def main():
         device = check_device(args.device)
     except ValueError as err:
         raise SystemExit(str(err))
-    rows, verdicts = [], []
+    rows, verdicts, headline = [], [], []
     for R in args.R:
         for T_low in args.T_low:
             runs = []
@@ -95,13 +106,20 @@ def main():
                             f"{(info.get('start_time') or '?')[:10]} | {machine(info)}, {m.get('device', 'cpu')} |")
                 print(rows[-1], flush=True)
             verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
+            headline.append(headline_row(R, T_low, runs))
     cmd = (f".venv/bin/python benchmarks/liif_original_sizes.py --R {' '.join(f'{r:g}' for r in args.R)} --T-low "
            f"{' '.join(map(str, args.T_low))} --seeds {' '.join(map(str, args.seeds))} --N {args.N} --budget-s {args.budget_s:g} "
            f"--epochs {args.epochs} --plateau {args.plateau:g} --device {device}")
     lines = ["Notebook 05's comparison at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 "
              f"layers, growth 32), 05's defaults otherwise, real slices (test patient SCD0000501), N = {args.N}; each model "
              f"trained for at most {args.budget_s:g} s and {args.epochs} epochs, stopping earlier at a {100 * args.plateau:g}% "
-             f"plateau. Relative L1 at 64 query times. Command: `{cmd}`", "",
+             f"plateau. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
+             f"Notebook 05 at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 layers, growth "
+             f"32) on the real test patient, N = {args.N}, each model trained for at most {args.budget_s:g} s on "
+             f"{device} (checked after each epoch), mean relative L1 over the seeds; the table above has 05's defaults.",
+             "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "
+             "per seed | RDN beats UNet by more than the seed spread? |", "|---|---|---|---|---|---|---|---|---|---|",
+             *headline, HEADLINE[1], "",
              "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet) | train s (RDN, UNet) | run on | machine, device |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]
     name = "liif_original_sizes" + ("" if args.budget_s == 1800 and args.N == 64 else f"_N{args.N}_budget{args.budget_s:g}")

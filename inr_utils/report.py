@@ -21,6 +21,10 @@ from .targets import REPRODUCE_MINUTES
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 #: markers around the part of a benchmark's table that the README's summary shows
 HEADLINE = ("<!-- headline -->", "<!-- /headline -->")
+#: a benchmark file holding ``BESIDE.format(notebook folder)`` has its headline shown right after that
+#: notebook's block in the README (e.g. a LIIF benchmark beside notebook 05); the others come last
+BESIDE = "<!-- beside {} -->"
+_BESIDE = re.compile(r"<!-- beside (\S+) -->\n?")
 RESULTS_PAGE = REPO_ROOT / "docs" / "results.md"
 COLUMNS = [("psnr", "PSNR (dB)", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("nrmse", "NRMSE", "{:.3f}"),
            ("rel_l1", "rel. L1", "{:.3f}"), ("temporal_fidelity", "temporal fidelity", "{:.2f}"),
@@ -108,7 +112,7 @@ def results_markdown(outputs: Path = OUTPUTS) -> str:
                     rel = (path.parent / fig).relative_to(REPO_ROOT).as_posix()
                     lines += [f"![{nb_dir.name} {path.parent.name} {fig}]({rel})", ""]
     for bench in sorted(BENCHMARK_RESULTS.glob("*.md")):
-        text = bench.read_text().replace(HEADLINE[0] + "\n", "").replace(HEADLINE[1] + "\n", "")
+        text = _BESIDE.sub("", bench.read_text()).replace(HEADLINE[0] + "\n", "").replace(HEADLINE[1] + "\n", "")
         lines += [f"### Benchmark: {bench.stem}", "", text.strip(), ""]
     return "\n".join(lines) or "_No results yet: run `make reproduce`._"
 
@@ -123,10 +127,26 @@ def _runs(outputs: Path):
     return out
 
 
-def headline_markdown(outputs: Path = OUTPUTS, page: Path = RESULTS_PAGE) -> str:
-    """The README's summary: wall time, per notebook its target verdicts, headline tables and
-    one figure on real data, then each benchmark's headline section; the rest on ``page``."""
+def benchmark_headlines(folder: Path = BENCHMARK_RESULTS) -> list[tuple[str, str | None, str]]:
+    """[(benchmark name, notebook folder it stands beside or None, headline section)] of every
+    benchmark file in ``folder`` with ``HEADLINE`` markers."""
+    out = []
+    for bench in sorted(folder.glob("*.md")):
+        text = bench.read_text()
+        if HEADLINE[0] in text and HEADLINE[1] in text:
+            beside = _BESIDE.search(text)
+            part = _BESIDE.sub("", text.split(HEADLINE[0], 1)[1].split(HEADLINE[1], 1)[0]).strip()
+            out.append((bench.stem, beside.group(1) if beside else None, part))
+    return out
+
+
+def headline_markdown(outputs: Path = OUTPUTS, page: Path = RESULTS_PAGE, benchmarks: Path = BENCHMARK_RESULTS) -> str:
+    """The README's summary: wall time, per notebook its target verdicts, headline tables, one
+    figure on real data and the headline sections of the benchmarks placed beside it, then every
+    other benchmark's headline section; the rest on ``page``."""
     lines = _wall_time_lines(outputs)
+    headlines = benchmark_headlines(benchmarks)
+    shown = set()
     for nb_dir, results in _runs(outputs):
         blocks = [(p.parent.name, r.get("summary")) for p, r in results]
         verdicts = summary.verdict_line(blocks)
@@ -137,11 +157,13 @@ def headline_markdown(outputs: Path = OUTPUTS, page: Path = RESULTS_PAGE) -> str
         if verdicts or tables or figure:
             lines += [f"**{nb_dir.name}** ({len(results)} runs)" + (f": {verdicts}." if verdicts else "."), ""]
             lines += tables + figure
-    for bench in sorted(BENCHMARK_RESULTS.glob("*.md")):
-        text = bench.read_text()
-        if HEADLINE[0] in text and HEADLINE[1] in text:
-            part = text.split(HEADLINE[0], 1)[1].split(HEADLINE[1], 1)[0].strip()
-            lines += [f"**Benchmark `{bench.stem}`**", "", part, ""]
+        for name, beside, part in headlines:
+            if beside == nb_dir.name:
+                lines += [f"**Benchmark `{name}`**", "", part, ""]
+                shown.add(name)
+    for name, _, part in headlines:
+        if name not in shown:
+            lines += [f"**Benchmark `{name}`**", "", part, ""]
     rel_page = page.relative_to(REPO_ROOT).as_posix() if page.is_relative_to(REPO_ROOT) else str(page)
     lines += [f"Every table, figure and benchmark: [{rel_page}]({rel_page})."]
     return "\n".join(lines)

@@ -87,3 +87,24 @@ def test_report_renders_any_runs_methods_and_summary_without_knowing_the_noteboo
     assert "### 07_new_study" in text and "| R3 | ZF | 20.00 |" in text
     assert "**My table**\n\n| run | a | b |\n|---|---|---|\n| R3 | 1.0 | x |\n| R6 | 2.0 | x |" in text
     assert "| R3 | a <= 1.5 | 1.0 | **met** |" in text and "| R6 | a <= 1.5 | 2.0 | **missed** |" in text
+
+
+def test_benchmark_headlines_stand_beside_their_notebook_and_the_others_last(tmp_path):
+    """A benchmark file naming a notebook (``BESIDE``) has its headline right after that notebook's
+    block; one without comes after every notebook; one without headline markers is not in the summary."""
+    from inr_utils.report import BESIDE, HEADLINE, headline_markdown
+
+    outputs, bench = tmp_path / "outputs", tmp_path / "bench"
+    for nb in ("04_first", "05_second"):
+        folder = outputs / nb / "R3"
+        folder.mkdir(parents=True)
+        block = summary.block([summary.table(f"Table of {nb}", ["a"], [["1"]], headline=True)], [])
+        (folder / "metrics.json").write_text(json.dumps({"methods": {}, "summary": block}))
+    bench.mkdir()
+    (bench / "a_beside.md").write_text(f"intro\n\n{BESIDE.format('04_first')}\n{HEADLINE[0]}\nHEAD A\n{HEADLINE[1]}\n\nfull A\n")
+    (bench / "b_last.md").write_text(f"intro\n{HEADLINE[0]}\nHEAD B\n{HEADLINE[1]}\nfull B\n")
+    (bench / "c_page_only.md").write_text("intro\nfull C\n")
+    text = headline_markdown(outputs, tmp_path / "results.md", bench)
+    order = [text.index(s) for s in ("Table of 04_first", "HEAD A", "Table of 05_second", "HEAD B")]
+    assert order == sorted(order)
+    assert "full A" not in text and "c_page_only" not in text and "<!-- beside" not in text

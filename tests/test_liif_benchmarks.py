@@ -1,0 +1,47 @@
+"""The LIIF benchmark scripts' tables: what the README's headline says is computed from the rows."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generalisation_headline_reads_back_its_table():
+    """Rows written by liif_generalisation.py are read back with their numbers; the headline leaves
+    the training setting out of the range and counts the settings where LIIF beats TV."""
+    script = _script("liif_generalisation")
+    table = ["| sunnybrook, R 6, T_low 8 | sunnybrook | 6 | 0 | 0.0864 | 0.0839 | 0.1065 | 0.1978 | 0.787 (training setting) |",
+             "| sunnybrook, R 6, T_low 8 | sunnybrook | 8 | 0 | 0.1063 | 0.1043 | 0.1301 | 0.2402 | 0.802 |",
+             "| sunnybrook, R 6, T_low 8 | phantom | 6 | 0 | 0.1 | 0.1 | 0.09 | 0.3 | 1.111 |",
+             "| sunnybrook, R 6, T_low 8 | phantom | 8 | 0 | 0.1 | 0.1 | 0.2 | 0.3 | 0.500 |"]
+    text = script.document("intro", table)
+    rows = script.table_rows(text)
+    assert len(rows) == 4 and rows[0]["training setting"] and not rows[1]["training setting"]
+    assert rows[1]["UNet"] == pytest.approx(0.1043) and rows[2]["best LIIF / TV"] == pytest.approx(1.111)
+    head = text.split("<!-- headline -->")[1].split("<!-- /headline -->")[0]
+    assert "| sunnybrook, R 6, T_low 8 | 0.787 | sunnybrook | 1 | 0.802-0.802 | 1 of 1 |" in head
+    assert "| sunnybrook, R 6, T_low 8 | 0.787 | phantom | 2 | 0.500-1.111 | 1 of 2 |" in head
+    assert "<!-- beside 05_liif_architecture_search -->" in text
+
+
+def test_original_sizes_verdict_needs_a_gap_beyond_the_seed_spread():
+    script = _script("liif_original_sizes")
+
+    def run(rdn, unet, tv=0.1):
+        methods = {"RDN": {"rel_l1": rdn, "epochs": 2, "train_seconds": 400.0},
+                   "UNet": {"rel_l1": unet, "epochs": 10, "train_seconds": 310.0}, "TV": {"rel_l1": tv}}
+        return {"methods": methods}
+
+    assert script.verdict([run(0.08, 0.09), run(0.081, 0.092)]).startswith("yes: UNet - RDN = +0.0105")
+    assert script.verdict([run(0.08, 0.09), run(0.095, 0.092)]).startswith("no")  # RDN's seeds differ by 0.015
+    assert script.verdict([run(0.08, 0.09)]) == "one seed only: no spread"
+    row = script.headline_row(6, 8, [run(0.08, 0.09), run(0.082, 0.094)])
+    assert row.startswith("| 6 | 8 | 2 | 0.0810 | 0.0920 | 0.1000 | 0.810 | 2/2; 10/10 | 400/400; 310/310 | yes")
