@@ -116,7 +116,8 @@ def main():
              f"plateau. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
              f"Notebook 05 at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 layers, growth "
              f"32) on the real test patient, N = {args.N}, each model trained for at most {args.budget_s:g} s on "
-             f"{device} (checked after each epoch), mean relative L1 over the seeds; the table above has 05's defaults.",
+             f"{device} (checked after each epoch), mean relative L1 over the seeds; notebook 05 with its own, smaller "
+             "encoders is in its LIIF table above.",
              "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "
              "per seed | RDN beats UNet by more than the seed spread? |", "|---|---|---|---|---|---|---|---|---|---|",
              *headline, HEADLINE[1], "",
