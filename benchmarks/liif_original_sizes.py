@@ -43,6 +43,13 @@ def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, 
     return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}"
 
 
+def stopped_by(method: dict) -> str:
+    """'plateau', 'budget' or 'epochs': which rule ended a model's training (notebook 05's ``stop``)."""
+    stop = method.get("stop", "")
+    return "plateau" if stop.startswith("plateau") else "budget" if stop.startswith("time budget") else \
+        "epochs" if stop.startswith("reached") else "?"
+
+
 def headline_row(R: float, T_low: int, runs: list) -> str:
     """One README row per (R, T_low): the seeds' mean relative L1 of each model and of TV, epochs,
     training seconds and the verdict."""
@@ -55,13 +62,14 @@ def headline_row(R: float, T_low: int, runs: list) -> str:
 
 
 def verdict(runs: list) -> str:
-    """Whether RDN's mean relative L1 beats UNet's by more than the larger of the two seed spreads."""
+    """Whether RDN's mean relative L1 beats UNet's by more than the larger of the two seed spreads
+    (and when not, whether UNet beats RDN by more than it or the two lie within it)."""
     rdn = [m["methods"]["RDN"]["rel_l1"] for m in runs]
     unet = [m["methods"]["UNet"]["rel_l1"] for m in runs]
     if len(runs) < 2:
         return "one seed only: no spread"
     gap, spread = np.mean(unet) - np.mean(rdn), max(np.ptp(rdn), np.ptp(unet))
-    word = "yes" if gap > spread else "no"
+    word = "yes" if gap > spread else "no, UNet beats RDN by more than it" if -gap > spread else "no, within the spread"
     return f"{word}: UNet - RDN = {gap:+.4f}, seed spread {spread:.4f}"
 
 
@@ -101,7 +109,8 @@ def main():
                 meth = m["methods"]
                 rows.append(f"| {R:g} | {T_low} | {seed} | {meth['RDN']['rel_l1']:.4f} | {meth['UNet']['rel_l1']:.4f} | "
                             f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
-                            f"{meth['RDN'].get('epochs', '?')}, {meth['UNet'].get('epochs', '?')} | "
+                            f"{meth['RDN'].get('epochs', '?')} ({stopped_by(meth['RDN'])}), "
+                            f"{meth['UNet'].get('epochs', '?')} ({stopped_by(meth['UNet'])}) | "
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
                             f"{(info.get('start_time') or '?')[:10]} | {machine(info)}, {m.get('device', 'cpu')} |")
                 print(rows[-1], flush=True)
@@ -121,7 +130,8 @@ def main():
              "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "
              "per seed | RDN beats UNet by more than the seed spread? |", "|---|---|---|---|---|---|---|---|---|---|",
              *headline, HEADLINE[1], "",
-             "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet) | train s (RDN, UNet) | run on | machine, device |",
+             "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet; the rule that stopped them) | train s (RDN, UNet) | "
+             "run on | machine, device |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]
     name = "liif_original_sizes" + ("" if args.budget_s == 1800 and args.N == 64 else f"_N{args.N}_budget{args.budget_s:g}")
     name += device_suffix(device)
