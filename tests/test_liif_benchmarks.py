@@ -45,6 +45,6 @@ def test_original_sizes_verdict_needs_a_gap_beyond_the_seed_spread():
     assert script.verdict([run(0.09, 0.08), run(0.091, 0.081)]).startswith("no, UNet beats RDN by more than it: UNet - RDN = -0.0100")
     assert script.verdict([run(0.08, 0.09)]) == "one seed only: no spread"
     row = script.headline_row(6, 8, [run(0.08, 0.09), run(0.082, 0.094)])
-    assert row.startswith("| 6 | 8 | 2 | 0.0810 | 0.0920 | 0.1000 | 0.810 | 2/2; 10/10 | 400/400; 310/310 | yes")
+    assert row.startswith("| 6 | 8 | 2 | 0.0810 | 0.0920 | 0.1000 | 0.810 | 2/2; 10/10 | 400/400; 310/310 | +0.0100, +0.0120 | yes")
     assert [script.stopped_by({"stop": s}) for s in ("plateau after 14 epochs: ...", "time budget: 318 s ...",
                                                      "reached the most epochs (40)", "")] == ["plateau", "budget", "epochs", "?"]
