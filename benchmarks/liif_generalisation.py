@@ -54,7 +54,7 @@ def table_rows(text: str) -> list[dict]:
     rows = []
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != len(COLUMNS) or not line.startswith("| ") or cells[0] == COLUMNS[0] or cells[0].startswith("---"):
+        if not line.startswith("| ") or len(cells) != len(COLUMNS) or cells[0] == COLUMNS[0]:  # not a row, or the header
             continue
         row = dict(zip(COLUMNS, cells))
         row["training setting"] = "(training setting)" in row["best LIIF / TV"]
