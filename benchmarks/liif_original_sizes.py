@@ -88,6 +88,8 @@ def main():
     ap.add_argument("--device", default="auto", help="where the models train: cpu, cuda, cuda:<n> or auto (default)")
     ap.add_argument("--work", type=Path, default=REPO_ROOT / ".build" / "liif_original_sizes",
                     help="where the runs go (reused when finished)")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: write the table from the runs of the grid already finished in --work")
     args = ap.parse_args()
     if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1:
         raise SystemExit("--budget-s must be > 0, --epochs >= 1 and --plateau in (0, 1)")
@@ -95,12 +97,15 @@ def main():
         device = check_device(args.device)
     except ValueError as err:
         raise SystemExit(str(err))
-    rows, verdicts, headline = [], [], []
+    rows, verdicts, headline, missing = [], [], [], []
     for R in args.R:
         for T_low in args.T_low:
             runs = []
             for seed in args.seeds:
                 folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s, device)
+                if not (folder / "metrics.json").exists() and args.table_only:
+                    missing.append(f"R {R:g}, T_low {T_low}, seed {seed}")
+                    continue
                 if not (folder / "metrics.json").exists():
                     print(f"running 05 at the original's sizes: R {R:g}, T_low {T_low}, seed {seed} -> {folder}", flush=True)
                     execute(NOTEBOOK, {"R": R, "T_LOW": T_low, "DATA": "sunnybrook", "SEED": seed, "N": args.N,
@@ -117,8 +122,11 @@ def main():
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
                             f"{(info.get('start_time') or '?')[:10]} | {machine(info)}, {m.get('device', 'cpu')} |")
                 print(rows[-1], flush=True)
-            verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
-            headline.append(headline_row(R, T_low, runs))
+            if runs:
+                verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
+                headline.append(headline_row(R, T_low, runs))
+    if not rows:
+        raise SystemExit(f"no finished run of this grid in {args.work}")
     cmd = (f".venv/bin/python benchmarks/liif_original_sizes.py --R {' '.join(f'{r:g}' for r in args.R)} --T-low "
            f"{' '.join(map(str, args.T_low))} --seeds {' '.join(map(str, args.seeds))} --N {args.N} --budget-s {args.budget_s:g} "
            f"--epochs {args.epochs} --plateau {args.plateau:g} --device {device}")
@@ -133,7 +141,8 @@ def main():
              "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "
              "per seed | UNet - RDN per seed (same data) | RDN beats UNet by more than the seed spread? |",
              "|---|---|---|---|---|---|---|---|---|---|---|",
-             *headline, HEADLINE[1], "",
+             *headline, *(["", f"Not run yet (the command resumes them): {'; '.join(missing)}."] if missing else []),
+             HEADLINE[1], "",
              "| R | T_low | seed | RDN | UNet | TV | ZF | epochs (RDN, UNet; the rule that stopped them) | train s (RDN, UNet) | "
              "run on | machine, device |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]

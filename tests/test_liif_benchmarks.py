@@ -48,3 +48,28 @@ def test_original_sizes_verdict_needs_a_gap_beyond_the_seed_spread():
     assert row.startswith("| 6 | 8 | 2 | 0.0810 | 0.0920 | 0.1000 | 0.810 | 2/2; 10/10 | 400/400; 310/310 | +0.0100, +0.0120 | yes")
     assert [script.stopped_by({"stop": s}) for s in ("plateau after 14 epochs: ...", "time budget: 318 s ...",
                                                      "reached the most epochs (40)", "")] == ["plateau", "budget", "epochs", "?"]
+
+
+def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others(tmp_path, monkeypatch):
+    """--table-only trains nothing: the table holds the finished runs of the grid and says which are not run."""
+    import json
+    import sys
+
+    script = _script("liif_original_sizes")
+    for seed, (rdn, unet) in enumerate(((0.11, 0.10), (0.12, 0.105))):
+        folder = script.run_dir(tmp_path, 6, 4, seed, 64, 1800)
+        folder.mkdir(parents=True)
+        methods = {k: {"rel_l1": v, "epochs": 10, "train_seconds": 100.0, "stop": "plateau after 10 epochs"}
+                   for k, v in (("RDN", rdn), ("UNet", unet), ("TV", 0.15), ("ZF", 0.2))}
+        (folder / "metrics.json").write_text(json.dumps({"methods": methods}))
+        (folder / "run_info.json").write_text(json.dumps({"start_time": "2026-12-03T10:00", "cpu_count": 2, "cpu": "x"}))
+    written = {}
+    monkeypatch.setattr(script, "execute", lambda *a, **k: pytest.fail("--table-only must not train"))
+    monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
+    monkeypatch.setattr(sys, "argv", ["x", "--R", "6", "--T-low", "4", "8", "--device", "cpu", "--work", str(tmp_path),
+                                      "--table-only"])
+    script.main()
+    text = written["liif_original_sizes"]
+    assert "| 6 | 4 | 2 | 0.1150 | 0.1025 |" in text and "10 (plateau), 10 (plateau)" in text
+    assert "Not run yet (the command resumes them): R 6, T_low 8, seed 0; R 6, T_low 8, seed 1." in text
+    assert "--table-only" not in text and "--T-low 4 8" in text
