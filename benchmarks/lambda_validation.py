@@ -39,13 +39,14 @@ def main(argv=None):
     p.add_argument("--fit-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
-    if a.data != "phantom" and "SCD0000501" in a.data:
-        p.error("SCD0000501 is the test patient: choose defaults on SCD0000101-401")
     if a.data == "phantom" and a.subject == 0:
         p.error("phantom subject 0 is the test subject: use a training seed (1, 2, ...)")
     torch.set_num_threads(a.threads)
     phantom = a.data == "phantom"  # a real slice's mask and noise use seed 0, as notebook 03 at SEED = 0
     acq = io.load_case(None if phantom else a.data, R=a.R, seed=a.subject if phantom else 0)
+    # judged on the patient loaded, so "sunnybrook" (the test patient by default) and "sunnybrook:501" are refused too
+    if acq.meta.get("patient") in io.SUNNYBROOK_SPLIT["test"]:
+        p.error(f"{acq.meta['patient']} is the test patient: choose defaults on the training and validation patients")
     config = LambdaStudyConfig(lr=a.lr, balance_log_lambda=a.balance, lambda_beta=a.beta, frame_fraction=a.frame_fraction,
                                seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
                                show=[d.show[0] if a.separate is None else a.separate])

@@ -74,7 +74,8 @@ def test_validation_script_refuses_test_data_and_prints_psnr(capsys):
     spec = importlib.util.spec_from_file_location("lambda_validation", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    for argv in (["--data", "sunnybrook:SCD0000501"], ["--data", "phantom", "--subject", "0"]):
+    for argv in (["--data", "sunnybrook:SCD0000501"], ["--data", "sunnybrook"], ["--data", "sunnybrook:501/50"],
+                 ["--data", "phantom", "--subject", "0"]):
         with pytest.raises(SystemExit):
             script.main(argv)
     assert "test" in capsys.readouterr().err
