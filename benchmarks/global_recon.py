@@ -25,7 +25,9 @@ Simulated cases are reconstructed with coil maps estimated from their undersampl
 (``--maps espirit``, as a user's scan must be; ``--maps true`` gives the known-map numbers,
 the inverse crime of a simulation) at noise std 1e-3 of a peak-1 image or, with
 ``--snr-db``, at a given image SNR (30 dB is a realistic scan); both settings enter the
-results' name. Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
+results' name. With estimated maps the INRs refine them jointly with the image
+(``inr.CoilMapRefinement``, grid ``inr.default_map_grid``; ``--map-grid 0`` turns it off);
+our TV and BART use them as estimated. Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
 interrupted run resumes; the table goes to ``benchmarks/results/<name>.md`` and the README.
 """
 from __future__ import annotations
@@ -60,7 +62,8 @@ def _reconstructor(method: str, opts: dict):
     if method.startswith("BART"):
         terms = method.split()[1]  # "T", "W+T" or "L+T": temporal TV and the second term
         return bart.reconstructor(int(method.split()[-1]), second=terms[0] if "+" in terms else None)
-    return inr.reconstructor(inr.default_settings(method, opts["shape"], steps=opts.get("inr_steps")), progress=False)
+    return inr.reconstructor(inr.default_settings(method, opts["shape"], steps=opts.get("inr_steps"),
+                                                  map_grid=opts.get("map_grid")), progress=False)
 
 
 def _job(method, path, opts, queue):
@@ -75,6 +78,10 @@ def _job(method, path, opts, queue):
 
         acq = io.load_kspace(path)
         opts["shape"] = acq.target.shape
+        if opts.get("map_grid") is None:  # refine the maps unless they are the simulation's own
+            from inr_utils import inr
+
+            opts["map_grid"] = 0 if opts.get("known_maps") else inr.map_grid_for(acq)
         t0 = time.perf_counter()
         if method == "ZF":
             x, row = acq.zero_filled(), {}
@@ -259,6 +266,9 @@ def main():
     ap.add_argument("--maps", default="espirit", choices=("espirit", "lowres", "true"),
                     help="coil maps of every reconstruction: estimated from the undersampled data (espirit, lowres) "
                          "or the maps that simulated it (true: the inverse crime of a known-map benchmark)")
+    ap.add_argument("--map-grid", type=int, default=None,
+                    help="the INRs' coil-map refinement grid (0: none); default: inr.default_map_grid with estimated "
+                         "maps, none with --maps true; when given it enters the results' name")
     ap.add_argument("--snr-db", type=float, default=None, help="image SNR of the simulated noise (30: a realistic "
                                                                 "scan); default: noise std 1e-3 of a peak-1 image")
     ap.add_argument("--tv-iters", type=int, default=1000)
@@ -310,9 +320,14 @@ def main():
     known_name = name + "_truemaps" + noise_suffix  # the same cases and noise with the simulation's own maps
     if not args.kspace:  # the simulation settings are part of the results' name
         name += ("_truemaps" if args.maps == "true" else "" if args.maps == "espirit" else "_" + args.maps) + noise_suffix
+    if args.map_grid is not None:
+        if args.map_grid < 0 or args.map_grid == 1:
+            raise SystemExit(f"--map-grid must be 0 (no refinement) or >= 2, got {args.map_grid}")
+        name += f"_mapgrid{args.map_grid}"
     store = BENCHMARK_RESULTS / f"{name}.json"
     results = {} if args.fresh or not store.is_file() else json.loads(store.read_text())
-    opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads)
+    opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads, map_grid=args.map_grid,
+                known_maps=args.maps == "true" and not args.kspace)
     tmp = tempfile.TemporaryDirectory()
     jobs = [] if args.report_only else [(spec, R, m) for R in args.R for spec in specs for m in methods]
     todo = [(spec, R, m) for spec, R, m in jobs if _key(spec, R, m) not in results]
@@ -352,7 +367,8 @@ def main():
     data_note = ("real Sunnybrook slices, 20 x 128 x 128" if not args.kspace and specs[0] and str(specs[0]).startswith("sunnybrook")
                  else "20 x 128 x 128" if not args.kspace else Path(args.kspace).name)
     setting = (f"noise {'1e-3' if args.snr_db is None else f'for an image SNR of {args.snr_db:g} dB'}, coil maps "
-               + ("known (the simulation's own)" if args.maps == "true" else f"estimated ({args.maps}) from the undersampled data"))
+               + ("known (the simulation's own)" if args.maps == "true" else f"estimated ({args.maps}) from the undersampled data")
+               + ("" if args.map_grid is None else f", INR map refinement grid {args.map_grid} (0: none)"))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "
              f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
     done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}

@@ -34,8 +34,9 @@ from .acquisition import Acquisition
 from .fourier import SenseOp
 from .metrics import psnr
 
-#: reconstruct(op, y, lam, mu, target) -> (recon (T, H, W) complex numpy, history); lam and
-#: mu are absolute weights (mu = 0: no spatial term)
+#: reconstruct(op, y, lam, mu, target) -> (recon (T, H, W) complex numpy, history[, smaps]); lam
+#: and mu are absolute weights (mu = 0: no spatial term); a method that refines the coil maps
+#: returns them (C, H, W) third, and its held-out lines are predicted with them
 Reconstructor = Callable[[SenseOp, torch.Tensor, float, float, object], tuple]
 
 
@@ -138,9 +139,10 @@ class HeldOutLines:
     holdout_mask: np.ndarray  # (T, W)
     y: torch.Tensor  # all the measured k-space
 
-    def error(self, x) -> float:
-        """``heldout_error`` of a reconstruction ``x`` (T, H, W) fitted on ``y_fit``."""
-        return heldout_error(x, self.smaps, self.holdout_mask, self.y)
+    def error(self, x, smaps=None) -> float:
+        """``heldout_error`` of a reconstruction ``x`` (T, H, W) fitted on ``y_fit`` (with the
+        fit's refined ``smaps`` when it refined them)."""
+        return heldout_error(x, self.smaps if smaps is None else smaps, self.holdout_mask, self.y)
 
 
 def hold_out(acq: Acquisition, fraction: float = 0.1, seed: int = 0) -> HeldOutLines:
@@ -173,9 +175,9 @@ def select_weights(reconstruct: Reconstructor, acq: Acquisition, spec: SearchSpe
         key = (_grid(ll), None if lm is None else _grid(lm))
         if key not in cache:
             t0 = time.perf_counter()
-            x, hist = reconstruct(op_score, y_score, *absolute(key[0], key[1], scale), acq.target)
+            x, hist, *maps = reconstruct(op_score, y_score, *absolute(key[0], key[1], scale), acq.target)
             seconds = time.perf_counter() - t0
-            score = psnr(x, acq.target) if has_target else -lines.error(x)
+            score = psnr(x, acq.target) if has_target else -lines.error(x, *maps)
             cache[key] = (score, x, hist, seconds)
             trials.append({"log_lambda": key[0], "log_mu": key[1], "score": score if has_target else -score})
         return cache[key][0]
@@ -206,7 +208,7 @@ def select_weights(reconstruct: Reconstructor, acq: Acquisition, spec: SearchSpe
         _, x, hist, sec = cache[key]
     else:
         t0 = time.perf_counter()
-        x, hist = reconstruct(acq.op, y, *absolute(key[0], key[1], scale), None)
+        x, hist, *_ = reconstruct(acq.op, y, *absolute(key[0], key[1], scale), None)
         sec = time.perf_counter() - t0
     return Selection(key[0], key[1], scale, rule_text(has_target, holdout), trials, bool(edge), x, hist,
                      time.perf_counter() - t_all, sec)
@@ -217,7 +219,7 @@ def fit_at(reconstruct: Reconstructor, acq: Acquisition, log_lambda: float, log_
     choice): a ``Selection`` of that one trial (score: PSNR with a target, else None)."""
     scale = data_scale(acq.zero_filled())
     t0 = time.perf_counter()
-    x, hist = reconstruct(acq.op, torch.from_numpy(acq.kspace), *absolute(log_lambda, log_mu, scale), acq.target)
+    x, hist, *_ = reconstruct(acq.op, torch.from_numpy(acq.kspace), *absolute(log_lambda, log_mu, scale), acq.target)
     seconds = time.perf_counter() - t0
     score = psnr(x, acq.target) if acq.target is not None else None
     trial = {"log_lambda": _grid(log_lambda), "log_mu": None if log_mu is None else _grid(log_mu), "score": score}

@@ -21,13 +21,19 @@ Registry (``build(name, shape, **kw)``):
   a static spatial encoding and the gated spatio-temporal one; ``ConditionalHashGridINR``).
 * ``"siren"``: the original's sine MLP (omega_0 = 30, 256 wide, 16 hidden layers, last
   layer linear), optionally with lambda as a fourth input (``in_features=4``).
+
+Every fit can refine estimated coil maps jointly with the image (``fit``'s ``map_grid``,
+``CoilMapRefinement``); ``map_grid_for(acq)`` turns it on when the maps are estimates.
 """
 from .core import FUSED_ADAM, REPRESENTATIONS, build, frame_times, lambda_coordinate, register
 from .lowrank import LowRankINR, grid_sample_2d
 from .hashgrid import ConditionalHashGridINR, GridEncoding, HashGridINR
 from .siren import SineLayer, Siren
-from .fitting import FitResult, FitSettings, default_settings, fit, objective, reconstructor, render_numpy
+from .coil_refinement import CoilMapRefinement
+from .fitting import (FitResult, FitSettings, default_map_grid, default_settings, fit, map_grid_for, objective,
+                      reconstructor, render_numpy)
 
 __all__ = ["FUSED_ADAM", "REPRESENTATIONS", "build", "frame_times", "lambda_coordinate", "register", "LowRankINR",
-           "grid_sample_2d", "ConditionalHashGridINR", "GridEncoding", "HashGridINR", "SineLayer", "Siren", "FitResult",
-           "FitSettings", "default_settings", "fit", "objective", "reconstructor", "render_numpy"]
+           "grid_sample_2d", "ConditionalHashGridINR", "GridEncoding", "HashGridINR", "SineLayer", "Siren",
+           "CoilMapRefinement", "FitResult", "FitSettings", "default_map_grid", "default_settings", "fit",
+           "map_grid_for", "objective", "reconstructor", "render_numpy"]

@@ -16,6 +16,7 @@ from ..fourier import SenseOp
 from ..history import FitHistory, Stopwatch
 from ..metrics import psnr
 from ..tv import check_weight, total_variation
+from .coil_refinement import CoilMapRefinement
 from .core import REPRESENTATIONS, build, frame_times, FUSED_ADAM
 
 
@@ -28,6 +29,7 @@ class FitResult:
     diverged: bool = False
     message: str = ""
     model: Optional[nn.Module] = field(default=None, repr=False)
+    smaps: Optional[np.ndarray] = field(default=None, repr=False)  # (C, H, W) the refined maps (``map_grid``)
 
 
 def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=None, mu: float = 0.0) -> torch.Tensor:
@@ -56,7 +58,8 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
         log_lambda_range: Optional[Sequence[float]] = None, frames_per_step: Optional[int] = None,
         max_seconds: Optional[float] = None, target: Optional[np.ndarray] = None, log_every: int = 25,
         seed: int = 0, progress: bool = True, desc: str = "fit", mu: float = 0.0,
-        balance_log_lambda: Optional[float] = None, log_lambda_beta: float = 1.0) -> FitResult:
+        balance_log_lambda: Optional[float] = None, log_lambda_beta: float = 1.0, map_grid: int = 0,
+        map_weight: float = 0.0) -> FitResult:
     """Fit a representation to k-space y (T, C, H, W):
 
         min_theta  0.5 ||A f_theta - y||_2^2 + lambda TV_t(f_theta) + mu TV_s(f_theta)
@@ -74,7 +77,9 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     fit a CPU step; notebook 03's fits). Stops at ``steps`` or ``max_seconds``; on NaN/Inf it stops, warns with a
     clear message and keeps the last good parameters (``diverged=True``). Times (history,
     ``seconds``, ``max_seconds``) leave out the PSNR monitoring against ``target``, which a
-    real scan does not have.
+    real scan does not have. ``map_grid`` > 0 refines the coil maps jointly with the image,
+    a smooth correction on a ``map_grid`` x ``map_grid`` grid penalised by ``map_weight``
+    (``coil_refinement``; full frames only); the refined maps come back in ``smaps``.
     """
     if log_lambda is None and log_lambda_range is None:
         raise ValueError("give log_lambda (fixed weight) or log_lambda_range (lambda as a coordinate)")
@@ -88,7 +93,14 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     if op.smaps.device != device:
         op = SenseOp(op.smaps, op.mask.cpu().numpy()).to(device)
     T = y.shape[0]
-    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=FUSED_ADAM)
+    refinement = None
+    params = list(model.parameters())
+    if map_grid:
+        if frames_per_step and frames_per_step < T:
+            raise ValueError("map_grid (coil-map refinement) needs full frames; leave frames_per_step unset")
+        refinement = CoilMapRefinement(op.smaps, map_grid, check_weight("map_weight", map_weight)).to(device)
+        params += list(refinement.parameters())
+    opt = torch.optim.Adam(params, lr=lr, fused=FUSED_ADAM)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
     hist, good = FitHistory(), copy.deepcopy(model.state_dict())
@@ -104,7 +116,10 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
             x = model.render(frame_times(T)[frames], cond_ll)
         else:
             frames, x = None, model.render(None, cond_ll)
-        loss = objective(op, x, y, 10.0 ** ll, frames, mu)
+        if refinement is not None:
+            loss = refinement.data_term(op, x, y) + total_variation(x, 10.0 ** ll, mu)
+        else:
+            loss = objective(op, x, y, 10.0 ** ll, frames, mu)
         if balance_log_lambda is not None and log_lambda is None:
             loss = loss / (1 + 10.0 ** (ll - balance_log_lambda))
         if not torch.isfinite(loss):
@@ -133,22 +148,40 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
             break
     seconds = clock.elapsed()
     recon = rendered if rendered is not None else render_numpy(model, eval_ll)
-    return FitResult(recon, hist, seconds, step + 1, diverged, message, model)
+    smaps = None if refinement is None else refinement.maps().detach().cpu().numpy()
+    return FitResult(recon, hist, seconds, step + 1, diverged, message, model, smaps)
 
 
 @dataclass(frozen=True)
 class FitSettings:
-    """A representation, its constructor arguments, Adam steps and learning rate."""
+    """A representation, its constructor arguments, Adam steps, learning rate and the grid of
+    the coil-map refinement (0: the maps are used as given; ``fit``'s ``map_grid``)."""
 
     name: str
     model: dict = field(default_factory=dict)
     steps: int = 1000
     lr: float = 1e-2
+    map_grid: int = 0
+
+
+def default_map_grid(shape) -> int:
+    """The coil-map refinement grid for a cine of shape (..., H, W): one control point per 8
+    pixels (16 at 128 x 128, chosen on the training and validation mid slices, R = 6, against
+    8), at least 4."""
+    H, W = (int(v) for v in shape[-2:])
+    return max(4, min(H, W) // 8)
+
+
+def map_grid_for(acq) -> int:
+    """The refinement an acquisition's fits get: ``default_map_grid`` when its coil maps are
+    estimates (from its own data, or given by a file: ``acq.meta["coil_maps"]``), 0 when
+    they are the maps that simulated it (exact)."""
+    return default_map_grid(acq.smaps.shape) if "coil_maps" in acq.meta else 0
 
 
 def default_settings(name: str, shape, **overrides) -> FitSettings:
     """Sizes and steps of each representation from the cine's shape (T, H, W); ``overrides``
-    (``steps``, ``lr`` or constructor arguments; None keeps the default) win. The low-rank
+    (``steps``, ``lr``, ``map_grid`` or constructor arguments; None keeps the default) win. The low-rank
     steps and learning rate were chosen on a training patient's slice (SCD0000201, R = 6)."""
     REPRESENTATIONS.check(name)
     T, H, W = (int(v) for v in shape)
@@ -160,13 +193,18 @@ def default_settings(name: str, shape, **overrides) -> FitSettings:
         base = FitSettings(name, {}, 1000, 1e-4)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     steps, lr = overrides.pop("steps", base.steps), overrides.pop("lr", base.lr)
-    return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr))
+    map_grid = int(overrides.pop("map_grid", base.map_grid))
+    if map_grid < 0 or map_grid == 1:
+        raise ValueError(f"map_grid must be 0 (no coil-map refinement) or >= 2, got {map_grid}")
+    return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr), map_grid)
 
 
 def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, progress: bool = True, on_result=None):
     """A ``selection.Reconstructor``: fits a fresh model of ``settings`` at absolute weights
     (lam, mu); low-rank models start from the temporal mean of the zero-filled cine.
-    ``on_result(FitResult)`` sees every fit (e.g. to print divergence messages)."""
+    ``on_result(FitResult)`` sees every fit (e.g. to print divergence messages). With
+    ``settings.map_grid`` the refined coil maps come back as a third element (the selection
+    scores held-out lines with them)."""
 
     def reconstruct(op, y, lam, mu, target):
         shape = (op.mask.shape[0],) + tuple(op.smaps.shape[-2:])
@@ -175,10 +213,11 @@ def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, pro
             kw["init"] = op.adjoint(torch.as_tensor(y)).mean(0)
         model = build(settings.name, shape, **kw).to(device)
         res = fit(model, op, y, log_lambda=math.log10(lam), mu=mu, steps=settings.steps, lr=settings.lr, target=target,
-                  seed=seed, progress=progress, desc=f"{settings.name} lambda={lam:.2g} mu={mu:.2g}")
+                  seed=seed, progress=progress, desc=f"{settings.name} lambda={lam:.2g} mu={mu:.2g}",
+                  map_grid=settings.map_grid)
         if on_result is not None:
             on_result(res)
-        return res.recon, res.history
+        return (res.recon, res.history) if res.smaps is None else (res.recon, res.history, res.smaps)
 
     return reconstruct
 

@@ -1,0 +1,97 @@
+"""Coil maps refined jointly with the image (an option of every scan-specific fit).
+
+Maps estimated from the undersampled data (``inr_utils.coils``) are wrong where the
+calibration region cannot describe them, typically near the edges of the field of view.
+A data-consistency term with wrong maps cannot be met by any image, and the
+reconstruction pays for the mismatch. Here the maps get a smooth, per-coil correction that
+is fitted together with the image:
+
+    S_c = (S0_c + U d_c) / sqrt(sum_c' |S0_c' + U d_c'|^2),
+
+with S0 the estimated maps, d_c a complex ``grid`` x ``grid`` array (zero at the start) and U
+bicubic upsampling to H x W. The normalisation keeps sum_c |S_c|^2 = 1, so the image's
+magnitude is not traded against the maps' (only a smooth per-pixel phase is, which a
+magnitude image does not see). The penalty ``weight`` * ||d||^2 keeps the correction small
+where the data do not ask for one.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..fourier import SenseOp, _fft1c
+
+
+class CoilMapRefinement(nn.Module):
+    """A smooth correction of ``smaps`` (C, H, W) on a ``grid`` x ``grid`` control grid."""
+
+    def __init__(self, smaps: torch.Tensor, grid: int = 16, weight: float = 0.0):
+        super().__init__()
+        if grid < 2:
+            raise ValueError(f"the map correction's grid needs at least 2 x 2 points, got {grid}")
+        smaps = torch.as_tensor(smaps).to(torch.complex64)
+        self.register_buffer("base", smaps)
+        self.grid, self.weight = int(grid), float(weight)
+        C = smaps.shape[0]
+        self.delta = nn.Parameter(torch.zeros(2 * C, self.grid, self.grid, device=smaps.device))
+
+    def maps(self) -> torch.Tensor:
+        """The refined maps S (C, H, W), sum_c |S_c|^2 = 1."""
+        H, W = self.base.shape[-2:]
+        up = F.interpolate(self.delta[None], size=(H, W), mode="bicubic", align_corners=True)[0]
+        C = self.base.shape[0]
+        maps = self.base + torch.complex(up[:C], up[C:])
+        return maps / torch.sqrt((maps.abs() ** 2).sum(0, keepdim=True) + 1e-12)
+
+    def penalty(self) -> torch.Tensor:
+        return self.weight * self.delta.pow(2).sum()
+
+    def data_term(self, op: SenseOp, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """0.5 ||M F (S x) - y||^2 with the refined maps S, plus the penalty; differentiable in
+        x and in the correction, evaluated in hybrid space like ``SenseOp.data_term``."""
+        y_h, outside = op._hybrid_data(y)
+        return _RefinedDataTerm.apply(x, self.maps(), y_h, op) + outside + self.penalty()
+
+    def operator(self, mask) -> SenseOp:
+        """A SENSE operator with the refined maps (fixed)."""
+        with torch.no_grad():
+            return SenseOp(self.maps(), mask)
+
+
+def _hybrid_forward(op: SenseOp, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """M F_W (S x) with maps S given apart from ``op``'s (its checkerboard folding for even W)."""
+    W = maps.shape[-1]
+    if W % 2 == 0:
+        board = 1 - 2 * (torch.arange(W, device=maps.device) % 2).to(torch.float32)
+        return op._mask_w * torch.fft.fft(x.unsqueeze(-3) * (maps * board), dim=-1, norm="ortho")
+    return op._m * _fft1c(x.unsqueeze(-3) * maps, inverse=False)
+
+
+def _hybrid_back(op: SenseOp, r: torch.Tensor, W: int) -> torch.Tensor:
+    """F_W^H M r: the coil images (T, C, H, W) of a hybrid-space residual (before the maps)."""
+    if W % 2 == 0:
+        board = 1 - 2 * (torch.arange(W, device=r.device) % 2).to(torch.float32)
+        return board * torch.fft.ifft(op._mask_w * r, dim=-1, norm="ortho")
+    return _fft1c(op._m * r, inverse=True)
+
+
+class _RefinedDataTerm(torch.autograd.Function):
+    """0.5 ||M F_W (S x) - y_h||^2 with both gradients written out (PyTorch's convention for a
+    real loss of complex inputs):  dx = sum_c conj(S_c) z_c,  dS_c = sum_t conj(x_t) z_{t,c},
+    z = F_W^H M (M F_W (S x) - y_h)."""
+
+    @staticmethod
+    def forward(ctx, x, maps, y_h, op):
+        residual = _hybrid_forward(op, x, maps) - y_h
+        ctx.op = op
+        ctx.save_for_backward(x, maps, residual)
+        return 0.5 * torch.vdot(residual.flatten(), residual.flatten()).real
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, maps, residual = ctx.saved_tensors
+        z = _hybrid_back(ctx.op, residual, maps.shape[-1])
+        dx = (maps.conj() * z).sum(-3) if ctx.needs_input_grad[0] else None
+        dmaps = (x.conj().unsqueeze(-3) * z).sum(0) if ctx.needs_input_grad[1] else None
+        return (None if dx is None else grad * dx), (None if dmaps is None else grad * dmaps), None, None

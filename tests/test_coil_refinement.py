@@ -1,0 +1,118 @@
+"""Coil maps refined jointly with the image: the data term's gradients, the normalisation, a
+fit that recovers from wrong maps, and the held-out scoring with the refined maps."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from inr_utils import inr, metrics, selection
+from inr_utils.fourier import SenseOp, _fft1c
+from inr_utils.inr import CoilMapRefinement
+
+
+def _smooth_error(smaps: np.ndarray, amplitude: float, seed: int = 0) -> np.ndarray:
+    """``smaps`` times a smooth complex per-coil field, renormalised: maps that are wrong as an
+    estimate is, slowly across the image."""
+    C, H, W = smaps.shape
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
+    field = np.stack([np.exp(amplitude * (rng.standard_normal() * yy + rng.standard_normal() * xx)
+                             + 1j * amplitude * (rng.standard_normal() * xx * yy + rng.standard_normal() * yy))
+                      for _ in range(C)])
+    wrong = smaps * field
+    return (wrong / np.sqrt((np.abs(wrong) ** 2).sum(0, keepdims=True))).astype(np.complex64)
+
+
+@pytest.mark.parametrize("W", [16, 15])
+def test_refined_data_term_and_its_gradients_match_autograd(W):
+    """The written-out gradients (image and correction) against autograd through a plain 2-D
+    centred FFT, for even W (checkerboard folding) and odd W."""
+    torch.manual_seed(0)
+    T, C, H = 3, 2, 12
+    smaps = torch.randn(C, H, W, dtype=torch.complex64)
+    smaps = smaps / (smaps.abs() ** 2).sum(0).sqrt()
+    op = SenseOp(smaps, (torch.rand(T, W) > 0.5).float().numpy())
+    y = torch.randn(T, C, H, W, dtype=torch.complex64)  # not masked: the unsampled part is a constant
+    refinement = CoilMapRefinement(smaps, grid=4)
+    with torch.no_grad():
+        refinement.delta.normal_(0, 0.3)
+    x = torch.randn(T, H, W, dtype=torch.complex64, requires_grad=True)
+    loss = refinement.data_term(op, x, y)
+    loss.backward()
+    grad_x, grad_delta = x.grad.clone(), refinement.delta.grad.clone()
+
+    x_ref = x.detach().clone().requires_grad_(True)
+    refinement.delta.grad = None
+    k = _fft1c(_fft1c(x_ref.unsqueeze(-3) * refinement.maps(), inverse=False, dim=-1), inverse=False, dim=-2)
+    loss_ref = 0.5 * (op.apply_mask(k) - op.apply_mask(y)).abs().pow(2).sum() + 0.5 * (y - op.apply_mask(y)).abs().pow(2).sum()
+    loss_ref.backward()
+    assert loss.item() == pytest.approx(loss_ref.item(), rel=1e-5)
+    assert torch.allclose(grad_x, x_ref.grad, rtol=1e-4, atol=1e-4 * float(grad_x.abs().max()))
+    assert torch.allclose(grad_delta, refinement.delta.grad, rtol=1e-4, atol=1e-4 * float(grad_delta.abs().max()))
+
+
+def test_refined_maps_start_at_the_estimate_and_stay_normalised():
+    rng = np.random.default_rng(1)
+    smaps = (rng.standard_normal((3, 10, 12)) + 1j * rng.standard_normal((3, 10, 12))).astype(np.complex64)
+    smaps /= np.sqrt((np.abs(smaps) ** 2).sum(0, keepdims=True))
+    refinement = CoilMapRefinement(torch.from_numpy(smaps), grid=3, weight=0.5)
+    assert np.allclose(refinement.maps().detach().numpy(), smaps, atol=1e-6)
+    assert refinement.penalty().item() == 0
+    with torch.no_grad():
+        refinement.delta.normal_(0, 1.0)
+    maps = refinement.maps().detach().numpy()
+    assert np.allclose((np.abs(maps) ** 2).sum(0), 1, atol=1e-5)
+    assert not np.allclose(maps, smaps, atol=1e-2)
+    assert refinement.penalty().item() == pytest.approx(0.5 * float(refinement.delta.detach().pow(2).sum()), rel=1e-6)
+    with pytest.raises(ValueError, match="at least 2 x 2"):
+        CoilMapRefinement(torch.from_numpy(smaps), grid=1)
+
+
+def test_refinement_recovers_most_of_what_wrong_maps_cost(tiny_acq):
+    """With maps off by a smooth field, the fit that refines them comes much closer to the fit
+    with the true maps than the fit that trusts them."""
+    wrong = dataclasses.replace(tiny_acq, smaps=_smooth_error(tiny_acq.smaps, 0.6))
+    y = torch.from_numpy(tiny_acq.kspace)
+
+    def fit(acq, grid):
+        model = inr.build("lowrank", acq.target.shape, rank=6, init=acq.op.adjoint(y).mean(0))
+        res = inr.fit(model, acq.op, y, log_lambda=-2.5, steps=300, lr=2e-2, progress=False, map_grid=grid)
+        return metrics.psnr(res.recon, acq.target), res
+
+    known, _ = fit(tiny_acq, 0)
+    trusted, _ = fit(wrong, 0)
+    refined, res = fit(wrong, 4)
+    assert known - trusted > 3, (known, trusted)  # the wrong maps cost the plain fit
+    assert refined - trusted > 0.5 * (known - trusted), (known, trusted, refined)
+    assert res.smaps.shape == tiny_acq.smaps.shape and np.allclose((np.abs(res.smaps) ** 2).sum(0), 1, atol=1e-4)
+    assert trusted == pytest.approx(fit(wrong, 0)[0], abs=1e-6) and refined == pytest.approx(fit(wrong, 4)[0], abs=1e-6)
+
+
+def test_held_out_lines_are_scored_with_the_refined_maps(tiny_acq):
+    """Without a target, a method that returns refined maps is scored with them: the true image
+    with the true maps predicts the held-out lines far better than with wrong maps."""
+    wrong = dataclasses.replace(tiny_acq, smaps=_smooth_error(tiny_acq.smaps, 0.6), target=None)
+    scores = {}
+    for label, returned in (("refined", (tiny_acq.smaps,)), ("as given", ())):
+        def reconstruct(op, y, lam, mu, target, returned=returned):
+            return (tiny_acq.target, None) + returned
+
+        sel = selection.select_weights(reconstruct, wrong, selection.SearchSpec(log_lambdas=(-3.0,)))
+        scores[label] = sel.trials[0]["score"]
+    assert scores["refined"] < 0.1 * scores["as given"], scores
+
+
+def test_map_grid_defaults_and_errors(tiny_acq):
+    assert inr.default_map_grid((20, 128, 128)) == 16 and inr.default_map_grid((8, 24, 40)) == 4
+    assert inr.map_grid_for(tiny_acq) == 0  # the simulation's own maps are exact
+    estimated = dataclasses.replace(tiny_acq, meta={"coil_maps": {"method": "espirit"}})
+    assert inr.map_grid_for(estimated) == inr.default_map_grid(tiny_acq.smaps.shape)
+    assert inr.default_settings("lowrank", (8, 32, 32)).map_grid == 0
+    assert inr.default_settings("lowrank", (8, 32, 32), map_grid=6).map_grid == 6
+    with pytest.raises(ValueError, match="map_grid"):
+        inr.default_settings("lowrank", (8, 32, 32), map_grid=1)
+    model = inr.build("lowrank", tiny_acq.target.shape, rank=2)
+    with pytest.raises(ValueError, match="full frames"):
+        inr.fit(model, tiny_acq.op, torch.from_numpy(tiny_acq.kspace), log_lambda=-3, steps=2, frames_per_step=2,
+                map_grid=4, progress=False)
