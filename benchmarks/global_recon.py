@@ -27,7 +27,9 @@ the inverse crime of a simulation) at noise std 1e-3 of a peak-1 image or, with
 ``--snr-db``, at a given image SNR (30 dB is a realistic scan); both settings enter the
 results' name. With estimated maps the INRs refine them jointly with the image
 (``inr.CoilMapRefinement``, grid ``inr.default_map_grid``; ``--map-grid 0`` turns it off);
-our TV and BART use them as estimated. Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
+our TV and BART use them as estimated. ``--maps inr`` gives every method the ESPIRiT maps as
+the INR's fit refined them (its chosen weights in the ESPIRiT results): what the refined
+maps are worth to BART and to our TV. Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
 interrupted run resumes; the table goes to ``benchmarks/results/<name>.md`` and the README.
 """
 from __future__ import annotations
@@ -218,6 +220,30 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
     return head + lines + verdicts + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
+def refined_by_inr(acq, spec, R, args, source_name):
+    """``acq`` (ESPIRiT maps) with the maps that the default INR's fit refines at the weights
+    it chose on the same case in the ``source_name`` results (one fit, ``args.threads`` threads)."""
+    import dataclasses
+
+    import torch
+
+    from inr_utils import inr, selection
+    from inr_utils.report import BENCHMARK_RESULTS
+
+    store = BENCHMARK_RESULTS / f"{source_name}.json"
+    chosen = json.loads(store.read_text()).get(_key(spec, R, args.default_inr)) if store.is_file() else None
+    if chosen is None:
+        raise SystemExit(f"--maps inr needs {args.default_inr}'s result for {_label(spec)} at R = {R:g} in {store.name}: "
+                         "run the benchmark with the ESPIRiT maps first")
+    torch.set_num_threads(args.threads)
+    shape = acq.target.shape
+    settings = inr.default_settings(args.default_inr, shape, steps=args.inr_steps, map_grid=inr.default_map_grid(shape))
+    lam, mu = selection.absolute(chosen["log_lambda"], chosen["log_mu"], selection.data_scale(acq.zero_filled()))
+    _, _, smaps = inr.reconstructor(settings, progress=False)(acq.op, torch.from_numpy(acq.kspace), lam, mu, None)
+    how = {**acq.meta["coil_maps"], "refined_by": args.default_inr, "map_grid": settings.map_grid}
+    return dataclasses.replace(acq, smaps=smaps, meta={**acq.meta, "coil_maps": how})
+
+
 def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_name: str) -> tuple[list[str], str]:
     """Per method, PSNR with estimated coil maps minus PSNR with the known maps, over the cases
     where both have every method's result (same data, mask and noise), as table lines; and a
@@ -263,9 +289,11 @@ def main():
     ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {OUR_METHODS + BART_METHODS} (default: all "
                                                              "but hashgrid)")
     ap.add_argument("--default-inr", default=None, help="the representation judged in the summary (default: selection.DEFAULT_REPRESENTATION)")
-    ap.add_argument("--maps", default="espirit", choices=("espirit", "lowres", "true"),
-                    help="coil maps of every reconstruction: estimated from the undersampled data (espirit, lowres) "
-                         "or the maps that simulated it (true: the inverse crime of a known-map benchmark)")
+    ap.add_argument("--maps", default="espirit", choices=("espirit", "lowres", "true", "inr"),
+                    help="coil maps of every reconstruction: estimated from the undersampled data (espirit, lowres), "
+                         "the maps that simulated it (true: the inverse crime of a known-map benchmark) or the ESPIRiT "
+                         "maps as the default INR's fit refined them at the weights it chose in the espirit results "
+                         "(inr: every method gets the INR's maps)")
     ap.add_argument("--map-grid", type=int, default=None,
                     help="the INRs' coil-map refinement grid (0: none); default: inr.default_map_grid with estimated "
                          "maps, none with --maps true; when given it enters the results' name")
@@ -319,6 +347,7 @@ def main():
     noise_suffix = f"_snr{args.snr_db:g}" if args.snr_db is not None else ""
     known_name = name + "_truemaps" + noise_suffix  # the same cases and noise with the simulation's own maps
     if not args.kspace:  # the simulation settings are part of the results' name
+        source_name = name + noise_suffix  # the espirit results (the INR's chosen weights, for --maps inr)
         name += ("_truemaps" if args.maps == "true" else "" if args.maps == "espirit" else "_" + args.maps) + noise_suffix
     if args.map_grid is not None:
         if args.map_grid < 0 or args.map_grid == 1:
@@ -327,7 +356,7 @@ def main():
     store = BENCHMARK_RESULTS / f"{name}.json"
     results = {} if args.fresh or not store.is_file() else json.loads(store.read_text())
     opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads, map_grid=args.map_grid,
-                known_maps=args.maps == "true" and not args.kspace)
+                known_maps=args.maps in ("true", "inr") and not args.kspace)
     tmp = tempfile.TemporaryDirectory()
     jobs = [] if args.report_only else [(spec, R, m) for R in args.R for spec in specs for m in methods]
     todo = [(spec, R, m) for spec, R, m in jobs if _key(spec, R, m) not in results]
@@ -337,7 +366,9 @@ def main():
             return Path(spec)
         path = Path(tmp.name) / f"{_label(spec).replace('/', '_')}_R{R:g}.h5"
         if not path.exists():  # coil maps estimated once per case, as a user's scan would have them
-            io.save_kspace(path, simulated_case(spec, R, args.snr_db, None if args.maps == "true" else args.maps))
+            estimate = {"true": None, "inr": "espirit"}.get(args.maps, args.maps)
+            acq = simulated_case(spec, R, args.snr_db, estimate)
+            io.save_kspace(path, refined_by_inr(acq, spec, R, args, source_name) if args.maps == "inr" else acq)
         return path
 
     failures = []
@@ -367,7 +398,9 @@ def main():
     data_note = ("real Sunnybrook slices, 20 x 128 x 128" if not args.kspace and specs[0] and str(specs[0]).startswith("sunnybrook")
                  else "20 x 128 x 128" if not args.kspace else Path(args.kspace).name)
     setting = (f"noise {'1e-3' if args.snr_db is None else f'for an image SNR of {args.snr_db:g} dB'}, coil maps "
-               + ("known (the simulation's own)" if args.maps == "true" else f"estimated ({args.maps}) from the undersampled data")
+               + ("known (the simulation's own)" if args.maps == "true" else
+                  f"estimated (espirit) and refined by the {args.default_inr} fit at its chosen weights"
+                  if args.maps == "inr" else f"estimated ({args.maps}) from the undersampled data")
                + ("" if args.map_grid is None else f", INR map refinement grid {args.map_grid} (0: none)"))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "
              f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]

@@ -57,6 +57,7 @@ class GlobalStudyConfig:
     steps: Optional[int] = None  # None: each representation's default (inr.default_settings)
     lr: Optional[float] = None
     rank: Optional[int] = None
+    map_grid: Optional[int] = None  # coil-map refinement grid of the INR rows; None: inr.map_grid_for(acq)
     log_lambdas: Optional[Sequence[float]] = None  # starting relative log10 candidates; None: per method
     log_mus: Optional[Sequence[float]] = None
     search_step: float = 0.5
@@ -73,6 +74,9 @@ class GlobalStudyConfig:
         self.device = check_device(self.device)
         self.steps = None if self.steps is None else check_int("STEPS", self.steps)
         self.rank = None if self.rank is None else check_int("RANK", self.rank)
+        self.map_grid = None if self.map_grid is None else check_int("MAP_GRID", self.map_grid, 0)
+        if self.map_grid == 1:
+            raise ValueError("MAP_GRID must be 0 (no coil-map refinement) or >= 2, got 1")
         self.max_extend = check_int("MAX_EXTEND", self.max_extend, 0)
         fixed = sorted(r for r in inr.REPRESENTATIONS if not r.endswith("-lambda"))
         for name, reps in (("REPRESENTATION", [self.representation]), ("INR_ROWS", list(self.inr_rows))):
@@ -109,7 +113,8 @@ class GlobalStudy:
         self.selections: dict = {}
         shape = acq.kspace[:, 0].shape
         c = config
-        self.settings = {rep: inr.default_settings(rep, shape, steps=c.steps, lr=c.lr,
+        self.map_grid = inr.map_grid_for(acq) if c.map_grid is None else c.map_grid
+        self.settings = {rep: inr.default_settings(rep, shape, steps=c.steps, lr=c.lr, map_grid=self.map_grid,
                                                    **({"rank": c.rank} if "rank" in inr.default_settings(rep, shape).model else {}))
                          for rep in c.inr_rows}
         self.siren_result = None
@@ -120,7 +125,9 @@ class GlobalStudy:
         return (f"source {a.meta.get('source')} | kspace {a.kspace.shape} | achieved R {a.achieved_acceleration:.2f} | "
                 f"target: {a.target is not None} | data scale {selection.data_scale(self.zf):.4g} | coil maps: "
                 f"{maps['method']}" + (f" ({maps['calibration_lines']} calibration lines)" if maps.get("calibration_lines")
-                                      else "") + "\n"
+                                      else "")
+                + (f", refined jointly with the INRs' images on a {self.map_grid} x {self.map_grid} grid" if self.map_grid
+                   else "") + "\n"
                 f"rule: {selection.rule_text(a.target is not None, self.config.holdout)}")
 
     def _print(self, name, extra=""):
@@ -187,7 +194,8 @@ class GlobalStudy:
                                            seconds_sweep=sel.seconds_total)
             if name in self.settings:
                 s = self.settings[name]
-                record["methods"][name].update(representation=name, steps=s.steps, lr=s.lr, size=s.model)
+                record["methods"][name].update(representation=name, steps=s.steps, lr=s.lr, size=s.model,
+                                               map_grid=s.map_grid)
         for name in ("TV", "TV+S"):
             record["methods"][name]["iterations"] = c.tv_iters
         record["methods"]["INR"] = dict(record["methods"][c.representation])

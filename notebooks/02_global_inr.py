@@ -51,6 +51,7 @@ INR_ROWS: list = ["hashgrid", "lowrank"]  # representations fitted, one row each
 STEPS: Optional[int] = None  # Adam steps of every INR row; None: each representation's default (inr.default_settings)
 LR: Optional[float] = None  # learning rate of every INR row; None: each representation's default
 RANK: Optional[int] = None  # rank of the lowrank representation; None: min(16, T)
+MAP_GRID: Optional[int] = None  # coil maps refined with each INR's image on a MAP_GRID x MAP_GRID grid; None: N/8 when the maps are estimates, 0 (none) with a simulation's own
 LOG_LAMBDAS: Optional[list] = None  # starting log10(lambda / data scale) candidates of every search; None: per method
 LOG_MUS: Optional[list] = None  # starting log10(mu / data scale) candidates (spatial rows); None: per method
 SEARCH_STEP: float = 0.5  # grid step in log10 of the search's extensions
@@ -75,8 +76,8 @@ OUT_DIR: Optional[str] = None  # None: outputs/02_global_inr/R<R>[_<data>][_seed
 
 # %%
 config = GlobalStudyConfig(
-    representation=REPRESENTATION, inr_rows=INR_ROWS, steps=STEPS, lr=LR, rank=RANK, log_lambdas=LOG_LAMBDAS,
-    log_mus=LOG_MUS, search_step=SEARCH_STEP, max_extend=MAX_EXTEND, search_extra_rows=SEARCH_EXTRA_ROWS,
+    representation=REPRESENTATION, inr_rows=INR_ROWS, steps=STEPS, lr=LR, rank=RANK, map_grid=MAP_GRID,
+    log_lambdas=LOG_LAMBDAS, log_mus=LOG_MUS, search_step=SEARCH_STEP, max_extend=MAX_EXTEND, search_extra_rows=SEARCH_EXTRA_ROWS,
     tv_iters=TV_ITERS, siren=SirenBudget(SIREN_HIDDEN, SIREN_LAYERS, SIREN_LR, SIREN_FRAMES, SIREN_SECONDS, SIREN_STEPS,
                                          SIREN_LOG_EVERY),
     holdout=HOLDOUT, device=DEVICE, seed=SEED)
@@ -101,7 +102,10 @@ study.classical()
 # followed by a small MLP with complex output. Sizes and steps default from the cine's
 # shape (`inr.default_settings`); both fit with Adam and the spatial + temporal TV.
 # `REPRESENTATION` gets the search; the other rows reuse its weights unless
-# `SEARCH_EXTRA_ROWS` (each search is about ten fits).
+# `SEARCH_EXTRA_ROWS` (each search is about ten fits). When the coil maps are estimates
+# (from the data, or given by a k-space file) every INR row also refines them, a smooth
+# per-coil correction fitted with the image (`MAP_GRID`, `inr.CoilMapRefinement`); TV and
+# TV+S use them as they are.
 
 # %%
 study.inrs()

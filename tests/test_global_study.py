@@ -16,7 +16,9 @@ def test_the_default_representation_is_always_a_row_and_search_overrides_apply()
 @pytest.mark.parametrize("kw,match", [({"representation": "lowrank-lambda"}, "REPRESENTATION"),
                                       ({"inr_rows": ["hashgird"]}, "INR_ROWS"), ({"steps": 0}, "STEPS must be"),
                                       ({"max_extend": -1}, "MAX_EXTEND must be an integer >= 0"),
-                                      ({"siren": {"seconds": 0}}, "SIREN_SECONDS"), ({"device": "gpu"}, "DEVICE must be")])
+                                      ({"siren": {"seconds": 0}}, "SIREN_SECONDS"), ({"device": "gpu"}, "DEVICE must be"),
+                                      ({"map_grid": -1}, "MAP_GRID must be an integer >= 0"),
+                                      ({"map_grid": 1}, "MAP_GRID must be 0")])
 def test_bad_settings_name_the_parameter(kw, match):
     if "siren" in kw:
         with pytest.raises(ValueError, match=match):
@@ -38,3 +40,15 @@ def test_a_tiny_study_records_every_row(tiny_acq):
     assert len(rec["sweep"]["hashgrid"]) == 1
     assert [rec["methods"]["hashgrid"][k] for k in ("log10_lambda", "log10_mu")] == \
         [rec["methods"]["lowrank"][k] for k in ("log10_lambda", "log10_mu")]
+
+
+def test_inr_rows_refine_estimated_maps_only(tiny_acq):
+    """The simulation's own maps are used as they are; estimated ones are refined by every INR
+    row (recorded as map_grid), unless MAP_GRID says otherwise."""
+    import dataclasses
+
+    estimated = dataclasses.replace(tiny_acq, meta={"coil_maps": {"method": "espirit", "calibration_lines": 8}})
+    for acq, map_grid, expected in ((tiny_acq, None, 0), (estimated, None, 4), (estimated, 0, 0), (tiny_acq, 3, 3)):
+        study = GlobalStudy(acq, GlobalStudyConfig(inr_rows=["lowrank", "hashgrid"], map_grid=map_grid), None)
+        assert {s.map_grid for s in study.settings.values()} == {expected}
+        assert ("refined jointly" in study.describe()) == bool(expected)
