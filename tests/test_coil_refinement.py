@@ -116,3 +116,32 @@ def test_map_grid_defaults_and_errors(tiny_acq):
     with pytest.raises(ValueError, match="full frames"):
         inr.fit(model, tiny_acq.op, torch.from_numpy(tiny_acq.kspace), log_lambda=-3, steps=2, frames_per_step=2,
                 map_grid=4, progress=False)
+
+
+def test_benchmark_hands_every_method_the_maps_the_inr_refined(tiny_acq, tmp_path, monkeypatch):
+    """global_recon --maps inr: the ESPIRiT case gets the maps that the default INR's fit refines
+    at the weights it chose in the ESPIRiT results, and says so; without those results it
+    stops with a message naming them."""
+    import argparse
+    import importlib
+    import json
+
+    from inr_utils import REPO_ROOT, report
+
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    global_recon = importlib.import_module("global_recon")
+    monkeypatch.setattr(report, "BENCHMARK_RESULTS", tmp_path)
+    wrong = dataclasses.replace(tiny_acq, smaps=_smooth_error(tiny_acq.smaps, 0.6),
+                                meta={"coil_maps": {"method": "espirit", "calibration_lines": 8}})
+    args = argparse.Namespace(threads=1, default_inr="lowrank", inr_steps=200)
+    with pytest.raises(SystemExit, match="--maps inr needs lowrank's result for case at R = 3 in mine.json"):
+        global_recon.refined_by_inr(wrong, "case", 3, args, "mine")
+    (tmp_path / "mine.json").write_text(json.dumps({"case|3|lowrank": {"log_lambda": -2.5, "log_mu": -4.0}}))
+    refined = global_recon.refined_by_inr(wrong, "case", 3, args, "mine")
+    assert refined.meta["coil_maps"] == {"method": "espirit", "calibration_lines": 8, "refined_by": "lowrank", "map_grid": 4}
+    assert np.allclose((np.abs(refined.smaps) ** 2).sum(0), 1, atol=1e-4)
+
+    def mismatch(maps):  # distance to the true maps, up to a per-pixel phase
+        return float(np.mean(1 - np.abs((np.conj(maps) * tiny_acq.smaps).sum(0))))
+
+    assert mismatch(refined.smaps) < 0.5 * mismatch(wrong.smaps)

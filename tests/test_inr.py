@@ -56,12 +56,15 @@ def test_query_matches_render_and_continuous_in_t(case):
         assert (a - b).abs().max() < 1e-2 * cine.abs().max()
 
 
-def test_divergence_stops_with_last_good_state(case):
+@pytest.mark.parametrize("map_grid", [0, 4])
+def test_divergence_stops_with_last_good_state(case, map_grid):
     acq, op, y = case
     model = inr.build("lowrank", acq.target.shape, rank=4)
     with pytest.warns(RuntimeWarning, match="restored the last good parameters"):
-        res = inr.fit(model, op, y * float("nan"), log_lambda=-3, steps=10, progress=False)
+        res = inr.fit(model, op, y * float("nan"), log_lambda=-3, steps=10, progress=False, map_grid=map_grid)
     assert res.diverged and np.all(np.isfinite(res.recon))
+    if map_grid:  # the maps' correction is restored too
+        assert np.allclose(res.smaps, op.smaps.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("name,kw,balance", [("lowrank-lambda", {"rank": 8}, None), ("hashgrid-lambda", {}, -3.0),

@@ -53,11 +53,6 @@ class CoilMapRefinement(nn.Module):
         y_h, outside = op._hybrid_data(y)
         return _RefinedDataTerm.apply(x, self.maps(), y_h, op) + outside + self.penalty()
 
-    def operator(self, mask) -> SenseOp:
-        """A SENSE operator with the refined maps (fixed)."""
-        with torch.no_grad():
-            return SenseOp(self.maps(), mask)
-
 
 def _hybrid_forward(op: SenseOp, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     """M F_W (S x) with maps S given apart from ``op``'s (its checkerboard folding for even W)."""

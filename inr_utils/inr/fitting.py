@@ -103,7 +103,10 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     opt = torch.optim.Adam(params, lr=lr, fused=FUSED_ADAM)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
     eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
-    hist, good = FitHistory(), copy.deepcopy(model.state_dict())
+    def snapshot():  # the parameters restored on divergence (the model's and the maps' correction)
+        return copy.deepcopy(model.state_dict()), None if refinement is None else copy.deepcopy(refinement.state_dict())
+
+    hist, good = FitHistory(), snapshot()
     diverged, message, clock, step = False, "", Stopwatch(), 0
     rendered = None  # the render of the last monitored (and kept) parameters, reused as the result
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
@@ -127,7 +130,9 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
             message = (f"{desc}: loss became {loss.item()} at step {step}; stopped and restored the last good "
                        f"parameters (from step {hist.step[-1] if hist.step else 0}). Lower the learning rate (lr={lr}).")
             warnings.warn(message, RuntimeWarning)
-            model.load_state_dict(good)
+            model.load_state_dict(good[0])
+            if refinement is not None:
+                refinement.load_state_dict(good[1])
             break
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -136,7 +141,7 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
         elapsed = clock.elapsed()
         last = step + 1 == steps or (max_seconds is not None and elapsed >= max_seconds)
         if (step + 1) % log_every == 0 or last:
-            good = copy.deepcopy(model.state_dict())
+            good = snapshot()
             value = None
             if target is not None:
                 with clock.paused():
