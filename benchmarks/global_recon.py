@@ -411,7 +411,8 @@ def main():
         lines += [f"Cases with the default INR's result: {len(done)} of {len(specs)} "
                   f"({', '.join(sorted(done))}); the others were not run (the run resumes from the kept results).", ""]
     known_store = BENCHMARK_RESULTS / f"{known_name}.json"
-    comparison, verdict = (maps_comparison(results, json.loads(known_store.read_text()), args.R, methods, args.maps,
+    maps_label = f"espirit, refined by {args.default_inr}" if args.maps == "inr" else args.maps
+    comparison, verdict = (maps_comparison(results, json.loads(known_store.read_text()), args.R, methods, maps_label,
                                            known_name)
                            if args.maps != "true" and not args.kspace and known_store.is_file() else ([], None))
     lines += summary(results, args.R, args.default_inr, methods, bart.available())
