@@ -401,7 +401,9 @@ def main():
                + ("known (the simulation's own)" if args.maps == "true" else
                   f"estimated (espirit) and refined by the {args.default_inr} fit at its chosen weights"
                   if args.maps == "inr" else f"estimated ({args.maps}) from the undersampled data")
-               + ("" if args.map_grid is None else f", INR map refinement grid {args.map_grid} (0: none)"))
+               + (f", INR map refinement grid {args.map_grid} (0: none)" if args.map_grid is not None
+                  else ", refined jointly by the INRs (grid N/8; TV and BART use them as estimated)"
+                  if args.maps in ("espirit", "lowres") and not args.kspace else ""))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "
              f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
     done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}
