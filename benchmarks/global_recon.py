@@ -80,10 +80,10 @@ def _job(method, path, opts, queue):
 
         acq = io.load_kspace(path)
         opts["shape"] = acq.target.shape
-        if opts.get("map_grid") is None:  # refine the maps unless they are the simulation's own
+        if opts.get("map_grid") is None:  # refine estimated maps; the simulation's own or the INR's are used as they are
             from inr_utils import inr
 
-            opts["map_grid"] = 0 if opts.get("known_maps") else inr.map_grid_for(acq)
+            opts["map_grid"] = 0 if opts.get("fixed_maps") else inr.map_grid_for(acq)
         t0 = time.perf_counter()
         if method == "ZF":
             x, row = acq.zero_filled(), {}
@@ -350,13 +350,17 @@ def main():
         source_name = name + noise_suffix  # the espirit results (the INR's chosen weights, for --maps inr)
         name += ("_truemaps" if args.maps == "true" else "" if args.maps == "espirit" else "_" + args.maps) + noise_suffix
     if args.map_grid is not None:
-        if args.map_grid < 0 or args.map_grid == 1:
-            raise SystemExit(f"--map-grid must be 0 (no refinement) or >= 2, got {args.map_grid}")
+        from inr_utils import inr
+
+        try:
+            inr.check_map_grid(args.map_grid, "--map-grid")
+        except ValueError as err:
+            raise SystemExit(str(err))
         name += f"_mapgrid{args.map_grid}"
     store = BENCHMARK_RESULTS / f"{name}.json"
     results = {} if args.fresh or not store.is_file() else json.loads(store.read_text())
     opts = dict(tv_iters=args.tv_iters, inr_steps=args.inr_steps, threads=args.threads, map_grid=args.map_grid,
-                known_maps=args.maps in ("true", "inr") and not args.kspace)
+                fixed_maps=args.maps in ("true", "inr") and not args.kspace)
     tmp = tempfile.TemporaryDirectory()
     jobs = [] if args.report_only else [(spec, R, m) for R in args.R for spec in specs for m in methods]
     todo = [(spec, R, m) for spec, R, m in jobs if _key(spec, R, m) not in results]

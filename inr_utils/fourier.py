@@ -22,6 +22,7 @@ needs a 1-D FFT along W only, half the work of the 2-D FFT.
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 import numpy as np
 import torch
@@ -94,7 +95,7 @@ class SenseOp:
         # s_W D_W fft(D_W u) with D_W = (-1)^x and s_W = (-1)^(W/2), folded into maps and mask
         self._even_w = W % 2 == 0
         if self._even_w:
-            board = 1 - 2 * (torch.arange(W, device=device) % 2).to(torch.float32)
+            self._board_w = board = 1 - 2 * (torch.arange(W, device=device) % 2).to(torch.float32)
             self._smaps_w = self.smaps * board
             self._mask_w = self._m * board * (-1.0) ** ((W // 2) % 2)
         self._hybrid_y = None  # (y, y._version, F_H^H M y, 0.5 ||(1 - M) y||^2) of the last data term
@@ -122,11 +123,19 @@ class SenseOp:
         """A^H A x."""
         return self.adjoint(self.forward(x))
 
-    def forward_hybrid(self, x: torch.Tensor) -> torch.Tensor:
-        """M F_W (S x): coil data (..., T, C, H, W) with rows in image space, columns in k-space."""
+    def forward_hybrid(self, x: torch.Tensor, smaps: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """M F_W (S x): coil data (..., T, C, H, W) with rows in image space, columns in k-space;
+        ``smaps`` (C, H, W) replaces the operator's maps."""
         if self._even_w:
-            return self._mask_w * torch.fft.fft(x.unsqueeze(-3) * self._smaps_w, dim=-1, norm="ortho")
-        return self._m * _fft1c(x.unsqueeze(-3) * self.smaps, inverse=False)
+            maps_w = self._smaps_w if smaps is None else smaps * self._board_w
+            return self._mask_w * torch.fft.fft(x.unsqueeze(-3) * maps_w, dim=-1, norm="ortho")
+        return self._m * _fft1c(x.unsqueeze(-3) * (self.smaps if smaps is None else smaps), inverse=False)
+
+    def coil_images_hybrid(self, r: torch.Tensor) -> torch.Tensor:
+        """F_W^H M r: the coil images (..., T, C, H, W) of hybrid-space data, before the maps."""
+        if self._even_w:
+            return self._board_w * torch.fft.ifft(self._mask_w * r, dim=-1, norm="ortho")
+        return _fft1c(self._m * r, inverse=True)
 
     def adjoint_hybrid(self, r: torch.Tensor) -> torch.Tensor:
         """The adjoint of ``forward_hybrid``: sum_c conj(S_c) F_W^H (M r_c)."""
@@ -149,11 +158,16 @@ class SenseOp:
         y_h, _ = self._hybrid_data(y)
         return self.adjoint_hybrid(self.forward_hybrid(x) - y_h)
 
-    def data_term(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def data_term(self, x: torch.Tensor, y: torch.Tensor, smaps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """0.5 ||A x - y||^2 (a real scalar), differentiable in x with the gradient
         A^H (A x - y) written out, which saves autograd's passes over the coil k-space;
-        evaluated in hybrid space (module docstring)."""
-        return _DataTerm.apply(x, y, self)
+        evaluated in hybrid space (module docstring). With ``smaps`` (C, H, W) those maps
+        replace the operator's and the term is differentiable in them too (maps fitted with
+        the image): d/dS_c = sum_t conj(x_t) z_{t,c}, z = F_W^H M (M F_W (S x) - F_H^H y)."""
+        if smaps is None:
+            return _DataTerm.apply(x, y, self)
+        y_h, outside = self._hybrid_data(y)
+        return _DataTermWithMaps.apply(x, smaps, y_h, self) + outside
 
     __call__ = forward
 
@@ -177,3 +191,23 @@ class _DataTerm(torch.autograd.Function):
     def backward(ctx, grad):
         (residual,) = ctx.saved_tensors
         return grad * ctx.op.adjoint_hybrid(residual), None, None
+
+
+class _DataTermWithMaps(torch.autograd.Function):
+    """0.5 ||M F_W (S x) - y_h||^2 with both gradients written out (PyTorch's convention for a
+    real loss of complex inputs): dx = sum_c conj(S_c) z_c, dS_c = sum_t conj(x_t) z_{t,c}."""
+
+    @staticmethod
+    def forward(ctx, x, smaps, y_h, op):
+        residual = op.forward_hybrid(x, smaps) - y_h
+        ctx.op = op
+        ctx.save_for_backward(x, smaps, residual)
+        return 0.5 * torch.vdot(residual.flatten(), residual.flatten()).real
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, smaps, residual = ctx.saved_tensors
+        z = ctx.op.coil_images_hybrid(residual)
+        dx = grad * (smaps.conj() * z).sum(-3) if ctx.needs_input_grad[0] else None
+        dmaps = grad * (x.conj().unsqueeze(-3) * z).sum(0) if ctx.needs_input_grad[1] else None
+        return dx, dmaps, None, None

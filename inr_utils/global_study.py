@@ -74,9 +74,7 @@ class GlobalStudyConfig:
         self.device = check_device(self.device)
         self.steps = None if self.steps is None else check_int("STEPS", self.steps)
         self.rank = None if self.rank is None else check_int("RANK", self.rank)
-        self.map_grid = None if self.map_grid is None else check_int("MAP_GRID", self.map_grid, 0)
-        if self.map_grid == 1:
-            raise ValueError("MAP_GRID must be 0 (no coil-map refinement) or >= 2, got 1")
+        self.map_grid = None if self.map_grid is None else inr.check_map_grid(self.map_grid, "MAP_GRID")
         self.max_extend = check_int("MAX_EXTEND", self.max_extend, 0)
         fixed = sorted(r for r in inr.REPRESENTATIONS if not r.endswith("-lambda"))
         for name, reps in (("REPRESENTATION", [self.representation]), ("INR_ROWS", list(self.inr_rows))):

@@ -30,10 +30,10 @@ from .lowrank import LowRankINR, grid_sample_2d
 from .hashgrid import ConditionalHashGridINR, GridEncoding, HashGridINR
 from .siren import SineLayer, Siren
 from .coil_refinement import CoilMapRefinement
-from .fitting import (FitResult, FitSettings, default_map_grid, default_settings, fit, map_grid_for, objective,
+from .fitting import (FitResult, FitSettings, check_map_grid, default_map_grid, default_settings, fit, map_grid_for, objective,
                       reconstructor, render_numpy)
 
 __all__ = ["FUSED_ADAM", "REPRESENTATIONS", "build", "frame_times", "lambda_coordinate", "register", "LowRankINR",
            "grid_sample_2d", "ConditionalHashGridINR", "GridEncoding", "HashGridINR", "SineLayer", "Siren",
-           "CoilMapRefinement", "FitResult", "FitSettings", "default_map_grid", "default_settings", "fit",
+           "CoilMapRefinement", "FitResult", "FitSettings", "check_map_grid", "default_map_grid", "default_settings", "fit",
            "map_grid_for", "objective", "reconstructor", "render_numpy"]

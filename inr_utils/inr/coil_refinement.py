@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fourier import SenseOp, _fft1c
+from ..fourier import SenseOp
 
 
 class CoilMapRefinement(nn.Module):
@@ -48,45 +48,7 @@ class CoilMapRefinement(nn.Module):
         return self.weight * self.delta.pow(2).sum()
 
     def data_term(self, op: SenseOp, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """0.5 ||M F (S x) - y||^2 with the refined maps S, plus the penalty; differentiable in
-        x and in the correction, evaluated in hybrid space like ``SenseOp.data_term``."""
-        y_h, outside = op._hybrid_data(y)
-        return _RefinedDataTerm.apply(x, self.maps(), y_h, op) + outside + self.penalty()
+        """0.5 ||M F (S x) - y||^2 with the refined maps S (``SenseOp.data_term``), plus the
+        penalty; differentiable in x and in the correction."""
+        return op.data_term(x, y, self.maps()) + self.penalty()
 
-
-def _hybrid_forward(op: SenseOp, x: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-    """M F_W (S x) with maps S given apart from ``op``'s (its checkerboard folding for even W)."""
-    W = maps.shape[-1]
-    if W % 2 == 0:
-        board = 1 - 2 * (torch.arange(W, device=maps.device) % 2).to(torch.float32)
-        return op._mask_w * torch.fft.fft(x.unsqueeze(-3) * (maps * board), dim=-1, norm="ortho")
-    return op._m * _fft1c(x.unsqueeze(-3) * maps, inverse=False)
-
-
-def _hybrid_back(op: SenseOp, r: torch.Tensor, W: int) -> torch.Tensor:
-    """F_W^H M r: the coil images (T, C, H, W) of a hybrid-space residual (before the maps)."""
-    if W % 2 == 0:
-        board = 1 - 2 * (torch.arange(W, device=r.device) % 2).to(torch.float32)
-        return board * torch.fft.ifft(op._mask_w * r, dim=-1, norm="ortho")
-    return _fft1c(op._m * r, inverse=True)
-
-
-class _RefinedDataTerm(torch.autograd.Function):
-    """0.5 ||M F_W (S x) - y_h||^2 with both gradients written out (PyTorch's convention for a
-    real loss of complex inputs):  dx = sum_c conj(S_c) z_c,  dS_c = sum_t conj(x_t) z_{t,c},
-    z = F_W^H M (M F_W (S x) - y_h)."""
-
-    @staticmethod
-    def forward(ctx, x, maps, y_h, op):
-        residual = _hybrid_forward(op, x, maps) - y_h
-        ctx.op = op
-        ctx.save_for_backward(x, maps, residual)
-        return 0.5 * torch.vdot(residual.flatten(), residual.flatten()).real
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, maps, residual = ctx.saved_tensors
-        z = _hybrid_back(ctx.op, residual, maps.shape[-1])
-        dx = (maps.conj() * z).sum(-3) if ctx.needs_input_grad[0] else None
-        dmaps = (x.conj().unsqueeze(-3) * z).sum(0) if ctx.needs_input_grad[1] else None
-        return (None if dx is None else grad * dx), (None if dmaps is None else grad * dmaps), None, None

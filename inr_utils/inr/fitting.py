@@ -177,6 +177,16 @@ def default_map_grid(shape) -> int:
     return max(4, min(H, W) // 8)
 
 
+def check_map_grid(value, name: str = "map_grid") -> int:
+    """``value`` as a refinement grid: 0 (none) or at least 2 x 2 points; one clear error naming
+    ``name`` otherwise."""
+    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    if int(value) == 1:
+        raise ValueError(f"{name} must be 0 (no coil-map refinement) or >= 2, got 1")
+    return int(value)
+
+
 def map_grid_for(acq) -> int:
     """The refinement an acquisition's fits get: ``default_map_grid`` when its coil maps are
     estimates (from its own data, or given by a file: ``acq.meta["coil_maps"]``), 0 when
@@ -198,9 +208,7 @@ def default_settings(name: str, shape, **overrides) -> FitSettings:
         base = FitSettings(name, {}, 1000, 1e-4)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     steps, lr = overrides.pop("steps", base.steps), overrides.pop("lr", base.lr)
-    map_grid = int(overrides.pop("map_grid", base.map_grid))
-    if map_grid < 0 or map_grid == 1:
-        raise ValueError(f"map_grid must be 0 (no coil-map refinement) or >= 2, got {map_grid}")
+    map_grid = check_map_grid(overrides.pop("map_grid", base.map_grid))
     return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr), map_grid)
 
 
