@@ -171,8 +171,8 @@ class FitSettings:
 
 def default_map_grid(shape) -> int:
     """The coil-map refinement grid for a cine of shape (..., H, W): one control point per 8
-    pixels (16 at 128 x 128, chosen on the training and validation mid slices, R = 6, against
-    8), at least 4."""
+    pixels (16 at 128 x 128, chosen against 8 on the training and validation mid slices at R = 6
+    by benchmarks/map_refinement.py), at least 4."""
     H, W = (int(v) for v in shape[-2:])
     return max(4, min(H, W) // 8)
 
