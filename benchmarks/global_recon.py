@@ -151,6 +151,21 @@ def slice_specs(which: str) -> list[str]:
     return [which]
 
 
+def case_specs(slices: str, first=None, cases=None) -> list[str]:
+    """The cases of ``slice_specs(slices)`` to run: the first ``first``, and the ones labelled
+    in ``cases`` (e.g. "SCD0000101/slice_006"); all without either."""
+    specs = slice_specs(slices)
+    if first is not None and first < 1:
+        raise ValueError(f"--first must be >= 1, got {first}")
+    unknown = set(cases or ()) - {_label(s) for s in specs}
+    if unknown:
+        raise ValueError(f"--cases {sorted(unknown)} are not cases of --slices {slices}")
+    if first is None and not cases:
+        return specs
+    head = specs[:first] if first is not None else []
+    return head + [s for s in specs if _label(s) in (cases or ()) and s not in head]
+
+
 def simulated_case(spec, R, snr_db=None, coil_maps=None):
     """A benchmark case: ``spec`` simulated at R with 4 coils, per-frame VD masks, seed 0, 20 x
     128 x 128, noise 1e-3 or ``snr_db``; reconstructed with the simulation's maps or, with
@@ -285,6 +300,8 @@ def main():
                                                       "mid slices) or one DATA spec")
     ap.add_argument("--first", type=int, default=None, help="only the first N cases of --slices (the test patient's mid "
                                                             "slice comes first)")
+    ap.add_argument("--cases", nargs="+", default=None, help="only these cases of --slices, by label "
+                                                             "(e.g. SCD0000101/slice_006); with --first, either")
     ap.add_argument("--R", type=float, nargs="+", default=[6])
     ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {OUR_METHODS + BART_METHODS} (default: all "
                                                              "but hashgrid)")
@@ -336,11 +353,11 @@ def main():
     if args.kspace:
         specs, name = [args.kspace], args.name or "global_" + Path(args.kspace).stem
     elif args.slices:
-        specs, name = slice_specs(args.slices), args.name or f"global_slices_{args.slices}"
-        if args.first is not None:
-            if args.first < 1:
-                raise SystemExit(f"--first must be >= 1, got {args.first}")
-            specs = specs[:args.first]
+        name = args.name or f"global_slices_{args.slices}"
+        try:
+            specs = case_specs(args.slices, args.first, args.cases)
+        except ValueError as err:
+            raise SystemExit(str(err))
     else:
         specs = [args.data]
         name = args.name or "global_" + (args.data or "phantom").split(":")[0].replace("/", "-") + "_R" + "-".join(f"{R:g}" for R in args.R)

@@ -94,6 +94,30 @@ def spatial_tv(x: torch.Tensor) -> torch.Tensor:
     return _pair_modulus(*_spatial_pair(r, k), k).sum()
 
 
+def _spatial_tv_subgradient(r: torch.Tensor):
+    """(TV_s, D_s^H (D_s x / |D_s x|_2)) of a real view r (..., H, W, K) (K = 2: re, im), the
+    subgradient in the same layout. Computed on planes (K, ..., H, W) (contiguous rows, which
+    vectorise; interleaved re / im do not). A pixel whose differences are all 0 contributes 0
+    to the subgradient."""
+    p = r.movedim(-1, 0).contiguous()
+    gy, gx = torch.zeros_like(p), torch.zeros_like(p)  # zero past the last row / column
+    torch.sub(p[..., 1:, :], p[..., :-1, :], out=gy[..., :-1, :])
+    torch.sub(p[..., 1:], p[..., :-1], out=gx[..., :-1])
+    modulus = (gy * gy).sum(0)
+    for k in range(p.shape[0]):
+        modulus.addcmul_(gx[k], gx[k])
+    modulus.sqrt_()
+    value = modulus.sum()
+    inverse = modulus.clamp_min_(torch.finfo(p.dtype).tiny).reciprocal_()
+    gy.mul_(inverse)
+    gx.mul_(inverse)
+    # D_y^H u [y] = u[y - 1] - u[y] (u = 0 on the last row), likewise along x
+    out = torch.add(gy, gx).neg_()
+    out[..., 1:, :] += gy[..., :-1, :]
+    out[..., 1:] += gx[..., :-1]
+    return value, out.movedim(0, -1)
+
+
 class _TotalVariation(torch.autograd.Function):
     """lam TV_t(x) + mu TV_s(x) with its subgradient written out,
     lam D_t^H (D_t x / |D_t x|) + mu D_s^H (D_s x / |D_s x|_2) (0 where a difference is 0),
@@ -110,14 +134,11 @@ class _TotalVariation(torch.autograd.Function):
             u = torch.sgn(d)  # d / |d|, 0 where d = 0
             grad = lam * temporal_diff_adjoint(u)
         r, k = _real(x)
-        tiny = torch.finfo(r.dtype).tiny
         grad = torch.zeros_like(r) if grad is None else _real(grad)[0]
         if mu:
-            gy, gx = _spatial_pair(r, k)
-            m = _pair_modulus(gy, gx, k)
-            value = value + mu * m.sum()
-            m = m.clamp_min(tiny)
-            grad = grad + mu * _spatial_pair_adjoint(gy / m, gx / m, k)
+            tv_s, sub = _spatial_tv_subgradient(r if k else r.unsqueeze(-1))
+            value = value + mu * tv_s
+            grad.add_(sub if k else sub.squeeze(-1), alpha=mu)
         ctx.save_for_backward(torch.view_as_complex(grad) if k else grad)
         return value
 

@@ -145,3 +145,4 @@ def test_benchmark_hands_every_method_the_maps_the_inr_refined(tiny_acq, tmp_pat
         return float(np.mean(1 - np.abs((np.conj(maps) * tiny_acq.smaps).sum(0))))
 
     assert mismatch(refined.smaps) < 0.5 * mismatch(wrong.smaps)
+

@@ -47,8 +47,9 @@ def test_torch_fft_without_shifts_matches_numpy_for_every_size_parity(rng, H, W)
     assert np.allclose(SenseOp(smaps, mask).forward(torch.from_numpy(x)).numpy(), explicit, atol=1e-5)
 
 
-@pytest.mark.parametrize("H,W", [(16, 16), (15, 12)])
+@pytest.mark.parametrize("H,W", [(16, 16), (16, 14), (15, 12)])
 def test_data_term_value_and_gradient_match_autograd(rng, H, W):
+    """Even W takes the signed residual (both signs of (-1)^(W/2)), odd sizes the plain hybrid form."""
     op = SenseOp(coil_maps(3, H, W, seed=2), variable_density_masks(4, W, 2, seed=2))
     y = op.forward(_crandn(rng, (4, H, W)))
     x = _crandn(rng, (4, H, W)).requires_grad_()
@@ -61,9 +62,11 @@ def test_data_term_value_and_gradient_match_autograd(rng, H, W):
     assert torch.allclose(g, op.adjoint(op.forward(x.detach()) - y), atol=1e-6 * g_ref.abs().max())  # A^H (A x - y)
 
 
-def test_operator_rejects_mismatched_shapes():
+def test_operator_rejects_mismatched_shapes_and_weighted_masks():
     with pytest.raises(ValueError, match="does not match"):
         SenseOp(coil_maps(2, 16, 16, seed=0), np.ones((3, 20)))
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        SenseOp(coil_maps(2, 16, 16, seed=0), np.full((3, 16), 0.5))
 
 
 @pytest.mark.parametrize("T,C,H,W", [(3, 2, 16, 12), (2, 3, 10, 14), (3, 2, 9, 7)])

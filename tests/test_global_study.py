@@ -1,4 +1,4 @@
-"""Notebook 02's runner: its settings are checked once, with the notebook's parameter names."""
+"""Notebook 02's runner (its settings are checked once, with the notebook's parameter names) and the benchmark's choice of cases."""
 import pytest
 
 from inr_utils import selection
@@ -52,3 +52,24 @@ def test_inr_rows_refine_estimated_maps_only(tiny_acq):
         study = GlobalStudy(acq, GlobalStudyConfig(inr_rows=["lowrank", "hashgrid"], map_grid=map_grid), None)
         assert {s.map_grid for s in study.settings.values()} == {expected}
         assert ("refined jointly" in study.describe()) == bool(expected)
+
+
+def test_benchmark_case_selection():
+    """--first and --cases of benchmarks/global_recon.py pick the slices they name, in the
+    set's order, and refuse what the set does not hold."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from global_recon import case_specs, slice_specs
+
+    every = slice_specs("default")
+    assert case_specs("default") == every
+    assert case_specs("default", first=2) == every[:2]
+    mid = "SCD0000101/slice_006"
+    assert case_specs("default", cases=[mid]) == ["sunnybrook:" + mid]
+    assert case_specs("default", first=2, cases=[mid, every[1].split(":")[1]]) == every[:2] + ["sunnybrook:" + mid]
+    with pytest.raises(ValueError, match="not cases"):
+        case_specs("tune", cases=["SCD0000501/slice_051"])
+    with pytest.raises(ValueError, match="--first"):
+        case_specs("default", first=0)

@@ -232,3 +232,20 @@ def test_balancing_weights_only_the_conditional_steps(case):
     cond = [inr.fit(inr.build("hashgrid-lambda", acq.target.shape), op, y, log_lambda_range=(-5, 0), steps=20,
                     progress=False, balance_log_lambda=b).recon for b in (None, -3.0)]
     assert not np.array_equal(*cond)
+
+
+@pytest.mark.parametrize("mode,align_corners", [("bilinear", False), ("bicubic", True)])
+def test_upsampling_matrix_equals_the_interpolation(mode, align_corners):
+    """U_H g U_W^T equals F.interpolate (the low-rank model's coarse grids, the coil-map
+    correction), with its gradient, for up- and non-integer resampling."""
+    from inr_utils.inr.core import upsampling_matrix
+
+    g = torch.randn(1, 3, 7, 5, dtype=torch.float64, requires_grad=True)
+    reference = torch.nn.functional.interpolate(g, size=(16, 11), mode=mode, align_corners=align_corners)
+    U_h, U_w = upsampling_matrix(7, 16, mode, align_corners), upsampling_matrix(5, 11, mode, align_corners)
+    ours = U_h.double() @ g @ U_w.double().T
+    assert torch.allclose(ours, reference, atol=1e-6)
+    w = torch.randn_like(reference)
+    (g_ref,) = torch.autograd.grad((reference * w).sum(), g)
+    (g_ours,) = torch.autograd.grad((ours * w).sum(), g)
+    assert torch.allclose(g_ours, g_ref, atol=1e-6)

@@ -17,10 +17,10 @@ where the data do not ask for one.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..fourier import SenseOp
+from .core import upsampling_matrix
 
 
 class CoilMapRefinement(nn.Module):
@@ -35,11 +35,14 @@ class CoilMapRefinement(nn.Module):
         self.grid, self.weight = int(grid), float(weight)
         C = smaps.shape[0]
         self.delta = nn.Parameter(torch.zeros(2 * C, self.grid, self.grid, device=smaps.device))
+        H, W = smaps.shape[-2:]  # U d = U_H d U_W^T (bicubic, align_corners=True; ``upsampling_matrix``)
+        self.register_buffer("up_h", upsampling_matrix(self.grid, H, "bicubic", True).to(smaps.device), persistent=False)
+        self.register_buffer("up_w", upsampling_matrix(self.grid, W, "bicubic", True).T.contiguous().to(smaps.device),
+                             persistent=False)
 
     def maps(self) -> torch.Tensor:
         """The refined maps S (C, H, W), sum_c |S_c|^2 = 1."""
-        H, W = self.base.shape[-2:]
-        up = F.interpolate(self.delta[None], size=(H, W), mode="bicubic", align_corners=True)[0]
+        up = self.up_h @ self.delta @ self.up_w
         C = self.base.shape[0]
         maps = self.base + torch.complex(up[:C], up[C:])
         return maps / torch.sqrt((maps.abs() ** 2).sum(0, keepdim=True) + 1e-12)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import register, frame_times, lambda_coordinate
+from .core import register, frame_times, lambda_coordinate, upsampling_matrix
 
 
 class LowRankINR(nn.Module):
@@ -26,6 +26,10 @@ class LowRankINR(nn.Module):
         self.fine = nn.ParameterList([nn.Parameter(torch.zeros(2 * rank, H, W)) for _ in range(lambda_anchors)])
         self.coarse = nn.ParameterList([nn.Parameter(torch.zeros(1, 2 * rank, max(H // s, 1), max(W // s, 1)))
                                         for s in self.levels if s != 1])
+        for i, g in enumerate(self.coarse):  # bilinear upsampling of each coarse grid as U_H g U_W^T
+            h, w = g.shape[-2:]
+            self.register_buffer(f"_up_h{i}", upsampling_matrix(h, H), persistent=False)
+            self.register_buffer(f"_up_w{i}", upsampling_matrix(w, W).T.contiguous(), persistent=False)
         coef = torch.randn(lambda_anchors, rank, self.n_basis, generator=torch.Generator().manual_seed(0)) * 0.1
         coef[:, 0] = 0
         coef[:, 0, 0] = 1  # component 0 starts as a static image (the init)
@@ -60,12 +64,16 @@ class LowRankINR(nn.Module):
             rows += [torch.cos(k * phase), torch.sin(k * phase)]
         return torch.stack(rows)
 
+    def spatial_parts(self, log_lambda=None) -> torch.Tensor:
+        """The spatial maps' real and imaginary parts (2 rank, H, W) on the pixel grid."""
+        S = self._mix(self.fine, log_lambda)
+        for i, g in enumerate(self.coarse):  # F.interpolate(g, (H, W), bilinear, align_corners=False)
+            S = S + getattr(self, f"_up_h{i}") @ g[0] @ getattr(self, f"_up_w{i}")
+        return S
+
     def spatial(self, log_lambda=None) -> torch.Tensor:
         """Complex spatial maps S (rank, H, W) on the pixel grid."""
-        T, H, W = self.shape
-        S = self._mix(self.fine, log_lambda)
-        for g in self.coarse:
-            S = S + F.interpolate(g, size=(H, W), mode="bilinear", align_corners=False)[0]
+        S = self.spatial_parts(log_lambda)
         return torch.complex(S[: self.rank], S[self.rank:])
 
     def temporal(self, t: torch.Tensor, log_lambda=None) -> torch.Tensor:
@@ -75,7 +83,10 @@ class LowRankINR(nn.Module):
     def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
         """The cine (len(t), H, W) complex at normalised times t (default: the T frames)."""
         t = (frame_times(self.shape[0]) if t is None else t).to(self.fine[0].device)
-        return torch.einsum("khw,kt->thw", self.spatial(log_lambda), self.temporal(t, log_lambda).to(torch.complex64))
+        T, H, W = self.shape
+        S = self.spatial_parts(log_lambda).view(2, self.rank, H * W)
+        parts = self.temporal(t, log_lambda).T @ S  # (2, len(t), H W): the T_k(t) are real, so two real products
+        return torch.complex(parts[0], parts[1]).view(-1, H, W)
 
     def forward(self, coords: torch.Tensor, log_lambda=None) -> torch.Tensor:
         """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1]."""
