@@ -183,14 +183,17 @@ class SenseOp:
             return self.coil_images_hybrid(r), None
         return torch.fft.ifft(r, dim=-1, norm="forward"), self._coil_scale
 
-    def _image_gradient(self, r: torch.Tensor, smaps: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def _gradient_maps(self, smaps: Optional[torch.Tensor], scale) -> torch.Tensor:
+        """conj(scale S) (C, H, W), resolved: the maps that take ``_coil_gradient``'s v to the image."""
+        if smaps is None and self._signed:
+            return self._smaps_grad
+        maps = self.smaps if smaps is None else smaps
+        return (maps.conj() if scale is None else (maps * scale).conj()).resolve_conj()
+
+    def _image_gradient(self, r: torch.Tensor) -> torch.Tensor:
         """sum_c conj(S_c) F_W^H M r_c of a ``_residual`` r (the data term's gradient in x)."""
         v, scale = self._coil_gradient(r)
-        if smaps is None:
-            maps = self._smaps_grad if self._signed else self.smaps.conj().resolve_conj()
-        else:
-            maps = (smaps.conj() if scale is None else (smaps * scale).conj()).resolve_conj()
-        return _sum_coils(maps, v)
+        return _sum_coils(self._gradient_maps(None, scale), v)
 
     def data_gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """A^H (A x - y), in hybrid space (module docstring)."""
@@ -258,8 +261,7 @@ class _DataTermWithMaps(torch.autograd.Function):
         v, scale = ctx.op._coil_gradient(residual)  # z = scale * v
         dx = dmaps = None
         if ctx.needs_input_grad[0]:
-            maps = smaps.conj() if scale is None else (smaps * scale).conj()
-            dx = grad * _sum_coils(maps.resolve_conj(), v)
+            dx = grad * _sum_coils(ctx.op._gradient_maps(smaps, scale), v)
         if ctx.needs_input_grad[1]:
             xc = x.conj().resolve_conj()
             dmaps = torch.stack([(xc * v.select(-3, c)).sum(0) for c in range(v.shape[-3])])

@@ -73,3 +73,19 @@ def test_benchmark_case_selection():
         case_specs("tune", cases=["SCD0000501/slice_051"])
     with pytest.raises(ValueError, match="--first"):
         case_specs("default", first=0)
+
+
+def test_benchmark_splits_the_margin_by_patient():
+    """The summary's by-patient line separates the test patient's slices from the others' and
+    is left out when the cases hold only one group."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from global_recon import by_patient
+
+    rows = [(3.0, 0, 0, 0, "SCD0000501/slice_051"), (4.0, 0, 0, 0, "SCD0000501/slice_046"),
+            (0.5, 0, 0, 0, "SCD0000101/slice_006")]
+    (_, line), = [by_patient(rows)]
+    assert "test patient's 2 slice(s), median +3.50 dB" in line and "patients' 1 slice(s), median +0.50 dB" in line
+    assert by_patient(rows[:2]) == []
