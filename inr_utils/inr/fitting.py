@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..fourier import SenseOp
 from ..history import FitHistory, Stopwatch
 from ..metrics import psnr
+from ..runs import check_int
 from ..tv import check_weight, total_variation
 from .coil_refinement import CoilMapRefinement
 from .core import REPRESENTATIONS, build, frame_times, FUSED_ADAM
@@ -180,11 +181,10 @@ def default_map_grid(shape) -> int:
 def check_map_grid(value, name: str = "map_grid") -> int:
     """``value`` as a refinement grid: 0 (none) or at least 2 x 2 points; one clear error naming
     ``name`` otherwise."""
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    if int(value) == 1:
+    value = check_int(name, value, 0)
+    if value == 1:
         raise ValueError(f"{name} must be 0 (no coil-map refinement) or >= 2, got 1")
-    return int(value)
+    return value
 
 
 def map_grid_for(acq) -> int:
