@@ -11,13 +11,14 @@ Every method runs in a fresh process per case (peak memory = that process's peak
 set, torch included) and chooses its weights by the same search (``inr_utils.selection``:
 relative weights, coordinate-wise, extended past an edge, PSNR against the target), from its
 own starting grid (``selection.DEFAULT_SEARCH``): ZF; our temporal TV (``TV``) and temporal +
-spatial TV (``TV+S``); the INRs (``lowrank``, ``hashgrid``); and, when ``bart`` is on PATH
+spatial TV (``TV+S``), each also refining the coil maps (``TV+maps``, ``TV+S+maps``; only
+``TV+S+maps`` runs by default); the INRs (``lowrank``, ``hashgrid``); and, when ``bart`` is on PATH
 (Debian package ``bart``), BART ``pics -S`` with temporal TV (``-R T:1024:0:lt``), with
 l1-wavelet + temporal TV (``-R W:3:0:lw -R T:1024:0:lt``) and with locally low rank + temporal
 TV (``-b 8 -R L:3:3:ll -R T:1024:0:lt``), each at ``-i 100`` and ``-i 300``, on the same
 k-space and coil maps. ``seconds`` is the chosen setting's run (the search's
 total is kept in the JSON). Per-case rows, then per R the margins of the default INR over
-BART's best (any regulariser, any budget) and over our best TV (``TV`` or ``TV+S``), their
+BART's best (any regulariser, any budget) and over our best TV (any of the TV rows run), their
 median and worst slice, the time ratio (median over slices of INR seconds / seconds of
 BART's best run) and the peak memory.
 
@@ -26,8 +27,8 @@ Simulated cases are reconstructed with coil maps estimated from their undersampl
 the inverse crime of a simulation) at noise std 1e-3 of a peak-1 image or, with
 ``--snr-db``, at a given image SNR (30 dB is a realistic scan); both settings enter the
 results' name. With estimated maps the INRs refine them jointly with the image
-(``inr.CoilMapRefinement``, grid ``inr.default_map_grid``; ``--map-grid 0`` turns it off);
-our TV and BART use them as estimated. ``--maps inr`` gives every method the ESPIRiT maps as
+(``inr.CoilMapRefinement``, grid ``inr.default_map_grid``; ``--map-grid 0`` turns it off),
+and so do the ``+maps`` TV rows; ``TV``, ``TV+S`` and BART use them as estimated. ``--maps inr`` gives every method the ESPIRiT maps as
 the INR's fit refined them (its chosen weights in the ESPIRiT results): what the refined
 maps are worth to BART and to our TV. Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
 interrupted run resumes; the table goes to ``benchmarks/results/<name>.md`` and the README.
@@ -53,14 +54,16 @@ sys.path.insert(0, str(HERE.parent))
 from inr_utils import REPO_ROOT  # noqa: E402
 
 BART_METHODS = tuple(f"BART {terms} -i {iters}" for terms in ("T", "W+T", "L+T") for iters in (100, 300))
-OUR_METHODS = ("ZF", "TV", "TV+S", "lowrank", "hashgrid")
+#: ``+maps``: our TV refining the coil maps jointly with the image, as the INRs do (``tv.tv_recon``'s ``map_grid``)
+TV_METHODS = ("TV", "TV+S", "TV+maps", "TV+S+maps")
+OUR_METHODS = ("ZF",) + TV_METHODS + ("lowrank", "hashgrid")
 
 
 def _reconstructor(method: str, opts: dict):
     from inr_utils import bart, inr, tv
 
-    if method in ("TV", "TV+S"):
-        return tv.reconstructor(opts["tv_iters"])
+    if method in TV_METHODS:
+        return tv.reconstructor(opts["tv_iters"], map_grid=opts["map_grid"] if method.endswith("+maps") else 0)
     if method.startswith("BART"):
         terms = method.split()[1]  # "T", "W+T" or "L+T": temporal TV and the second term
         return bart.reconstructor(int(method.split()[-1]), second=terms[0] if "+" in terms else None)
@@ -207,7 +210,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             if default not in methods or any(get(m) is None for m in methods):
                 continue  # a case still running would compare against an incomplete set of methods
             inr_row = get(default)
-            tv_best = max((get(m) for m in ("TV", "TV+S") if m in methods), key=lambda r: r["psnr"], default=None)
+            tv_best = max((get(m) for m in TV_METHODS if m in methods), key=lambda r: r["psnr"], default=None)
             bart = [m for m in BART_METHODS if m in methods]
             bart_name = max(bart, key=lambda m: get(m)["psnr"], default=None)
             bart_best = get(bart_name) if bart_name else None
@@ -365,7 +368,7 @@ def main():
         print(f"\nwrote {write_benchmark(args.name or 'scaling_' + args.default_inr, table).relative_to(REPO_ROOT)}")
         return
     # hashgrid's search (about ten fits of minutes each on 2 CPU cores) runs only when asked for
-    default_methods = ("ZF", "TV", "TV+S", args.default_inr) + (BART_METHODS if bart.available() else ())
+    default_methods = ("ZF", "TV", "TV+S", "TV+S+maps", args.default_inr) + (BART_METHODS if bart.available() else ())
     methods = list(args.methods or default_methods)
     unknown = set(methods) - set(OUR_METHODS + BART_METHODS)
     if unknown:
@@ -446,8 +449,9 @@ def main():
                + ("known (the simulation's own)" if args.maps == "true" else
                   f"estimated (espirit) and refined by the {args.default_inr} fit at its chosen weights"
                   if args.maps == "inr" else f"estimated ({args.maps}) from the undersampled data")
-               + (f", INR map refinement grid {args.map_grid} (0: none)" if args.map_grid is not None
-                  else ", refined jointly by the INRs (grid N/8; TV and BART use them as estimated)"
+               + (f", map refinement grid {args.map_grid} of the INRs and the +maps TV rows (0: none)" if args.map_grid is not None
+                  else ", refined jointly by the INRs" + (" and the +maps TV rows" if any(m.endswith("+maps") for m in methods)
+                                                          else "") + " (grid N/8; the other rows use them as estimated)"
                   if args.maps in ("espirit", "lowres") and not args.kspace else ""))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "
              f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]

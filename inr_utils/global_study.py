@@ -57,7 +57,7 @@ class GlobalStudyConfig:
     steps: Optional[int] = None  # None: each representation's default (inr.default_settings)
     lr: Optional[float] = None
     rank: Optional[int] = None
-    map_grid: Optional[int] = None  # coil-map refinement grid of the INR rows; None: inr.map_grid_for(acq)
+    map_grid: Optional[int] = None  # coil-map refinement grid of the TV and INR rows; None: inr.map_grid_for(acq)
     log_lambdas: Optional[Sequence[float]] = None  # starting relative log10 candidates; None: per method
     log_mus: Optional[Sequence[float]] = None
     search_step: float = 0.5
@@ -124,7 +124,7 @@ class GlobalStudy:
                 f"target: {a.target is not None} | data scale {selection.data_scale(self.zf):.4g} | coil maps: "
                 f"{maps['method']}" + (f" ({maps['calibration_lines']} calibration lines)" if maps.get("calibration_lines")
                                       else "")
-                + (f", refined jointly with the INRs' images on a {self.map_grid} x {self.map_grid} grid" if self.map_grid
+                + (f", refined jointly with every row's image (TV, TV+S, the INRs) on a {self.map_grid} x {self.map_grid} grid" if self.map_grid
                    else "") + "\n"
                 f"rule: {selection.rule_text(a.target is not None, self.config.holdout)}")
 
@@ -134,10 +134,12 @@ class GlobalStudy:
               + ("  (still at an edge)" if sel.at_edge else ""))
 
     def classical(self):
-        """Temporal TV and temporal + spatial TV on explicit voxels (``tv``), each searched."""
+        """Temporal TV and temporal + spatial TV on explicit voxels (``tv``), each searched; they
+        refine estimated coil maps as the INR rows do (``map_grid``)."""
         c = self.config
         for name in ("TV", "TV+S"):
-            self.selections[name] = sel = selection.select_weights(tv.reconstructor(c.tv_iters), self.acq,
+            fit_tv = tv.reconstructor(c.tv_iters, map_grid=self.map_grid)
+            self.selections[name] = sel = selection.select_weights(fit_tv, self.acq,
                                                                    c.search_for(name), c.holdout, c.seed)
             print(f"{name}: tried {[(t['log_lambda'], t['log_mu'], round(t['score'], 4)) for t in sel.trials]}")
             self._print(name)
@@ -195,7 +197,7 @@ class GlobalStudy:
                 record["methods"][name].update(representation=name, steps=s.steps, lr=s.lr, size=s.model,
                                                map_grid=s.map_grid)
         for name in ("TV", "TV+S"):
-            record["methods"][name]["iterations"] = c.tv_iters
+            record["methods"][name].update(iterations=c.tv_iters, map_grid=self.map_grid)
         record["methods"]["INR"] = dict(record["methods"][c.representation])
         record["methods"]["SIREN"].update(log10_lambda=inr_sel.log_lambda, log10_mu=inr_sel.log_mu, steps=siren.steps,
                                           hidden=c.siren.hidden, layers=c.siren.layers)

@@ -51,7 +51,7 @@ INR_ROWS: list = ["hashgrid", "lowrank"]  # representations fitted, one row each
 STEPS: Optional[int] = None  # Adam steps of every INR row; None: each representation's default (inr.default_settings)
 LR: Optional[float] = None  # learning rate of every INR row; None: each representation's default
 RANK: Optional[int] = None  # rank of the lowrank representation; None: min(16, T)
-MAP_GRID: Optional[int] = None  # coil maps refined with each INR's image on a MAP_GRID x MAP_GRID grid; None: N/8 when the maps are estimates, 0 (none) with a simulation's own
+MAP_GRID: Optional[int] = None  # coil maps refined with each TV and INR row's image on a MAP_GRID x MAP_GRID grid; None: N/8 when the maps are estimates, 0 (none) with a simulation's own
 LOG_LAMBDAS: Optional[list] = None  # starting log10(lambda / data scale) candidates of every search; None: per method
 LOG_MUS: Optional[list] = None  # starting log10(mu / data scale) candidates (spatial rows); None: per method
 SEARCH_STEP: float = 0.5  # grid step in log10 of the search's extensions
@@ -89,7 +89,9 @@ print(study.describe())
 # %% [markdown]
 # ## Compressed sensing on explicit voxels: temporal TV, then temporal + spatial TV
 # Primal-dual (Condat-Vu) iterations (`inr_utils.tv`); the original's code multiplied data
-# and TV terms, this adds them. Each row's weights come from the same search.
+# and TV terms, this adds them. Each row's weights come from the same search. When the coil
+# maps are estimates, both rows refine them jointly with the image, as the INR rows below do
+# (`MAP_GRID`): one rule for every method.
 
 # %%
 study.classical()
@@ -104,8 +106,8 @@ study.classical()
 # `REPRESENTATION` gets the search; the other rows reuse its weights unless
 # `SEARCH_EXTRA_ROWS` (each search is about ten fits). When the coil maps are estimates
 # (from the data, or given by a k-space file) every INR row also refines them, a smooth
-# per-coil correction fitted with the image (`MAP_GRID`, `inr.CoilMapRefinement`); TV and
-# TV+S use them as they are.
+# per-coil correction fitted with the image (`MAP_GRID`, `inr.CoilMapRefinement`), as TV and
+# TV+S did above.
 
 # %%
 study.inrs()

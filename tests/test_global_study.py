@@ -1,7 +1,7 @@
 """Notebook 02's runner (its settings are checked once, with the notebook's parameter names) and the benchmark's choice of cases."""
 import pytest
 
-from inr_utils import selection
+from inr_utils import metrics, selection
 from inr_utils.global_study import GlobalStudy, GlobalStudyConfig, SirenBudget
 
 
@@ -52,6 +52,28 @@ def test_inr_rows_refine_estimated_maps_only(tiny_acq):
         study = GlobalStudy(acq, GlobalStudyConfig(inr_rows=["lowrank", "hashgrid"], map_grid=map_grid), None)
         assert {s.map_grid for s in study.settings.values()} == {expected}
         assert ("refined jointly" in study.describe()) == bool(expected)
+
+
+def test_tv_rows_refine_estimated_maps_as_the_inr_rows_do(tiny_acq):
+    """One rule for every method: with maps off by a smooth field (marked as estimates) the TV
+    rows refine them when MAP_GRID allows, record the grid, and gain from it."""
+    import dataclasses
+
+    from test_coil_refinement import _smooth_error
+
+    wrong = dataclasses.replace(tiny_acq, smaps=_smooth_error(tiny_acq.smaps, 0.6),
+                                meta={"coil_maps": {"method": "espirit", "calibration_lines": 8}})
+    psnr = {}
+    for map_grid in (0, None):
+        c = GlobalStudyConfig(inr_rows=["lowrank"], log_lambdas=[-2.5], log_mus=[-3.5], max_extend=0, tv_iters=300,
+                              map_grid=map_grid)
+        study = GlobalStudy(wrong, c, None)
+        study.classical()
+        rows = {name: study.selections[name] for name in ("TV", "TV+S")}
+        psnr[map_grid] = {name: metrics.psnr(sel.recon, wrong.target) for name, sel in rows.items()}
+        assert study.map_grid == (0 if map_grid == 0 else 4)
+    for name in ("TV", "TV+S"):
+        assert psnr[None][name] > psnr[0][name] + 2, psnr
 
 
 def test_benchmark_case_selection():
