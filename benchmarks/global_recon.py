@@ -204,13 +204,15 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
     lines, verdicts = [], []
     for R in Rs:
         cases = sorted({k.split("|")[0] for k in results if k.split("|")[1] == f"{R:g}"})
-        rows, best_bart = [], {}
+        rows, best_bart, best_tv = [], {}, {}
         for case in cases:
             get = lambda m: results.get(f"{case}|{R:g}|{m}")
             if default not in methods or any(get(m) is None for m in methods):
                 continue  # a case still running would compare against an incomplete set of methods
             inr_row = get(default)
-            tv_best = max((get(m) for m in TV_METHODS if m in methods), key=lambda r: r["psnr"], default=None)
+            tv_name = max((m for m in TV_METHODS if m in methods), key=lambda m: get(m)["psnr"], default=None)
+            tv_best = get(tv_name) if tv_name else None
+            best_tv[tv_name] = best_tv.get(tv_name, 0) + 1
             bart = [m for m in BART_METHODS if m in methods]
             bart_name = max(bart, key=lambda m: get(m)["psnr"], default=None)
             bart_best = get(bart_name) if bart_name else None
@@ -227,8 +229,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
 
         lines.append(f"| {R:g} | {len(rows)} | {_fmt(stat(0, statistics.median))} | {_fmt(stat(0, min))} | "
                      f"{_fmt(stat(1, statistics.median))} | {_fmt(stat(1, min))} | {_fmt(stat(2, statistics.median))} | "
-                     f"{_fmt(stat(3, max), '{:.0f}')} | "
-                     + ", ".join(f"{m} x{n}" for m, n in sorted(best_bart.items(), key=lambda kv: -kv[1]) if m) + " |")
+                     f"{_fmt(stat(3, max), '{:.0f}')} | {_counts(best_bart)} | {_counts(best_tv)} |")
         if R == 6 and stat(0, min) is not None and stat(1, min) is not None:
             checks = [("median margin over BART's best >= +1 dB", stat(0, statistics.median) >= 1),
                       ("no slice below BART's best", stat(0, min) >= 0),
@@ -241,25 +242,33 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
     head = [f"Summary (default INR `{default}`; margins in dB, PSNR of the INR minus the other's, per slice; only "
             "slices with every method's result):", "",
             "| R | slices | median margin over BART's best | worst slice | median margin over our best TV | worst slice | "
-            "median time ratio INR / BART's best | INR peak memory (MB, max) | BART's best setting |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "median time ratio INR / BART's best | INR peak memory (MB, max) | BART's best setting | our best TV |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     return head + lines + verdicts + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
+def _counts(best: dict) -> str:
+    """"name xN" per method that was best on N slices, most often first."""
+    return ", ".join(f"{m} x{n}" for m, n in sorted(best.items(), key=lambda kv: -kv[1]) if m)
+
+
 def by_patient(rows) -> list[str]:
-    """The R = 6 margins over BART's best split into the test patient's slices and the other
-    (training and validation) patients' slices, when the cases hold both."""
+    """The R = 6 margins over BART's best and over our best TV, each split into the test
+    patient's slices and the other (training and validation) patients' slices, when the
+    cases hold both."""
     from inr_utils import io
 
     test = io.SUNNYBROOK_SPLIT["test"][0]
-    groups = {"the test patient's": [r[0] for r in rows if r[4].startswith(test + "/") and r[0] is not None],
-              "the training and validation patients'": [r[0] for r in rows if not r[4].startswith(test + "/")
-                                                        and r[4].startswith("SCD") and r[0] is not None]}
-    if not all(groups.values()):
-        return []
-    return ["", "Margin over BART's best at R = 6 by patient: " + "; ".join(
-        f"{name} {len(v)} slice(s), median {statistics.median(v):+.2f} dB (from {min(v):+.2f} to {max(v):+.2f})"
-        for name, v in groups.items()) + "."]
+    lines = []
+    for index, other in ((0, "BART's best"), (1, "our best TV")):
+        groups = {"the test patient's": [r[index] for r in rows if r[4].startswith(test + "/") and r[index] is not None],
+                  "the training and validation patients'": [r[index] for r in rows if not r[4].startswith(test + "/")
+                                                            and r[4].startswith("SCD") and r[index] is not None]}
+        if all(groups.values()):
+            lines += ["", f"Margin over {other} at R = 6 by patient: " + "; ".join(
+                f"{name} {len(v)} slice(s), median {statistics.median(v):+.2f} dB (from {min(v):+.2f} to {max(v):+.2f})"
+                for name, v in groups.items()) + "."]
+    return lines
 
 
 def refined_by_inr(acq, spec, R, args, source_name):
@@ -289,7 +298,14 @@ def refined_by_inr(acq, spec, R, args, source_name):
 def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_name: str) -> tuple[list[str], str]:
     """Per method, PSNR with estimated coil maps minus PSNR with the known maps, over the cases
     where both have every method's result (same data, mask and noise), as table lines; and a
-    verdict: within 1 dB or not, and whether the methods' ranking by PSNR changes on any case."""
+    verdict: within 1 dB or not, and whether the methods' ranking by PSNR changes on any case.
+    With the known maps a ``+maps`` row has nothing to refine (grid 0), so where the known
+    results lack it, its plain row stands in."""
+    known = dict(known)
+    for key in list(estimated):
+        case_r, m = key.rsplit("|", 1)
+        if m.endswith("+maps") and key not in known and f"{case_r}|{m.removesuffix('+maps')}" in known:
+            known[key] = known[f"{case_r}|{m.removesuffix('+maps')}"]
     lines, worst, changed, cases = [], 0.0, [], set()
     for R in Rs:
         both = sorted({k.split("|")[0] for k in estimated if k.split("|")[1] == f"{R:g}"}

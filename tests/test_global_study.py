@@ -106,8 +106,53 @@ def test_benchmark_splits_the_margin_by_patient():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from global_recon import by_patient
 
-    rows = [(3.0, 0, 0, 0, "SCD0000501/slice_051"), (4.0, 0, 0, 0, "SCD0000501/slice_046"),
-            (0.5, 0, 0, 0, "SCD0000101/slice_006")]
-    (_, line), = [by_patient(rows)]
-    assert "test patient's 2 slice(s), median +3.50 dB" in line and "patients' 1 slice(s), median +0.50 dB" in line
+    rows = [(3.0, 1.0, 0, 0, "SCD0000501/slice_051"), (4.0, 2.0, 0, 0, "SCD0000501/slice_046"),
+            (0.5, -0.5, 0, 0, "SCD0000101/slice_006")]
+    _, bart_line, _, tv_line = by_patient(rows)
+    assert bart_line.startswith("Margin over BART's best") and tv_line.startswith("Margin over our best TV")
+    assert "test patient's 2 slice(s), median +3.50 dB" in bart_line and "patients' 1 slice(s), median +0.50 dB" in bart_line
+    assert "test patient's 2 slice(s), median +1.50 dB" in tv_line and "patients' 1 slice(s), median -0.50 dB" in tv_line
     assert by_patient(rows[:2]) == []
+    assert by_patient([r[:1] + (None,) + r[2:] for r in rows])[1] == bart_line  # no TV rows: the BART line only
+
+
+def test_benchmark_summary_compares_with_the_best_tv_and_bart_row_of_each_slice():
+    """Margins are taken against the best of the TV rows run (the +maps rows included) and the
+    best BART row, slice by slice; a slice missing a method's result is left out."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from global_recon import summary
+
+    methods = ["TV", "TV+S+maps", "lowrank", "BART T -i 300", "BART L+T -i 300"]
+    psnrs = {"a": dict(zip(methods, (30.0, 33.0, 34.0, 31.0, 32.0))),
+             "b": dict(zip(methods, (29.0, 28.0, 30.0, 31.0, 29.5))),
+             "c": {"TV": 30.0, "lowrank": 40.0}}  # incomplete: not in the summary
+    results = {f"{case}|6|{m}": {"psnr": v, "seconds": 10.0 if m == "lowrank" else 20.0, "peak_mb": 100.0}
+               for case, row in psnrs.items() for m, v in row.items()}
+    lines = summary(results, [6], "lowrank", methods, True)
+    row = next(line for line in lines if line.startswith("| 6 |"))
+    # margins over BART's best: +2.0 (a), -1.0 (b); over our best TV: +1.0 (a, TV+S+maps), +1.0 (b, TV)
+    assert row.split(" | ")[1:6] == ["2", "0.50", "-1.00", "1.00", "1.00"]
+    assert "BART L+T -i 300 x1, BART T -i 300 x1" in row and "TV+S+maps x1, TV x1" in row
+    assert any("no slice below BART's best: **missed**" in line for line in lines)
+
+
+def test_known_map_comparison_takes_the_plain_row_for_a_maps_row():
+    """With the known maps a +maps row refines nothing, so the known-map results need not hold
+    it: its plain row stands in; a method missing from both leaves the case out."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from global_recon import maps_comparison
+
+    estimated = {"c|6|TV+S": {"psnr": 30.0}, "c|6|TV+S+maps": {"psnr": 33.5}, "c|6|lowrank": {"psnr": 34.0}}
+    known = {"c|6|TV+S": {"psnr": 34.0}, "c|6|lowrank": {"psnr": 34.5}}
+    lines, verdict = maps_comparison(estimated, known, [6], ["TV+S", "TV+S+maps", "lowrank"], "espirit", "k")
+    assert "| 6 | TV+S+maps | 1 | -0.50 | -0.50 | -0.50 |" in lines and "| 6 | TV+S | 1 | -4.00 | -4.00 | -4.00 |" in lines
+    assert "largest difference 4.00 dB" in verdict
+    assert "c|6|TV+S+maps" not in known  # the caller's results are left as they are
+    lines, verdict = maps_comparison(estimated, known, [6], ["TV+S", "hashgrid"], "espirit", "k")
+    assert lines == [] and "no case" in verdict
