@@ -300,7 +300,7 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
     where both have every method's result (same data, mask and noise), as table lines; and a
     verdict: within 1 dB or not, and whether the methods' ranking by PSNR changes on any case.
     With the known maps a ``+maps`` row has nothing to refine (grid 0), so where the known
-    results lack it, its plain row stands in."""
+    results lack it, its plain row stands in; the ranking leaves the ``+maps`` rows out."""
     known = dict(known)
     for key in list(estimated):
         case_r, m = key.rsplit("|", 1)
@@ -318,8 +318,9 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
             diffs = [estimated[f"{c}|{R:g}|{m}"]["psnr"] - known[f"{c}|{R:g}|{m}"]["psnr"] for c in both]
             worst = max(worst, max(abs(d) for d in diffs))
             lines.append(f"| {R:g} | {m} | {len(both)} | {statistics.median(diffs):+.2f} | {min(diffs):+.2f} | {max(diffs):+.2f} |")
-        # methods ranked as the README compares them: each BART prior by the better of its two budgets
-        families = list(dict.fromkeys(m.split(" -i")[0] for m in methods))
+        # methods ranked as the README compares them: each BART prior by the better of its two budgets;
+        # the +maps rows are left out (with known maps they equal their plain rows: a tie, not a rank)
+        families = list(dict.fromkeys(m.split(" -i")[0] for m in methods if not m.endswith("+maps")))
         for c in both:
             best = lambda res, f: max(res[f"{c}|{R:g}|{m}"]["psnr"] for m in methods if m.split(" -i")[0] == f)
             rank = lambda res: sorted(families, key=lambda f: -best(res, f))
