@@ -55,15 +55,21 @@ from inr_utils import REPO_ROOT  # noqa: E402
 
 BART_METHODS = tuple(f"BART {terms} -i {iters}" for terms in ("T", "W+T", "L+T") for iters in (100, 300))
 #: ``+maps``: our TV refining the coil maps jointly with the image, as the INRs do (``tv.tv_recon``'s ``map_grid``)
-TV_METHODS = ("TV", "TV+S", "TV+maps", "TV+S+maps")
+MAPS = "+maps"
+TV_METHODS = ("TV", "TV+S", "TV" + MAPS, "TV+S" + MAPS)
 OUR_METHODS = ("ZF",) + TV_METHODS + ("lowrank", "hashgrid")
+
+
+def _plain(method: str) -> str:
+    """The row ``method`` refines the maps of (``TV+S+maps`` -> ``TV+S``); itself otherwise."""
+    return method.removesuffix(MAPS)
 
 
 def _reconstructor(method: str, opts: dict):
     from inr_utils import bart, inr, tv
 
     if method in TV_METHODS:
-        return tv.reconstructor(opts["tv_iters"], map_grid=opts["map_grid"] if method.endswith("+maps") else 0)
+        return tv.reconstructor(opts["tv_iters"], map_grid=opts["map_grid"] if method != _plain(method) else 0)
     if method.startswith("BART"):
         terms = method.split()[1]  # "T", "W+T" or "L+T": temporal TV and the second term
         return bart.reconstructor(int(method.split()[-1]), second=terms[0] if "+" in terms else None)
@@ -92,7 +98,7 @@ def _job(method, path, opts, queue):
             x, row = acq.zero_filled(), {}
             row["seconds"] = row["seconds_total"] = time.perf_counter() - t0
         else:
-            sel = selection.select_weights(_reconstructor(method, opts), acq, selection.DEFAULT_SEARCH[method.split(" -i")[0]])
+            sel = selection.select_weights(_reconstructor(method, opts), acq, selection.DEFAULT_SEARCH[_plain(method).split(" -i")[0]])
             x = sel.recon
             row = {"log_lambda": sel.log_lambda, "log_mu": sel.log_mu, "at_edge": sel.at_edge, "trials": sel.trials,
                    "seconds": sel.seconds_final, "seconds_total": sel.seconds_total}
@@ -304,8 +310,8 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
     known = dict(known)
     for key in list(estimated):
         case_r, m = key.rsplit("|", 1)
-        if m.endswith("+maps") and key not in known and f"{case_r}|{m.removesuffix('+maps')}" in known:
-            known[key] = known[f"{case_r}|{m.removesuffix('+maps')}"]
+        if m != _plain(m) and key not in known and f"{case_r}|{_plain(m)}" in known:
+            known[key] = known[f"{case_r}|{_plain(m)}"]
     lines, worst, changed, cases = [], 0.0, [], set()
     for R in Rs:
         both = sorted({k.split("|")[0] for k in estimated if k.split("|")[1] == f"{R:g}"}
@@ -320,7 +326,7 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
             lines.append(f"| {R:g} | {m} | {len(both)} | {statistics.median(diffs):+.2f} | {min(diffs):+.2f} | {max(diffs):+.2f} |")
         # methods ranked as the README compares them: each BART prior by the better of its two budgets;
         # the +maps rows are left out (with known maps they equal their plain rows: a tie, not a rank)
-        families = list(dict.fromkeys(m.split(" -i")[0] for m in methods if not m.endswith("+maps")))
+        families = list(dict.fromkeys(m.split(" -i")[0] for m in methods if m == _plain(m)))
         for c in both:
             best = lambda res, f: max(res[f"{c}|{R:g}|{m}"]["psnr"] for m in methods if m.split(" -i")[0] == f)
             rank = lambda res: sorted(families, key=lambda f: -best(res, f))
@@ -467,7 +473,7 @@ def main():
                   f"estimated (espirit) and refined by the {args.default_inr} fit at its chosen weights"
                   if args.maps == "inr" else f"estimated ({args.maps}) from the undersampled data")
                + (f", map refinement grid {args.map_grid} of the INRs and the +maps TV rows (0: none)" if args.map_grid is not None
-                  else ", refined jointly by the INRs" + (" and the +maps TV rows" if any(m.endswith("+maps") for m in methods)
+                  else ", refined jointly by the INRs" + (" and the +maps TV rows" if any(m != _plain(m) for m in methods)
                                                           else "") + " (grid N/8; the other rows use them as estimated)"
                   if args.maps in ("espirit", "lowres") and not args.kspace else ""))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "

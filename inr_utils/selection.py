@@ -232,8 +232,6 @@ def fit_at(reconstruct: Reconstructor, acq: Acquisition, log_lambda: float, log_
 DEFAULT_SEARCH = {
     "TV": SearchSpec(log_lambdas=(-3.5, -3.0, -2.5)),
     "TV+S": SearchSpec(log_lambdas=(-3.5, -3.0, -2.5), log_mus=(-4.5, -4.0, -3.5)),
-    "TV+maps": SearchSpec(log_lambdas=(-3.5, -3.0, -2.5)),
-    "TV+S+maps": SearchSpec(log_lambdas=(-3.5, -3.0, -2.5), log_mus=(-4.5, -4.0, -3.5)),
     "lowrank": SearchSpec(log_lambdas=(-4.0, -3.5, -3.0), log_mus=(-5.0, -4.5, -4.0)),
     "hashgrid": SearchSpec(log_lambdas=(-4.0, -3.5, -3.0), log_mus=(-5.0, -4.5, -4.0)),
     "siren": SearchSpec(log_lambdas=(-4.0, -3.5, -3.0), log_mus=(-5.0, -4.5, -4.0)),

@@ -5,6 +5,17 @@ from inr_utils import metrics, selection
 from inr_utils.global_study import GlobalStudy, GlobalStudyConfig, SirenBudget
 
 
+def _benchmark():
+    """benchmarks/global_recon.py as a module (the benchmarks are scripts, not a package)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import global_recon
+
+    return global_recon
+
+
 def test_the_default_representation_is_always_a_row_and_search_overrides_apply():
     c = GlobalStudyConfig(representation="hashgrid", inr_rows=["lowrank"], log_lambdas=[-3.0], max_extend=1)
     assert c.inr_rows == ["lowrank", "hashgrid"]
@@ -79,11 +90,7 @@ def test_tv_rows_refine_estimated_maps_as_the_inr_rows_do(tiny_acq):
 def test_benchmark_case_selection():
     """--first and --cases of benchmarks/global_recon.py pick the slices they name, in the
     set's order, and refuse what the set does not hold."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from global_recon import case_specs, slice_specs
+    case_specs, slice_specs = _benchmark().case_specs, _benchmark().slice_specs
 
     every = slice_specs("default")
     assert case_specs("default") == every
@@ -100,11 +107,7 @@ def test_benchmark_case_selection():
 def test_benchmark_splits_the_margin_by_patient():
     """The summary's by-patient line separates the test patient's slices from the others' and
     is left out when the cases hold only one group."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from global_recon import by_patient
+    by_patient = _benchmark().by_patient
 
     rows = [(3.0, 1.0, 0, 0, "SCD0000501/slice_051"), (4.0, 2.0, 0, 0, "SCD0000501/slice_046"),
             (0.5, -0.5, 0, 0, "SCD0000101/slice_006")]
@@ -119,11 +122,7 @@ def test_benchmark_splits_the_margin_by_patient():
 def test_benchmark_summary_compares_with_the_best_tv_and_bart_row_of_each_slice():
     """Margins are taken against the best of the TV rows run (the +maps rows included) and the
     best BART row, slice by slice; a slice missing a method's result is left out."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from global_recon import summary
+    summary = _benchmark().summary
 
     methods = ["TV", "TV+S+maps", "lowrank", "BART T -i 300", "BART L+T -i 300"]
     psnrs = {"a": dict(zip(methods, (30.0, 33.0, 34.0, 31.0, 32.0))),
@@ -142,11 +141,7 @@ def test_benchmark_summary_compares_with_the_best_tv_and_bart_row_of_each_slice(
 def test_known_map_comparison_takes_the_plain_row_for_a_maps_row():
     """With the known maps a +maps row refines nothing, so the known-map results need not hold
     it: its plain row stands in; a method missing from both leaves the case out."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from global_recon import maps_comparison
+    maps_comparison = _benchmark().maps_comparison
 
     estimated = {"c|6|TV+S": {"psnr": 30.0}, "c|6|TV+S+maps": {"psnr": 33.5}, "c|6|lowrank": {"psnr": 34.0}}
     known = {"c|6|TV+S": {"psnr": 34.0}, "c|6|lowrank": {"psnr": 34.5}}
