@@ -2,19 +2,27 @@
 
     .venv/bin/python benchmarks/map_refinement.py                  # the four training / validation mid slices
     .venv/bin/python benchmarks/map_refinement.py --grids 0 8 16 32
+    .venv/bin/python benchmarks/map_refinement.py --method tv --grids 0 16 --map-lrs 5e-3 2e-2 5e-2 \
+        --log-lambda -3 -2.5 --log-mu -4
 
 Each slice is simulated as the benchmark does (R = 6, 4 coils, per-frame VD masks, noise 1e-3)
-and fitted by the default INR at fixed relative weights (``--log-lambda``, ``--log-mu``) with
-the known maps, and with ESPIRiT maps estimated from the undersampled data refined on each
-grid of ``--grids`` (0: used as estimated). ``inr.default_map_grid`` (N/8) was chosen with it.
+and fitted at fixed relative weights (``--log-lambda``, ``--log-mu``; several values: every
+pair) with the known maps, and with ESPIRiT maps estimated from the undersampled data refined
+on each grid of ``--grids`` (0: used as estimated), by the default INR (``--method inr``) or by
+our temporal + spatial TV (``--method tv``, ``tv.tv_recon`` with its default iterations) at
+each learning rate of the maps' correction in ``--map-lrs`` (default: the method's own).
+``inr.default_map_grid`` (N/8) was chosen with the INR, ``tv.MAP_LR`` with TV.
 
-Writes ``benchmarks/results/map_refinement.md``.
+Writes ``benchmarks/results/map_refinement.md`` (``map_refinement_tv.md`` for TV), PSNR and
+seconds per fit.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,9 +33,12 @@ sys.path.insert(0, str(HERE))
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--slices", default="tune", help="as in global_recon.py: 'tune', 'default' or one DATA spec")
+    ap.add_argument("--method", choices=("inr", "tv"), default="inr", help="the default INR or our TV+S")
     ap.add_argument("--grids", type=int, nargs="+", default=[0, 8, 16])
-    ap.add_argument("--log-lambda", type=float, default=-2.0)
-    ap.add_argument("--log-mu", type=float, default=-3.0)
+    ap.add_argument("--map-lrs", type=float, nargs="+", default=None,
+                    help="learning rates of the maps' correction (default: the method's own)")
+    ap.add_argument("--log-lambda", type=float, nargs="+", default=[-2.0])
+    ap.add_argument("--log-mu", type=float, nargs="+", default=[-3.0])
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
@@ -35,7 +46,7 @@ def main():
     from tqdm.auto import tqdm
 
     from global_recon import simulated_case, slice_specs
-    from inr_utils import inr, metrics, selection
+    from inr_utils import inr, metrics, selection, tv
     from inr_utils.report import write_benchmark
 
     torch.set_num_threads(args.threads)
@@ -45,32 +56,51 @@ def main():
         raise SystemExit(str(err))
     specs = slice_specs(args.slices)
     if any("SCD0000501" in s for s in specs):
-        print("note: SCD0000501 is the test patient; choose the grid on the training and validation slices")
+        print("note: SCD0000501 is the test patient; choose settings on the training and validation slices")
 
-    def psnr_of(acq, grid):
+    if args.map_lrs is not None and args.method != "tv":
+        raise SystemExit("--map-lrs is for --method tv (the INR's maps share its learning rate)")
+    map_lrs = args.map_lrs or ([tv.MAP_LR] if args.method == "tv" else [None])
+    if not all(math.isfinite(v) and v > 0 for v in map_lrs):
+        raise SystemExit(f"--map-lrs must be finite and > 0, got {map_lrs}")
+    weights = [(ll, lm) for ll in args.log_lambda for lm in args.log_mu]
+
+    def fit(acq, grid, log_lambda, log_mu, map_lr):
+        """PSNR (dB) and seconds of one fit at relative weights."""
         y = torch.from_numpy(acq.kspace)
-        settings = inr.default_settings(selection.DEFAULT_REPRESENTATION, acq.target.shape, map_grid=grid)
-        lam, mu = selection.absolute(args.log_lambda, args.log_mu, selection.data_scale(acq.zero_filled()))
-        x, *_ = inr.reconstructor(settings, progress=False)(acq.op, y, lam, mu, None)
-        return metrics.psnr(x, acq.target)
+        lam, mu = selection.absolute(log_lambda, log_mu, selection.data_scale(acq.zero_filled()))
+        t0 = time.perf_counter()
+        if args.method == "tv":
+            x, *_ = tv.tv_recon(acq.op, y, lam, mu=mu, log_every=10 ** 9, map_grid=grid, map_lr=map_lr)
+        else:
+            settings = inr.default_settings(selection.DEFAULT_REPRESENTATION, acq.target.shape, map_grid=grid)
+            x, *_ = inr.reconstructor(settings, progress=False)(acq.op, y, lam, mu, None)
+        return metrics.psnr(x, acq.target), time.perf_counter() - t0
 
-    head = ["known maps"] + [f"ESPIRiT, grid {g}" if g else "ESPIRiT as estimated" for g in grids]
+    columns = [("known maps", 0, None)] + [
+        (f"ESPIRiT, grid {g}" + (f", map lr {lr:g}" if lr is not None and len(map_lrs) > 1 else "") if g
+         else "ESPIRiT as estimated", g, lr) for g in grids for lr in (map_lrs if g else [None])]
+    head = [name for name, *_ in columns]
     rows = []
     for spec in tqdm(specs, desc="slices"):
         known = simulated_case(spec, 6)
         estimated = simulated_case(spec, 6, coil_maps="espirit")
-        values = [psnr_of(known, 0)] + [psnr_of(estimated, g) for g in grids]
-        rows.append(f"| {spec.replace('sunnybrook:', '')} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
-        tqdm.write(rows[-1])
+        for ll, lm in weights:
+            cells = [fit(known if name == "known maps" else estimated, g, ll, lm, lr) for name, g, lr in columns]
+            rows.append(f"| {spec.replace('sunnybrook:', '')} | {ll:g}, {lm:g} | "
+                        + " | ".join(f"{p:.2f} ({s:.0f} s)" for p, s in cells) + " |")
+            tqdm.write(rows[-1])
     cmd = shlex.join([".venv/bin/python", "benchmarks/map_refinement.py"] + sys.argv[1:])
+    fitted = (f"Our temporal + spatial TV (`tv.tv_recon`, its default iterations)" if args.method == "tv" else
+              f"The default INR ({selection.DEFAULT_REPRESENTATION}, its default steps)")
     text = "\n".join([
-        f"The default INR ({selection.DEFAULT_REPRESENTATION}, its default steps) at relative log10 lambda "
-        f"{args.log_lambda:g}, log10 mu {args.log_mu:g}, R = 6, 4 coils, noise 1e-3: PSNR (dB) with the known maps "
-        f"and with ESPIRiT maps refined on each grid (`inr.CoilMapRefinement`). {args.threads} thread(s). "
-        f"Command: `{cmd}`", "",
-        "| slice | " + " | ".join(head) + " |", "|---|" + "---|" * len(head), *rows])
+        f"{fitted} at fixed relative weights (log10 lambda, log10 mu), R = 6, 4 coils, noise 1e-3: PSNR (dB) and "
+        f"seconds per fit with the known maps and with ESPIRiT maps refined on each grid (`inr.CoilMapRefinement`)"
+        + (f", the maps' correction at learning rate {', '.join(f'{v:g}' for v in map_lrs)}" if args.method == "tv" else "")
+        + f". {args.threads} thread(s). Command: `{cmd}`", "",
+        "| slice | weights | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head), *rows])
     print(text)
-    print(f"\nwrote {write_benchmark('map_refinement', text)}")
+    print(f"\nwrote {write_benchmark('map_refinement' + ('_tv' if args.method == 'tv' else ''), text)}")
 
 
 if __name__ == "__main__":
