@@ -102,6 +102,10 @@ def _job(method, path, opts, queue):
             x = sel.recon
             row = {"log_lambda": sel.log_lambda, "log_mu": sel.log_mu, "at_edge": sel.at_edge, "trials": sel.trials,
                    "seconds": sel.seconds_final, "seconds_total": sel.seconds_total}
+            if method in TV_METHODS and method != _plain(method) and opts["map_grid"]:
+                from inr_utils import tv
+
+                row["map_lr"] = tv.MAP_LR  # the maps' learning rate these results were fitted with
         row.update(psnr=metrics.psnr(x, acq.target), ssim=metrics.ssim(x, acq.target),
                    peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         queue.put(row)

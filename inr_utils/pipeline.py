@@ -172,23 +172,27 @@ def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = No
     parameters and code is skipped, a failing one is reported and the others go on; ``workers``
     runs at a time share the cores (None: as many as there are cores or runs, one thread
     each when they equal; the models here are small, so runs side by side use the cores
-    better than one run with several threads). Returns the failures."""
-    from .sweep import sweep
+    better than one run with several threads). All notebooks' runs share one pool and start
+    longest first (by the time each took when it last ran, ``sweep.longest_first``), so the
+    cores stay busy to the end. Returns the failures."""
+    from .sweep import sweep_many
 
     notebooks = [nb for nb in numbered_notebooks() if not only or nb.stem.startswith(only)]
     if not notebooks:
         raise SystemExit(f"no notebook matches {only!r} in {NOTEBOOK_DIR}")
     t_all = time.perf_counter()
-    failures = []
+    plans = []
     for nb in notebooks:
         grid = {"R": list(R_values), **{k: list(v) for k, v in NOTEBOOK_GRID.get(nb.stem, {}).items()}}
         if data is not None and "DATA" in grid:
             grid["DATA"] = [None if data == "phantom" else data]
         elif data not in (None, "phantom"):  # a notebook without a DATA grid runs on the phantom only
             continue
-        result = sweep(nb, grid, workers=workers)
+        plans.append((nb, grid))
+    failures = []
+    for (nb, _), result in zip(plans, sweep_many(plans, workers=workers) if plans else []):
         print(f"[reproduce] {nb.name}: {len(result.executed)} run, {len(result.skipped)} already complete, "
-              f"{len(result.failed)} failed, {result.seconds / 60:.1f} min", flush=True)
+              f"{len(result.failed)} failed", flush=True)
         failures += result.failed
     print(f"[reproduce] all notebooks done in {(time.perf_counter() - t_all) / 60:.1f} min", flush=True)
     from .report import update_readme

@@ -181,26 +181,84 @@ def summary_table(runs: Sequence[SweepRun], failed: dict) -> str:
     return "\n".join(lines)
 
 
+def recorded_seconds(folder) -> Optional[float]:
+    """What the run in ``folder`` took when it last ran (its ``run_info.json``, whatever code ran
+    it), or None: papermill's seconds, or, when more, the training seconds its ``metrics.json``
+    records (a LIIF run that resumed from its checkpoints ran only the rest, so this is the
+    better estimate of a run from scratch)."""
+    folder = Path(folder)
+    try:
+        seconds = float(json.loads((folder / "run_info.json").read_text()).get("seconds") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    try:
+        methods = json.loads((folder / "metrics.json").read_text()).get("methods", {})
+        trained = sum(float(m.get("train_seconds") or 0) for m in methods.values() if isinstance(m, dict))
+    except (OSError, ValueError, TypeError, AttributeError):
+        trained = 0.0
+    return max(seconds, trained)
+
+
+def expected_seconds(run: SweepRun) -> Optional[float]:
+    """``recorded_seconds`` of the run's folder."""
+    return recorded_seconds(run.out_dir)
+
+
+def longest_first(runs: Sequence[SweepRun]) -> list:
+    """``runs`` by ``expected_seconds``, longest first and runs never recorded before them (so a
+    pool of workers ends together as far as it can: the longest-processing-time rule); ties keep
+    their order."""
+    def key(run):
+        seconds = expected_seconds(run)
+        return -math.inf if seconds is None else -seconds
+
+    return sorted(runs, key=key)
+
+
+def pool_seconds(durations: Sequence[float], workers: int) -> float:
+    """When a pool of ``workers`` that starts jobs of these durations longest first, each on the
+    next free worker, finishes (the schedule ``sweep_many`` follows, were each job's time fixed)."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    free = [0.0] * workers
+    for d in sorted(durations, reverse=True):
+        i = free.index(min(free))
+        free[i] += d
+    return max(free)
+
+
 def sweep(notebook, grid: dict, out_root=None, executor: str = "local", workers: Optional[int] = None,
           scheduler: Optional[str] = None, threads: Optional[int] = None, progress: bool = True) -> SweepResult:
     """Run the sweep (module docstring); returns what ran, what was skipped and what failed."""
+    return sweep_many([(notebook, grid)], out_root, executor, workers, scheduler, threads, progress)[0]
+
+
+def sweep_many(plans: Sequence, out_root=None, executor: str = "local", workers: Optional[int] = None,
+               scheduler: Optional[str] = None, threads: Optional[int] = None, progress: bool = True) -> list:
+    """Several sweeps, ``plans`` = [(notebook, grid), ...], in one pool of workers (one
+    ``SweepResult`` each, in order): every run still to do starts longest first
+    (``longest_first``), whichever notebook it belongs to, so no worker idles at the end of one
+    notebook while another has runs left. ``out_root`` (None: ``outputs/<notebook>/``) holds
+    one folder per notebook when there are several."""
     from tqdm.auto import tqdm
 
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose from {EXECUTORS}")
     if scheduler and executor != "dask":
         raise ValueError("--scheduler needs --executor dask")
-    runs = plan(notebook, grid, out_root)
+    roots = [Path(out_root) / Path(nb).stem if out_root and len(plans) > 1 else Path(out_root) if out_root
+             else OUTPUTS / Path(nb).stem for nb, _ in plans]
+    planned = [plan(nb, grid, root) for (nb, grid), root in zip(plans, roots)]
     code = code_version()
-    todo = [r for r in runs if not is_complete(r, code)]
-    skipped = [r for r in runs if r not in todo]
+    todo = longest_first([r for runs in planned for r in runs if not is_complete(r, code)])
     cores = os.cpu_count() or 1
     workers = max(1, int(workers or min(len(todo) or 1, cores)))
     if threads is None and not scheduler:  # a remote cluster's workers know their own cores
         threads = max(1, cores // workers)
     t0 = time.perf_counter()
     failed: dict = {}
-    bar = tqdm(total=len(todo), desc=f"sweep {Path(notebook).stem} ({executor}, {workers} workers)", disable=not progress)
+    name = Path(plans[0][0]).stem if len(plans) == 1 else f"{len(plans)} notebooks"
+    bar = tqdm(total=len(todo), desc=f"sweep {name} ({executor}, {workers} workers)", disable=not progress)
 
     def finished(run, error):
         bar.update()
@@ -212,6 +270,7 @@ def sweep(notebook, grid: dict, out_root=None, executor: str = "local", workers:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        # the pool hands the runs to its workers in the order they were submitted
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(execute_run, r, threads): r for r in todo}
             for future in as_completed(futures):
@@ -222,8 +281,9 @@ def sweep(notebook, grid: dict, out_root=None, executor: str = "local", workers:
         cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                       dashboard_address=None)
         client = Client(scheduler or cluster)
-        try:
-            futures = [client.submit(execute_run, r, threads, pure=False, key=f"run-{i}") for i, r in enumerate(todo)]
+        try:  # a higher priority starts first
+            futures = [client.submit(execute_run, r, threads, pure=False, key=f"run-{i}", priority=len(todo) - i)
+                       for i, r in enumerate(todo)]
             owner = {f.key: r for f, r in zip(futures, todo)}
             for future in as_completed(futures):
                 finished(owner[future.key], future.exception() if future.status == "error" else None)
@@ -232,11 +292,16 @@ def sweep(notebook, grid: dict, out_root=None, executor: str = "local", workers:
             if cluster is not None:
                 cluster.close()
     bar.close()
-    table = summary_table(runs, failed)
-    root = Path(out_root) if out_root else OUTPUTS / Path(notebook).stem
-    root.mkdir(parents=True, exist_ok=True)
-    failures = [f"- {r.label}: {failed[r.out_dir]}" for r in runs if r.out_dir in failed]
-    (root / "sweep_summary.md").write_text(f"# Sweep of {Path(notebook).name}\n\n{table}\n"
-                                           + ("\nFailures:\n" + "\n".join(failures) + "\n" if failures else ""))
-    return SweepResult(runs, [r for r in todo if r.out_dir not in failed], skipped,
-                       [(r, failed[r.out_dir]) for r in runs if r.out_dir in failed], table, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    results = []
+    for runs, root in zip(planned, roots):
+        table = summary_table(runs, failed)
+        root.mkdir(parents=True, exist_ok=True)
+        failures = [f"- {r.label}: {failed[r.out_dir]}" for r in runs if r.out_dir in failed]
+        (root / "sweep_summary.md").write_text(f"# Sweep of {Path(runs[0].notebook).name if runs else root.name}\n\n"
+                                               f"{table}\n" + ("\nFailures:\n" + "\n".join(failures) + "\n"
+                                                               if failures else ""))
+        ran = [r for r in runs if r in todo]
+        results.append(SweepResult(runs, [r for r in ran if r.out_dir not in failed], [r for r in runs if r not in ran],
+                                   [(r, failed[r.out_dir]) for r in runs if r.out_dir in failed], table, seconds))
+    return results

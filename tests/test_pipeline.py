@@ -82,18 +82,19 @@ def test_readme_holds_the_generated_results_and_ci_runs_its_test_command():
 
 
 def test_reproduce_sweeps_each_notebook_over_R_and_its_grid(monkeypatch):
-    """reproduce hands each numbered notebook to the sweep with R and its NOTEBOOK_GRID (DATA
-    filtered by --data; notebooks without a DATA grid run only for the phantom) and returns
-    the failures."""
+    """reproduce hands every numbered notebook, with R and its NOTEBOOK_GRID (DATA filtered by
+    --data; notebooks without a DATA grid run only for the phantom), to one pool of workers
+    (sweep_many) and returns the failures."""
     from inr_utils import pipeline, report, sweep
 
     calls = []
 
-    def fake_sweep(nb, grid, workers=1):
-        calls.append((nb.stem, grid, workers))
-        return sweep.SweepResult([], [], [], [("run", "boom")] if nb.stem.startswith("02") else [], "", 0.0)
+    def fake_sweep_many(plans, workers=None):
+        calls.extend((nb.stem, grid, workers) for nb, grid in plans)
+        return [sweep.SweepResult([], [], [], [("run", "boom")] if nb.stem.startswith("02") else [], "", 0.0)
+                for nb, _ in plans]
 
-    monkeypatch.setattr(sweep, "sweep", fake_sweep)
+    monkeypatch.setattr(sweep, "sweep_many", fake_sweep_many)
     monkeypatch.setattr(report, "update_readme", lambda: None)
     monkeypatch.setattr(pipeline, "write_parameters_doc", lambda: None)
     failures = pipeline.reproduce((3, 6), data="sunnybrook", workers=2)
