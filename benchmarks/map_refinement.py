@@ -10,11 +10,12 @@ and fitted at fixed relative weights (``--log-lambda``, ``--log-mu``; several va
 pair) with the known maps, and with ESPIRiT maps estimated from the undersampled data refined
 on each grid of ``--grids`` (0: used as estimated), by the default INR (``--method inr``) or by
 our temporal + spatial TV (``--method tv``, ``tv.tv_recon`` with its default iterations) at
-each learning rate of the maps' correction in ``--map-lrs`` (default: the method's own).
+each learning rate of the maps' correction in ``--map-lrs`` (default: the method's own; the
+INR's is its ``map_lr``, by default its own learning rate).
 ``inr.default_map_grid`` (N/8) was chosen with the INR, ``tv.MAP_LR`` with TV.
 
-Writes ``benchmarks/results/map_refinement.md`` (``map_refinement_tv.md`` for TV), PSNR and
-seconds per fit.
+Writes ``benchmarks/results/map_refinement.md`` (``map_refinement_tv.md`` for TV,
+``map_refinement_inr_lr.md`` for the INR with ``--map-lrs``), PSNR and seconds per fit.
 """
 from __future__ import annotations
 
@@ -58,10 +59,8 @@ def main():
     if any("SCD0000501" in s for s in specs):
         print("note: SCD0000501 is the test patient; choose settings on the training and validation slices")
 
-    if args.map_lrs is not None and args.method != "tv":
-        raise SystemExit("--map-lrs is for --method tv (the INR's maps share its learning rate)")
     map_lrs = args.map_lrs or ([tv.MAP_LR] if args.method == "tv" else [None])
-    if not all(math.isfinite(v) and v > 0 for v in map_lrs):
+    if not all(v is None or (math.isfinite(v) and v > 0) for v in map_lrs):
         raise SystemExit(f"--map-lrs must be finite and > 0, got {map_lrs}")
     weights = [(ll, lm) for ll in args.log_lambda for lm in args.log_mu]
 
@@ -73,7 +72,8 @@ def main():
         if args.method == "tv":
             x, *_ = tv.tv_recon(acq.op, y, lam, mu=mu, log_every=10 ** 9, map_grid=grid, map_lr=map_lr)
         else:
-            settings = inr.default_settings(selection.DEFAULT_REPRESENTATION, acq.target.shape, map_grid=grid)
+            settings = inr.default_settings(selection.DEFAULT_REPRESENTATION, acq.target.shape, map_grid=grid,
+                                            map_lr=map_lr)
             x, *_ = inr.reconstructor(settings, progress=False)(acq.op, y, lam, mu, None)
         return metrics.psnr(x, acq.target), time.perf_counter() - t0
 
@@ -96,11 +96,12 @@ def main():
     text = "\n".join([
         f"{fitted} at fixed relative weights (log10 lambda, log10 mu), R = 6, 4 coils, noise 1e-3: PSNR (dB) and "
         f"seconds per fit with the known maps and with ESPIRiT maps refined on each grid (`inr.CoilMapRefinement`)"
-        + (f", the maps' correction at learning rate {', '.join(f'{v:g}' for v in map_lrs)}" if args.method == "tv" else "")
+        + (f", the maps' correction at learning rate {', '.join(f'{v:g}' for v in map_lrs)}" if map_lrs != [None] else "")
         + f". {args.threads} thread(s). Command: `{cmd}`", "",
         "| slice | weights | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(head), *rows])
     print(text)
-    print(f"\nwrote {write_benchmark('map_refinement' + ('_tv' if args.method == 'tv' else ''), text)}")
+    name = "map_refinement_tv" if args.method == "tv" else "map_refinement_inr_lr" if args.map_lrs else "map_refinement"
+    print(f"\nwrote {write_benchmark(name, text)}")
 
 
 if __name__ == "__main__":

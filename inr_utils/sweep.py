@@ -4,6 +4,8 @@
     python -m inr_utils.pipeline sweep notebooks/02_global_inr.py -p R 4 6 -p DATA sunnybrook \\
         --executor dask --scheduler tcp://10.0.0.5:8786
 
+``sweep_many`` runs several notebooks' sweeps in one pool (``make reproduce``), longest run first.
+
 The Cartesian product of the values; each point is one papermill execution
 (``pipeline.execute``) into its own folder under ``out_root`` (default
 ``outputs/<notebook>/``, named like ``make reproduce``'s runs plus every other swept
@@ -199,17 +201,12 @@ def recorded_seconds(folder) -> Optional[float]:
     return max(seconds, trained)
 
 
-def expected_seconds(run: SweepRun) -> Optional[float]:
-    """``recorded_seconds`` of the run's folder."""
-    return recorded_seconds(run.out_dir)
-
-
 def longest_first(runs: Sequence[SweepRun]) -> list:
-    """``runs`` by ``expected_seconds``, longest first and runs never recorded before them (so a
+    """``runs`` by the ``recorded_seconds`` of their folders, longest first and runs never recorded before them (so a
     pool of workers ends together as far as it can: the longest-processing-time rule); ties keep
     their order."""
     def key(run):
-        seconds = expected_seconds(run)
+        seconds = recorded_seconds(run.out_dir)
         return -math.inf if seconds is None else -seconds
 
     return sorted(runs, key=key)
@@ -246,8 +243,15 @@ def sweep_many(plans: Sequence, out_root=None, executor: str = "local", workers:
         raise ValueError(f"unknown executor {executor!r}; choose from {EXECUTORS}")
     if scheduler and executor != "dask":
         raise ValueError("--scheduler needs --executor dask")
-    roots = [Path(out_root) / Path(nb).stem if out_root and len(plans) > 1 else Path(out_root) if out_root
-             else OUTPUTS / Path(nb).stem for nb, _ in plans]
+    if not plans:
+        return []
+
+    def root_of(notebook) -> Path:
+        if not out_root:
+            return OUTPUTS / Path(notebook).stem
+        return Path(out_root) / Path(notebook).stem if len(plans) > 1 else Path(out_root)
+
+    roots = [root_of(nb) for nb, _ in plans]
     planned = [plan(nb, grid, root) for (nb, grid), root in zip(plans, roots)]
     code = code_version()
     todo = longest_first([r for runs in planned for r in runs if not is_complete(r, code)])

@@ -37,7 +37,7 @@ from .metrics import psnr
 #: Adam's learning rate for the coil-map correction when TV refines the maps (``map_grid``),
 #: chosen on the four training and validation mid slices at R = 6 (TV+S at two weights each;
 #: ``benchmarks/map_refinement.py --method tv``): 1e-1 is within 0.09 dB of the best of
-#: 5e-3 ... 2e-1 on each of the eight fits, and gains up to 0.2 dB over 2e-2 where ESPIRiT's
+#: 5e-3 ... 2e-1 on each of the eight fits, and gains up to 0.14 dB over 2e-2 where ESPIRiT's
 #: maps are furthest off.
 MAP_LR = 1e-1
 

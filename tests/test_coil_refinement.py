@@ -89,6 +89,27 @@ def test_refinement_recovers_most_of_what_wrong_maps_cost(tiny_acq):
     assert trusted == pytest.approx(fit(wrong, 0)[0], abs=1e-6) and refined == pytest.approx(fit(wrong, 4)[0], abs=1e-6)
 
 
+def test_the_maps_learning_rate_is_their_own(tiny_acq):
+    """``map_lr``: None and the model's own rate give the same fit; another rate moves only the
+    maps' correction at that rate (a frozen model, lr tiny, still sees the maps move); a bad
+    value is refused."""
+    wrong = dataclasses.replace(tiny_acq, smaps=_smooth_error(tiny_acq.smaps, 0.6))
+    y = torch.from_numpy(tiny_acq.kspace)
+
+    def fit(lr, map_lr):
+        model = inr.build("lowrank", wrong.target.shape, rank=6, init=wrong.op.adjoint(y).mean(0))
+        return inr.fit(model, wrong.op, y, log_lambda=-2.5, steps=60, lr=lr, progress=False, map_grid=4, map_lr=map_lr)
+
+    same, default = fit(2e-2, 2e-2), fit(2e-2, None)
+    assert np.array_equal(same.recon, default.recon) and np.array_equal(same.smaps, default.smaps)
+    frozen_maps_only = fit(1e-12, 1e-1)
+    assert np.abs(frozen_maps_only.smaps - wrong.smaps).max() > 1e-2  # the maps moved at their own rate
+    assert np.abs(fit(1e-12, None).smaps - wrong.smaps).max() < 1e-6  # at the model's (tiny) rate they do not
+    assert inr.default_settings("lowrank", wrong.target.shape, map_lr=5e-2).map_lr == 5e-2
+    with pytest.raises(ValueError, match="map_lr"):
+        fit(2e-2, float("nan"))
+
+
 def test_held_out_lines_are_scored_with_the_refined_maps(tiny_acq):
     """Without a target, a method that returns refined maps is scored with them: the true image
     with the true maps predicts the held-out lines far better than with wrong maps."""

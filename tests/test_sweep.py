@@ -84,8 +84,8 @@ def test_runs_start_longest_first_by_their_last_record(tmp_path):
     _record(tmp_path / "R2", 600.0)
     _record(tmp_path / "R3", 30.0, train_seconds=1200.0)  # resumed: 30 s of papermill, 1200 s of training
     _record(tmp_path / "R4", 300.0, train_seconds=100.0)
-    assert sweep.expected_seconds(runs[2]) == 1200.0 and sweep.expected_seconds(runs[3]) == 300.0
-    assert sweep.expected_seconds(runs[4]) is None
+    assert sweep.recorded_seconds(tmp_path / "R3") == 1200.0 and sweep.recorded_seconds(tmp_path / "R4") == 300.0
+    assert sweep.recorded_seconds(tmp_path / "R5") is None
     assert [r.parameters["R"] for r in sweep.longest_first(runs)] == [5, 3, 2, 4, 1]
 
 

@@ -60,7 +60,7 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
         max_seconds: Optional[float] = None, target: Optional[np.ndarray] = None, log_every: int = 25,
         seed: int = 0, progress: bool = True, desc: str = "fit", mu: float = 0.0,
         balance_log_lambda: Optional[float] = None, log_lambda_beta: float = 1.0, map_grid: int = 0,
-        map_weight: float = 0.0) -> FitResult:
+        map_weight: float = 0.0, map_lr: Optional[float] = None) -> FitResult:
     """Fit a representation to k-space y (T, C, H, W):
 
         min_theta  0.5 ||A f_theta - y||_2^2 + lambda TV_t(f_theta) + mu TV_s(f_theta)
@@ -80,7 +80,8 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     ``seconds``, ``max_seconds``) leave out the PSNR monitoring against ``target``, which a
     real scan does not have. ``map_grid`` > 0 refines the coil maps jointly with the image,
     a smooth correction on a ``map_grid`` x ``map_grid`` grid penalised by ``map_weight``
-    (``coil_refinement``; full frames only); the refined maps come back in ``smaps``.
+    (``coil_refinement``; full frames only), with Adam at learning rate ``map_lr`` (None: ``lr``)
+    under the same cosine decay; the refined maps come back in ``smaps``.
     """
     if log_lambda is None and log_lambda_range is None:
         raise ValueError("give log_lambda (fixed weight) or log_lambda_range (lambda as a coordinate)")
@@ -95,14 +96,18 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
         op = SenseOp(op.smaps, op.mask.cpu().numpy()).to(device)
     T = y.shape[0]
     refinement = None
-    params = list(model.parameters())
+    groups = [{"params": list(model.parameters()), "lr": lr}]
     if map_grid:
         if frames_per_step and frames_per_step < T:
             raise ValueError("map_grid (coil-map refinement) needs full frames; leave frames_per_step unset")
+        map_lr = lr if map_lr is None else float(map_lr)
+        if not (np.isfinite(map_lr) and map_lr > 0):
+            raise ValueError(f"map_lr must be finite and > 0 (None: lr), got {map_lr!r}")
         refinement = CoilMapRefinement(op.smaps, map_grid, check_weight("map_weight", map_weight)).to(device)
-        params += list(refinement.parameters())
-    opt = torch.optim.Adam(params, lr=lr, fused=FUSED_ADAM)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr * 0.05)
+        groups.append({"params": list(refinement.parameters()), "lr": map_lr})
+    opt = torch.optim.Adam(groups, lr=lr, fused=FUSED_ADAM)
+    # each group decays to 5 % of its own rate
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
     eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
     def snapshot():  # the parameters restored on divergence (the model's and the maps' correction)
         return copy.deepcopy(model.state_dict()), None if refinement is None else copy.deepcopy(refinement.state_dict())
@@ -160,14 +165,16 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
 
 @dataclass(frozen=True)
 class FitSettings:
-    """A representation, its constructor arguments, Adam steps, learning rate and the grid of
-    the coil-map refinement (0: the maps are used as given; ``fit``'s ``map_grid``)."""
+    """A representation, its constructor arguments, Adam steps, learning rate, and the grid and
+    learning rate of the coil-map refinement (``fit``'s ``map_grid``, 0: the maps are used as
+    given; ``map_lr``, None: ``lr``)."""
 
     name: str
     model: dict = field(default_factory=dict)
     steps: int = 1000
     lr: float = 1e-2
     map_grid: int = 0
+    map_lr: Optional[float] = None
 
 
 def default_map_grid(shape) -> int:
@@ -196,7 +203,7 @@ def map_grid_for(acq) -> int:
 
 def default_settings(name: str, shape, **overrides) -> FitSettings:
     """Sizes and steps of each representation from the cine's shape (T, H, W); ``overrides``
-    (``steps``, ``lr``, ``map_grid`` or constructor arguments; None keeps the default) win. The low-rank
+    (``steps``, ``lr``, ``map_grid``, ``map_lr`` or constructor arguments; None keeps the default) win. The low-rank
     steps and learning rate were chosen on a training patient's slice (SCD0000201, R = 6)."""
     REPRESENTATIONS.check(name)
     T, H, W = (int(v) for v in shape)
@@ -209,7 +216,9 @@ def default_settings(name: str, shape, **overrides) -> FitSettings:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     steps, lr = overrides.pop("steps", base.steps), overrides.pop("lr", base.lr)
     map_grid = check_map_grid(overrides.pop("map_grid", base.map_grid))
-    return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr), map_grid)
+    map_lr = overrides.pop("map_lr", base.map_lr)
+    return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr), map_grid,
+                       None if map_lr is None else float(map_lr))
 
 
 def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, progress: bool = True, on_result=None):
@@ -227,7 +236,7 @@ def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, pro
         model = build(settings.name, shape, **kw).to(device)
         res = fit(model, op, y, log_lambda=math.log10(lam), mu=mu, steps=settings.steps, lr=settings.lr, target=target,
                   seed=seed, progress=progress, desc=f"{settings.name} lambda={lam:.2g} mu={mu:.2g}",
-                  map_grid=settings.map_grid)
+                  map_grid=settings.map_grid, map_lr=settings.map_lr)
         if on_result is not None:
             on_result(res)
         return (res.recon, res.history) if res.smaps is None else (res.recon, res.history, res.smaps)
