@@ -106,6 +106,11 @@ def _job(method, path, opts, queue):
                 from inr_utils import tv
 
                 row["map_lr"] = tv.MAP_LR  # the maps' learning rate these results were fitted with
+            elif method not in TV_METHODS and not method.startswith("BART") and opts["map_grid"]:
+                from inr_utils import inr
+
+                settings = inr.default_settings(method, opts["shape"])
+                row["map_lr"] = settings.map_lr or settings.lr
         row.update(psnr=metrics.psnr(x, acq.target), ssim=metrics.ssim(x, acq.target),
                    peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         queue.put(row)
