@@ -77,6 +77,18 @@ def _reconstructor(method: str, opts: dict):
                                                   map_grid=opts.get("map_grid")), progress=False)
 
 
+def _map_lr(method: str, opts: dict):
+    """The learning rate of the coil maps' correction for a row that refines them, else None."""
+    from inr_utils import inr, tv
+
+    if not opts["map_grid"] or method == "ZF" or method.startswith("BART"):
+        return None
+    if method in TV_METHODS:  # only the +maps rows refine
+        return tv.MAP_LR if method != _plain(method) else None
+    settings = inr.default_settings(method, opts["shape"])
+    return settings.map_lr or settings.lr
+
+
 def _job(method, path, opts, queue):
     try:
         import os
@@ -102,15 +114,9 @@ def _job(method, path, opts, queue):
             x = sel.recon
             row = {"log_lambda": sel.log_lambda, "log_mu": sel.log_mu, "at_edge": sel.at_edge, "trials": sel.trials,
                    "seconds": sel.seconds_final, "seconds_total": sel.seconds_total}
-            if method in TV_METHODS and method != _plain(method) and opts["map_grid"]:
-                from inr_utils import tv
-
-                row["map_lr"] = tv.MAP_LR  # the maps' learning rate these results were fitted with
-            elif method not in TV_METHODS and not method.startswith("BART") and opts["map_grid"]:
-                from inr_utils import inr
-
-                settings = inr.default_settings(method, opts["shape"])
-                row["map_lr"] = settings.map_lr or settings.lr
+            map_lr = _map_lr(method, opts)
+            if map_lr is not None:
+                row["map_lr"] = map_lr  # the maps' learning rate these results were fitted with
         row.update(psnr=metrics.psnr(x, acq.target), ssim=metrics.ssim(x, acq.target),
                    peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         queue.put(row)

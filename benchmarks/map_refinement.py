@@ -20,7 +20,6 @@ Writes ``benchmarks/results/map_refinement.md`` (``map_refinement_tv.md`` for TV
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
 import time
@@ -59,9 +58,11 @@ def main():
     if any("SCD0000501" in s for s in specs):
         print("note: SCD0000501 is the test patient; choose settings on the training and validation slices")
 
-    map_lrs = args.map_lrs or ([tv.MAP_LR] if args.method == "tv" else [None])
-    if not all(v is None or (math.isfinite(v) and v > 0) for v in map_lrs):
-        raise SystemExit(f"--map-lrs must be finite and > 0, got {map_lrs}")
+    try:
+        map_lrs = [tv.check_rate("--map-lrs", v) for v in args.map_lrs] if args.map_lrs else (
+            [tv.MAP_LR] if args.method == "tv" else [None])
+    except ValueError as err:
+        raise SystemExit(str(err))
     weights = [(ll, lm) for ll in args.log_lambda for lm in args.log_mu]
 
     def fit(acq, grid, log_lambda, log_mu, map_lr):

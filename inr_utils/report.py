@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import OUTPUTS, REPO_ROOT, summary
 from .runs import write_if_changed
+from .sweep import pool_seconds, recorded_seconds
 from .targets import REPRODUCE_MINUTES
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -66,12 +67,10 @@ def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | N
     time is at most the runs' sum (met when that is within the target) and at least half of it
     (missed when that is over); between the two it is undecided, and the line gives the time of
     the runs scheduled longest first on 2 workers (``sweep.pool_seconds``), as an estimate."""
-    from .sweep import pool_seconds
-
     if not records:
         return ""
     total = sum(r["seconds"] or 0 for r in records.values())
-    scratch = {k: max(r["seconds"] or 0, (from_scratch or {}).get(k) or 0) for k, r in records.items()}
+    scratch = {k: (from_scratch or {}).get(k) or r["seconds"] or 0 for k, r in records.items()}
     full = sum(scratch.values())
     machines = {machine(r) for r in records.values()}
     verdict = ""
@@ -107,8 +106,6 @@ def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | N
 
 def _wall_time_lines(outputs: Path) -> list[str]:
     """The wall-time line of every run under ``outputs`` (and those without a record), as lines."""
-    from .sweep import recorded_seconds
-
     records = run_records(outputs)
     ran = [p.parent.relative_to(outputs).as_posix() for p in sorted(outputs.glob("[0-9][0-9]_*/R*/metrics.json"))]
     line = wall_time_line(records, tuple(r for r in ran if r not in records),

@@ -180,6 +180,13 @@ def check_weight(name: str, value) -> float:
     return float(value)
 
 
+def check_rate(name: str, value) -> float:
+    """A learning rate: finite and > 0; one clear error naming ``name`` otherwise."""
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return float(value)
+
+
 def tv_recon(op: SenseOp, y, lam: float, *, iters: int = 300, target: Optional[np.ndarray] = None,
              x0: Optional[torch.Tensor] = None, log_every: int = 10, progress: bool = False, mu: float = 0.0,
              map_grid: int = 0, map_lr: float = MAP_LR):
@@ -192,8 +199,7 @@ def tv_recon(op: SenseOp, y, lam: float, *, iters: int = 300, target: Optional[n
     if map_grid:
         from .inr.coil_refinement import CoilMapRefinement  # the inr package imports this module
 
-        if not (np.isfinite(map_lr) and map_lr > 0):
-            raise ValueError(f"map_lr must be finite and > 0, got {map_lr!r}")
+        map_lr = check_rate("map_lr", map_lr)
         refinement = CoilMapRefinement(op.smaps, map_grid)
         map_opt = torch.optim.Adam(refinement.parameters(), lr=map_lr)
         map_sched = torch.optim.lr_scheduler.CosineAnnealingLR(map_opt, iters, eta_min=map_lr * 0.05)

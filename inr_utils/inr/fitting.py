@@ -16,7 +16,7 @@ from ..fourier import SenseOp
 from ..history import FitHistory, Stopwatch
 from ..metrics import psnr
 from ..runs import check_int
-from ..tv import check_weight, total_variation
+from ..tv import check_rate, check_weight, total_variation
 from .coil_refinement import CoilMapRefinement
 from .core import REPRESENTATIONS, build, frame_times, FUSED_ADAM
 
@@ -100,14 +100,12 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     if map_grid:
         if frames_per_step and frames_per_step < T:
             raise ValueError("map_grid (coil-map refinement) needs full frames; leave frames_per_step unset")
-        map_lr = lr if map_lr is None else float(map_lr)
-        if not (np.isfinite(map_lr) and map_lr > 0):
-            raise ValueError(f"map_lr must be finite and > 0 (None: lr), got {map_lr!r}")
+        map_lr = lr if map_lr is None else check_rate("map_lr", map_lr)
         refinement = CoilMapRefinement(op.smaps, map_grid, check_weight("map_weight", map_weight)).to(device)
         groups.append({"params": list(refinement.parameters()), "lr": map_lr})
     opt = torch.optim.Adam(groups, lr=lr, fused=FUSED_ADAM)
-    # each group decays to 5 % of its own rate
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k, steps) / steps)))
+    # cosine decay of each group to 5 % of its own rate
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.05 + 0.475 * (1 + math.cos(math.pi * min(k, steps) / steps)))
     eval_ll = log_lambda if log_lambda is not None else float(np.mean(log_lambda_range))
     def snapshot():  # the parameters restored on divergence (the model's and the maps' correction)
         return copy.deepcopy(model.state_dict()), None if refinement is None else copy.deepcopy(refinement.state_dict())
