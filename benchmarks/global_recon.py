@@ -57,7 +57,8 @@ BART_METHODS = tuple(f"BART {terms} -i {iters}" for terms in ("T", "W+T", "L+T")
 #: ``+maps``: our TV refining the coil maps jointly with the image, as the INRs do (``tv.tv_recon``'s ``map_grid``)
 MAPS = "+maps"
 TV_METHODS = ("TV", "TV+S", "TV" + MAPS, "TV+S" + MAPS)
-OUR_METHODS = ("ZF",) + TV_METHODS + ("lowrank", "hashgrid")
+INR_METHODS = ("lowrank", "hashgrid")
+OUR_METHODS = ("ZF",) + TV_METHODS + INR_METHODS
 
 
 def _plain(method: str) -> str:
@@ -89,7 +90,9 @@ def _map_lr(method: str, opts: dict):
     return settings.map_lr or settings.lr
 
 
-def _job(method, path, opts, queue):
+def _job(method, path, opts, queue, weights=None):
+    """One method on one case in this (fresh) process: its search, or with ``weights`` (relative
+    log10 lambda, log10 mu) only one fit on all the data at them, timed without PSNR monitoring."""
     try:
         import os
 
@@ -105,6 +108,14 @@ def _job(method, path, opts, queue):
             from inr_utils import inr
 
             opts["map_grid"] = 0 if opts.get("fixed_maps") else inr.map_grid_for(acq)
+        if weights is not None:
+            y = torch.from_numpy(acq.kspace)
+            lam, mu = selection.absolute(*weights, selection.data_scale(acq.zero_filled()))
+            reconstruct = _reconstructor(method, opts)
+            t0 = time.perf_counter()
+            x, *_ = reconstruct(acq.op, y, lam, mu, None)
+            queue.put({"seconds": time.perf_counter() - t0, "psnr": metrics.psnr(x, acq.target)})
+            return
         t0 = time.perf_counter()
         if method == "ZF":
             x, row = acq.zero_filled(), {}
@@ -117,6 +128,10 @@ def _job(method, path, opts, queue):
             map_lr = _map_lr(method, opts)
             if map_lr is not None:
                 row["map_lr"] = map_lr  # the maps' learning rate these results were fitted with
+            if method in INR_METHODS:  # and the INR's steps
+                from inr_utils import inr
+
+                row["steps"] = inr.default_settings(method, opts["shape"], steps=opts.get("inr_steps")).steps
         row.update(psnr=metrics.psnr(x, acq.target), ssim=metrics.ssim(x, acq.target),
                    peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         queue.put(row)
@@ -124,10 +139,10 @@ def _job(method, path, opts, queue):
         queue.put({"error": f"{type(e).__name__}: {e}"})
 
 
-def run_isolated(method, path, opts):
+def run_isolated(method, path, opts, weights=None):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_job, args=(method, str(path), dict(opts), q))
+    p = ctx.Process(target=_job, args=(method, str(path), dict(opts), q, weights))
     p.start()
     res = q.get()
     p.join()
@@ -218,11 +233,43 @@ def _fmt(v, f="{:.2f}"):
     return "" if v is None else f.format(v)
 
 
+def _best(results: dict, case: str, R, candidates):
+    """The name of the row of ``candidates`` with the highest PSNR on (case, R), or None."""
+    rows = {m: results.get(f"{case}|{R:g}|{m}") for m in candidates}
+    return max((m for m, r in rows.items() if r), key=lambda m: rows[m]["psnr"], default=None)
+
+
+def retime_jobs(results: dict, specs, Rs, methods, default: str) -> list[tuple]:
+    """(spec, R, method, (log10 lambda, log10 mu)) for each case with every method's result:
+    the default INR, BART's best and our best TV at the weights their searches chose, case by
+    case, so that a case's fits start together."""
+    jobs = []
+    for R in Rs:
+        for spec in specs:
+            case = _label(spec)
+            if default not in methods or any(f"{case}|{R:g}|{m}" not in results for m in methods):
+                continue
+            chosen = [default, _best(results, case, R, [m for m in BART_METHODS if m in methods]),
+                      _best(results, case, R, [m for m in TV_METHODS if m in methods])]
+            for m in dict.fromkeys(c for c in chosen if c):
+                r = results[_key(spec, R, m)]
+                jobs.append((spec, R, m, (r["log_lambda"], r.get("log_mu"))))
+    return jobs
+
+
+def _time_ratio(inr_row: dict, bart_row: dict) -> tuple:
+    """INR seconds / BART seconds, and whether both come from one side-by-side retiming run."""
+    a, b = inr_row.get("retimed"), bart_row.get("retimed")
+    if a and b and a["run"] == b["run"]:
+        return a["seconds"] / b["seconds"], True
+    return inr_row["seconds"] / bart_row["seconds"], False
+
+
 def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str]:
     """Per R, over the cases where every method has a result: the default INR's margins over
     BART's best and over our best TV (median, worst slice), the median time ratio to BART's
     best run, the peak memory, which BART setting was best how often, and the targets."""
-    lines, verdicts = [], []
+    lines, verdicts, retimed, counted = [], [], {}, {}
     for R in Rs:
         cases = sorted({k.split("|")[0] for k in results if k.split("|")[1] == f"{R:g}"})
         rows, best_bart, best_tv = [], {}, {}
@@ -238,11 +285,14 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             bart_name = max(bart, key=lambda m: get(m)["psnr"], default=None)
             bart_best = get(bart_name) if bart_name else None
             best_bart[bart_name] = best_bart.get(bart_name, 0) + 1
+            ratio, side_by_side = _time_ratio(inr_row, bart_best) if bart_best else (None, False)
+            retimed[R] = retimed.get(R, 0) + side_by_side
             rows.append((inr_row["psnr"] - bart_best["psnr"] if bart_best else None,
                          inr_row["psnr"] - tv_best["psnr"] if tv_best else None,
-                         inr_row["seconds"] / bart_best["seconds"] if bart_best else None, inr_row["peak_mb"], case))
+                         ratio, inr_row["peak_mb"], case))
         if not rows:
             continue
+        counted[R] = len(rows)
 
         def stat(i, fn):
             vals = [r[i] for r in rows if r[i] is not None]
@@ -265,7 +315,13 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             "| R | slices | median margin over BART's best | worst slice | median margin over our best TV | worst slice | "
             "median time ratio INR / BART's best | INR peak memory (MB, max) | BART's best setting | our best TV |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    return head + lines + verdicts + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
+    runs = sorted({r["retimed"]["run"] for r in results.values() if r.get("retimed")})
+    timing = ["", "Time ratios: " + "; ".join(
+        f"R = {R:g}: {retimed.get(R, 0)} of {n} slice(s)" for R, n in counted.items())
+        + " from one run that timed each slice's INR and BART's best side by side, one fit each at the chosen weights, "
+        f"started together (`--retime`, {', '.join(runs)}); the others from the seconds of each method's own search run."
+        ] if runs and counted else []
+    return head + lines + verdicts + timing + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
 def _counts(best: dict) -> str:
@@ -357,6 +413,37 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
             + ("unchanged on every case." if not changed else "changes on " + "; ".join(changed) + "."))
 
 
+def _save(results: dict, store: Path):
+    store.parent.mkdir(exist_ok=True)
+    partial = store.with_suffix(".json.tmp")  # a killed run never leaves a truncated file
+    partial.write_text(json.dumps(results, indent=1) + "\n")
+    partial.replace(store)
+
+
+def retime(jobs, results: dict, store: Path, case_file, opts: dict, workers: int, failures: list):
+    """Run ``retime_jobs`` in order, ``workers`` at a time, each in a fresh process; each result
+    goes under its row's ``retimed`` (seconds, PSNR, this run's start) and is saved at once."""
+    from tqdm.auto import tqdm
+
+    if workers < 2:
+        print("note: --retime with --workers 1 times the fits one after another, not side by side")
+    run = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        futures = {pool.submit(run_isolated, m, case_file(spec, R), opts, w): _key(spec, R, m) for spec, R, m, w in jobs}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="retime"):
+            key = futures[future]
+            try:
+                r = future.result()
+            except RuntimeError as e:
+                failures.append(str(e))
+                tqdm.write(f"FAILED {key}: {e}")
+                continue
+            results[key]["retimed"] = {"seconds": r["seconds"], "psnr": r["psnr"], "run": run}
+            tqdm.write(f"{key:45s} retimed {r['seconds']:7.1f} s (search run {results[key]['seconds']:7.1f} s) "
+                       f"PSNR {r['psnr']:6.2f} (search run {results[key]['psnr']:6.2f})")
+            _save(results, store)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kspace", nargs="?", help="k-space file in the project's layout (with target)")
@@ -390,6 +477,9 @@ def main():
     ap.add_argument("--scaling-only", action="store_true", help="only the scaling table")
     ap.add_argument("--fresh", action="store_true", help="ignore results kept from an earlier, interrupted run")
     ap.add_argument("--report-only", action="store_true", help="write the tables from the kept results, run nothing")
+    ap.add_argument("--retime", action="store_true", help="time side by side, in one run, each case's default INR, "
+                    "BART's best and our best TV: one fit each at its kept chosen weights, the case's fits started together "
+                    "(--workers 2 or more); the summary's time ratios then come from this run")
     ap.add_argument("--name", default=None, help="results file name (default from the data)")
     args = ap.parse_args()
 
@@ -458,6 +548,10 @@ def main():
         return path
 
     failures = []
+    if args.retime and not args.report_only:
+        retime(retime_jobs(results, specs, args.R, methods, args.default_inr), results, store, case_file, opts,
+               args.workers, failures)
+        todo = []
     bar = tqdm(total=len(todo), desc="benchmark")
     # --workers jobs at a time, each in its own process with --threads threads; results are
     # written (in the order they finish) by this thread only
@@ -475,10 +569,7 @@ def main():
             tqdm.write(f"{key:45s} PSNR {r['psnr']:6.2f} SSIM {r['ssim']:.3f} {r['seconds']:7.1f} s (search {r['seconds_total']:6.1f} s) "
                        f"{r['peak_mb']:6.0f} MB" + (f" log10 lambda {r['log_lambda']:g}" if "log_lambda" in r else "")
                        + (f" log10 mu {r['log_mu']:g}" if r.get("log_mu") is not None else "") + (" AT EDGE" if r.get("at_edge") else ""))
-            store.parent.mkdir(exist_ok=True)
-            partial = store.with_suffix(".json.tmp")  # a killed run never leaves a truncated file
-            partial.write_text(json.dumps(results, indent=1) + "\n")
-            partial.replace(store)
+            _save(results, store)
     bar.close()
 
     data_note = ("real Sunnybrook slices, 20 x 128 x 128" if not args.kspace and specs[0] and str(specs[0]).startswith("sunnybrook")

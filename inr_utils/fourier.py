@@ -229,6 +229,12 @@ def _sum_coils(maps: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _squared_norm(r: torch.Tensor) -> torch.Tensor:
+    """||r||^2 of a complex tensor as a real scalar, summed on its real view (several times
+    faster on CPU than ``torch.vdot``)."""
+    return torch.view_as_real(r).square().sum()
+
+
 class _DataTerm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y, op):
@@ -236,7 +242,7 @@ class _DataTerm(torch.autograd.Function):
         residual = op._residual(x, y_h)
         ctx.op = op
         ctx.save_for_backward(residual)
-        return 0.5 * torch.vdot(residual.flatten(), residual.flatten()).real + outside
+        return 0.5 * _squared_norm(residual) + outside
 
     @staticmethod
     def backward(ctx, grad):
@@ -253,7 +259,7 @@ class _DataTermWithMaps(torch.autograd.Function):
         residual = op._residual(x, y_h, smaps)
         ctx.op = op
         ctx.save_for_backward(x, smaps, residual)
-        return 0.5 * torch.vdot(residual.flatten(), residual.flatten()).real
+        return 0.5 * _squared_norm(residual)
 
     @staticmethod
     def backward(ctx, grad):

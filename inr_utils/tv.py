@@ -109,12 +109,38 @@ def spatial_tv(x: torch.Tensor) -> torch.Tensor:
     return _pair_modulus(*_spatial_pair(r, k), k).sum()
 
 
-def _spatial_tv_subgradient(r: torch.Tensor):
-    """(TV_s, D_s^H (D_s x / |D_s x|_2)) of a real view r (..., H, W, K) (K = 2: re, im), the
-    subgradient in the same layout. Computed on planes (K, ..., H, W) (contiguous rows, which
-    vectorise; interleaved re / im do not). A pixel whose differences are all 0 contributes 0
-    to the subgradient."""
-    p = r.movedim(-1, 0).contiguous()
+def _planes(x: torch.Tensor) -> torch.Tensor:
+    """x (..., T, H, W) as contiguous real planes (K, ..., T, H, W): K = 2 (re, im) for a
+    complex x, 1 for a real one. Rows of a plane are contiguous and vectorise; interleaved
+    re / im do not."""
+    return torch.view_as_real(x).movedim(-1, 0).contiguous() if x.is_complex() else x.unsqueeze(0)
+
+
+def _from_planes(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``_planes`` for a tensor shaped like ``like``."""
+    return torch.view_as_complex(p.movedim(0, -1).contiguous()) if like.is_complex() else p[0]
+
+
+def _normalise(d: torch.Tensor, modulus: torch.Tensor):
+    """d / |d| in place on planes d (K, ...) given ``modulus`` = |d| summed over K (and pairs);
+    a zero modulus gives 0 (the subgradient's choice where a difference vanishes)."""
+    return d.mul_(modulus.clamp_min_(torch.finfo(d.dtype).tiny).reciprocal_())
+
+
+def _temporal_tv_subgradient(p: torch.Tensor):
+    """(TV_t, D_t^H (D_t x / |D_t x|)) on planes p (K, ..., T, H, W), circular in t."""
+    d = torch.roll(p, -1, dims=-3).sub_(p)  # D_t x
+    modulus = d[0] * d[0]
+    for k in range(1, p.shape[0]):
+        modulus.addcmul_(d[k], d[k])
+    modulus.sqrt_()
+    value = modulus.sum()
+    u = _normalise(d, modulus)
+    return value, torch.roll(u, 1, dims=-3).sub_(u)  # D_t^H u [t] = u[t-1] - u[t]
+
+
+def _spatial_tv_subgradient(p: torch.Tensor):
+    """(TV_s, D_s^H (D_s x / |D_s x|_2)) on planes p (K, ..., H, W), the subgradient as planes."""
     gy, gx = torch.zeros_like(p), torch.zeros_like(p)  # zero past the last row / column
     torch.sub(p[..., 1:, :], p[..., :-1, :], out=gy[..., :-1, :])
     torch.sub(p[..., 1:], p[..., :-1], out=gx[..., :-1])
@@ -130,31 +156,26 @@ def _spatial_tv_subgradient(r: torch.Tensor):
     out = torch.add(gy, gx).neg_()
     out[..., 1:, :] += gy[..., :-1, :]
     out[..., 1:] += gx[..., :-1]
-    return value, out.movedim(0, -1)
+    return value, out
 
 
 class _TotalVariation(torch.autograd.Function):
     """lam TV_t(x) + mu TV_s(x) with its subgradient written out,
     lam D_t^H (D_t x / |D_t x|) + mu D_s^H (D_s x / |D_s x|_2) (0 where a difference is 0),
-    so autograd keeps no graph of the differences. The spatial part runs on the real view
-    (complex arithmetic with broadcasting is slow on CPU)."""
+    so autograd keeps no graph of the differences. Both parts run on real planes
+    (``_planes``): complex arithmetic with broadcasting is slow on CPU."""
 
     @staticmethod
     def forward(ctx, x, lam: float, mu: float):
-        value = x.new_zeros((), dtype=x.real.dtype)
-        grad = None
-        if lam:
-            d = temporal_diff(x)
-            value = value + lam * d.abs().sum()
-            u = torch.sgn(d)  # d / |d|, 0 where d = 0
-            grad = lam * temporal_diff_adjoint(u)
-        r, k = _real(x)
-        grad = torch.zeros_like(r) if grad is None else _real(grad)[0]
-        if mu:
-            tv_s, sub = _spatial_tv_subgradient(r if k else r.unsqueeze(-1))
-            value = value + mu * tv_s
-            grad.add_(sub if k else sub.squeeze(-1), alpha=mu)
-        ctx.save_for_backward(torch.view_as_complex(grad) if k else grad)
+        p = _planes(x)
+        value, grad = x.new_zeros((), dtype=p.dtype), None
+        for weight, part in ((lam, _temporal_tv_subgradient), (mu, _spatial_tv_subgradient)):
+            if weight:
+                v, g = part(p)
+                value = value + weight * v
+                grad = g.mul_(weight) if grad is None else grad.add_(g, alpha=weight)
+        grad = torch.zeros_like(x) if grad is None else _from_planes(grad, x)
+        ctx.save_for_backward(grad)
         return value
 
     @staticmethod

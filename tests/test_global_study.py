@@ -138,6 +138,37 @@ def test_benchmark_summary_compares_with_the_best_tv_and_bart_row_of_each_slice(
     assert any("no slice below BART's best: **missed**" in line for line in lines)
 
 
+def test_retiming_takes_each_slice_s_inr_best_bart_and_best_tv_and_the_ratio_from_one_run():
+    """--retime fits, per complete case, the default INR, that case's best BART row and best TV
+    row at their chosen weights, case by case; the summary's ratio uses the retimed seconds only
+    when the INR and BART's best come from the same retiming run."""
+    bench = _benchmark()
+    methods = ["TV", "TV+S+maps", "lowrank", "BART T -i 300", "BART L+T -i 300"]
+    psnrs = {"a": (30.0, 33.0, 34.0, 31.0, 32.0), "b": (29.0, 28.0, 30.0, 31.0, 29.5)}
+    results = {f"{case}|6|{m}": {"psnr": v, "seconds": 10.0 if m == "lowrank" else 20.0, "peak_mb": 1.0,
+                                 "log_lambda": -3.0, "log_mu": None if m == "TV" else -4.0}
+               for case, row in psnrs.items() for m, v in zip(methods, row)}
+    results["c|6|lowrank"] = dict(results["a|6|lowrank"])  # incomplete case: not retimed
+    jobs = bench.retime_jobs(results, ["sunnybrook:a", "sunnybrook:b", "sunnybrook:c"], [6], methods, "lowrank")
+    assert [(spec, m, w) for spec, _, m, w in jobs] == [
+        ("sunnybrook:a", "lowrank", (-3.0, -4.0)), ("sunnybrook:a", "BART L+T -i 300", (-3.0, -4.0)),
+        ("sunnybrook:a", "TV+S+maps", (-3.0, -4.0)), ("sunnybrook:b", "lowrank", (-3.0, -4.0)),
+        ("sunnybrook:b", "BART T -i 300", (-3.0, -4.0)), ("sunnybrook:b", "TV", (-3.0, None))]
+
+    def ratio_cell(res):
+        row = next(line for line in bench.summary(res, [6], "lowrank", methods, True) if line.startswith("| 6 |"))
+        return row.split(" | ")[6]
+
+    assert ratio_cell(results) == "0.50"
+    results["a|6|lowrank"]["retimed"] = {"seconds": 30.0, "psnr": 34.0, "run": "r1"}
+    results["a|6|BART L+T -i 300"]["retimed"] = {"seconds": 20.0, "psnr": 32.0, "run": "r2"}
+    assert ratio_cell(results) == "0.50"  # different runs: not side by side, the search seconds stand
+    results["a|6|BART L+T -i 300"]["retimed"]["run"] = "r1"
+    lines = bench.summary(results, [6], "lowrank", methods, True)
+    assert ratio_cell(results) == "1.00"  # median of 1.5 (a, retimed) and 0.5 (b)
+    assert any(line.startswith("Time ratios: R = 6: 1 of 2 slice(s)") for line in lines)
+
+
 def test_known_map_comparison_takes_the_plain_row_for_a_maps_row():
     """With the known maps a +maps row refines nothing, so the known-map results need not hold
     it: its plain row stands in; a method missing from both leaves the case out."""

@@ -202,14 +202,17 @@ def map_grid_for(acq) -> int:
 def default_settings(name: str, shape, **overrides) -> FitSettings:
     """Sizes and steps of each representation from the cine's shape (T, H, W); ``overrides``
     (``steps``, ``lr``, ``map_grid``, ``map_lr`` or constructor arguments; None keeps the default) win. The low-rank
-    steps and learning rate were chosen on a training patient's slice (SCD0000201, R = 6), its maps' learning
-    rate on the four training and validation mid slices."""
+    learning rate and rank were chosen on a training patient's slice (SCD0000201, R = 6), its steps and its maps'
+    learning rate on the four training and validation mid slices."""
     REPRESENTATIONS.check(name)
     T, H, W = (int(v) for v in shape)
     if name in ("lowrank", "lowrank-lambda"):
         # the maps' correction at 1e-1 (the rate our TV uses): within 0.07 dB of the best of 2e-2 ... 2e-1 on each
         # training / validation fit and up to 0.27 dB above 2e-2 (benchmarks/map_refinement.py --map-lrs)
-        base = FitSettings(name, {"rank": min(16, T)}, 500, 2e-2, map_lr=1e-1)
+        # 650 steps: the most of 500 / 650 / 800 whose fits stay within BART's best run time on the training and
+        # validation mid slices (R = 6); +0.29 dB over 500 there after the weight search, while 800 costs 1.7x
+        # 500's time for 0.05 dB more than 650 at fixed weights (benchmarks/inr_settings.py, global_recon.py --slices tune)
+        base = FitSettings(name, {"rank": min(16, T)}, 650, 2e-2, map_lr=1e-1)
     elif name in ("hashgrid", "hashgrid-lambda"):
         base = FitSettings(name, {}, 1000, 1e-2)
     else:

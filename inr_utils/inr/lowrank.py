@@ -84,9 +84,10 @@ class LowRankINR(nn.Module):
         """The cine (len(t), H, W) complex at normalised times t (default: the T frames)."""
         t = (frame_times(self.shape[0]) if t is None else t).to(self.fine[0].device)
         T, H, W = self.shape
-        S = self.spatial_parts(log_lambda).view(2, self.rank, H * W)
-        parts = self.temporal(t, log_lambda).T @ S  # (2, len(t), H W): the T_k(t) are real, so two real products
-        return torch.complex(parts[0], parts[1]).view(-1, H, W)
+        # the T_k(t) are real: one real product with the maps' parts interleaved as (rank, H W, re / im) gives
+        # the complex cine's real view directly (no interleaving copy of the cine, forward or backward)
+        S = self.spatial_parts(log_lambda).view(2, self.rank, H * W).permute(1, 2, 0).reshape(self.rank, 2 * H * W)
+        return torch.view_as_complex((self.temporal(t, log_lambda).T @ S).view(-1, H, W, 2))
 
     def forward(self, coords: torch.Tensor, log_lambda=None) -> torch.Tensor:
         """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1]."""
