@@ -257,6 +257,27 @@ def retime_jobs(results: dict, specs, Rs, methods, default: str) -> list[tuple]:
     return jobs
 
 
+def outdated_rows(results: dict, inr_methods, steps_override=None, refines=True) -> list[str]:
+    """A line naming how many INR rows were fitted with other steps or another maps' learning
+    rate than today's defaults (``inr.default_settings`` for a 20 x 128 x 128 case; a row
+    without the record predates it and counts as other), so that a table kept across default
+    changes says which of its rows are out of date; [] when none are."""
+    from inr_utils import inr
+
+    lines = []
+    for m in inr_methods:
+        now = inr.default_settings(m, (20, 128, 128), steps=steps_override)
+        rows = [r for k, r in results.items() if k.endswith("|" + m)]
+        old = [r for r in rows if r.get("steps") != now.steps
+               or (refines and r.get("map_lr") != (now.map_lr or now.lr))]
+        if old:
+            lines += ["", f"**Out of date:** {len(old)} of {len(rows)} `{m}` rows were fitted with settings other than "
+                      f"today's defaults ({now.steps} steps" + (f", maps' learning rate {now.map_lr or now.lr:g}" if refines else "")
+                      + "; rows that predate the record count as other): delete their keys from the JSON and rerun the "
+                      "command above for current numbers."]
+    return lines
+
+
 def _time_ratio(inr_row: dict, bart_row: dict) -> tuple:
     """INR seconds / BART seconds, and whether both come from one side-by-side retiming run."""
     a, b = inr_row.get("retimed"), bart_row.get("retimed")
@@ -596,6 +617,8 @@ def main():
                                            known_name)
                            if args.maps != "true" and not args.kspace and known_store.is_file() else ([], None))
     lines += summary(results, args.R, args.default_inr, methods, bart.available())
+    lines += outdated_rows(results, [m for m in methods if m in INR_METHODS], args.inr_steps,
+                           refines=args.maps in ("espirit", "lowres") and not args.kspace and args.map_grid != 0)
     lines += ["", verdict] if verdict else []  # the verdict in the headline, the table below
     lines += [HEADLINE[1], ""]
     lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "

@@ -104,7 +104,9 @@ def _pair_modulus(gy: torch.Tensor, gx: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def spatial_tv(x: torch.Tensor) -> torch.Tensor:
-    """Isotropic spatial TV: sum sqrt(|D_y x|^2 + |D_x x|^2) over every frame and pixel."""
+    """Isotropic spatial TV: sum sqrt(|D_y x|^2 + |D_x x|^2) over every frame and pixel. The
+    plain formula, differentiable by autograd: the fits use ``total_variation``, whose written-out
+    subgradient (``_spatial_tv_subgradient``) is tested against this one."""
     r, k = _real(x)
     return _pair_modulus(*_spatial_pair(r, k), k).sum()
 

@@ -182,3 +182,22 @@ def test_known_map_comparison_takes_the_plain_row_for_a_maps_row():
     assert "c|6|TV+S+maps" not in known  # the caller's results are left as they are
     lines, verdict = maps_comparison(estimated, known, [6], ["TV+S", "hashgrid"], "espirit", "k")
     assert lines == [] and "no case" in verdict
+
+
+def test_rows_fitted_with_other_inr_settings_are_flagged():
+    """A kept INR row whose recorded steps or maps' learning rate differ from today's defaults
+    (or that predates the record) is counted as out of date; current rows are not."""
+    from inr_utils import inr
+
+    outdated_rows = _benchmark().outdated_rows
+    now = inr.default_settings("lowrank", (20, 128, 128))
+    current = {"steps": now.steps, "map_lr": now.map_lr}
+    results = {"a|6|lowrank": dict(current), "b|6|lowrank": dict(current), "a|6|TV": {"psnr": 1.0}}
+    assert outdated_rows(results, ["lowrank"]) == []
+    results["b|6|lowrank"]["steps"] = now.steps - 1
+    results["c|6|lowrank"] = {"psnr": 1.0}  # no record
+    (_, line), = [outdated_rows(results, ["lowrank"])]
+    assert "2 of 3 `lowrank` rows" in line and f"{now.steps} steps" in line
+    results["a|6|lowrank"]["map_lr"] = 1.0
+    assert "3 of 3" in outdated_rows(results, ["lowrank"])[1]
+    assert "2 of 3" in outdated_rows(results, ["lowrank"], refines=False)[1]  # known maps: no maps' rate to compare

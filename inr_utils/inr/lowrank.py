@@ -71,11 +71,6 @@ class LowRankINR(nn.Module):
             S = S + getattr(self, f"_up_h{i}") @ g[0] @ getattr(self, f"_up_w{i}")
         return S
 
-    def spatial(self, log_lambda=None) -> torch.Tensor:
-        """Complex spatial maps S (rank, H, W) on the pixel grid."""
-        S = self.spatial_parts(log_lambda)
-        return torch.complex(S[: self.rank], S[self.rank:])
-
     def temporal(self, t: torch.Tensor, log_lambda=None) -> torch.Tensor:
         """Temporal functions T_k(t) (rank, len(t))."""
         return self._mix(self.coef, log_lambda) @ self._basis(t)
