@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/global_recon.py path/to/case.h5        # any file in the k-space layout
     .venv/bin/python benchmarks/global_recon.py --slices default --R 4 6 8   # many real slices
     .venv/bin/python benchmarks/global_recon.py --slices tune --R 6    # training / validation slices
+    .venv/bin/python benchmarks/global_recon.py --slices default --R 4 6 8 --workers 2 --retime   # then time side by side
     .venv/bin/python benchmarks/global_recon.py --data sunnybrook --scaling-only   # time per step vs voxels
 
 Every method runs in a fresh process per case (peak memory = that process's peak resident
@@ -20,7 +21,10 @@ k-space and coil maps. ``seconds`` is the chosen setting's run (the search's
 total is kept in the JSON). Per-case rows, then per R the margins of the default INR over
 BART's best (any regulariser, any budget) and over our best TV (any of the TV rows run), their
 median and worst slice, the time ratio (median over slices of INR seconds / seconds of
-BART's best run) and the peak memory.
+BART's best run) and the peak memory. The searches' seconds come from runs whose neighbours
+differ; ``--retime`` (after the searches) fits each slice's default INR, BART's best and our
+best TV once more at their chosen weights, the slice's fits started together, and the ratios
+then come from that one run.
 
 Simulated cases are reconstructed with coil maps estimated from their undersampled data
 (``--maps espirit``, as a user's scan must be; ``--maps true`` gives the known-map numbers,
