@@ -303,11 +303,11 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             if default not in methods or any(get(m) is None for m in methods):
                 continue  # a case still running would compare against an incomplete set of methods
             inr_row = get(default)
-            tv_name = max((m for m in TV_METHODS if m in methods), key=lambda m: get(m)["psnr"], default=None)
+            tv_name = _best(results, case, R, [m for m in TV_METHODS if m in methods])
             tv_best = get(tv_name) if tv_name else None
             best_tv[tv_name] = best_tv.get(tv_name, 0) + 1
             bart = [m for m in BART_METHODS if m in methods]
-            bart_name = max(bart, key=lambda m: get(m)["psnr"], default=None)
+            bart_name = _best(results, case, R, bart)
             bart_best = get(bart_name) if bart_name else None
             best_bart[bart_name] = best_bart.get(bart_name, 0) + 1
             ratio, side_by_side = _time_ratio(inr_row, bart_best) if bart_best else (None, False)

@@ -123,12 +123,6 @@ def _from_planes(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return torch.view_as_complex(p.movedim(0, -1).contiguous()) if like.is_complex() else p[0]
 
 
-def _normalise(d: torch.Tensor, modulus: torch.Tensor):
-    """d / |d| in place on planes d (K, ...) given ``modulus`` = |d| summed over K (and pairs);
-    a zero modulus gives 0 (the subgradient's choice where a difference vanishes)."""
-    return d.mul_(modulus.clamp_min_(torch.finfo(d.dtype).tiny).reciprocal_())
-
-
 def _temporal_tv_subgradient(p: torch.Tensor):
     """(TV_t, D_t^H (D_t x / |D_t x|)) on planes p (K, ..., T, H, W), circular in t."""
     d = torch.roll(p, -1, dims=-3).sub_(p)  # D_t x
@@ -137,7 +131,7 @@ def _temporal_tv_subgradient(p: torch.Tensor):
         modulus.addcmul_(d[k], d[k])
     modulus.sqrt_()
     value = modulus.sum()
-    u = _normalise(d, modulus)
+    u = d.mul_(modulus.clamp_min_(torch.finfo(d.dtype).tiny).reciprocal_())  # d / |d|, 0 where d = 0
     return value, torch.roll(u, 1, dims=-3).sub_(u)  # D_t^H u [t] = u[t-1] - u[t]
 
 
