@@ -110,8 +110,9 @@ def espirit_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = ESPIRIT_MAX_
     kspace, mask = _check(kspace, mask)
     k = time_averaged_kspace(kspace, mask)
     kernel = espirit_kernel(calib, kernel)
-    maps = np.asarray(EspiritCalib(k, calib_width=int(calib), kernel_width=kernel, thresh=threshold, crop=crop,
-                                   show_pbar=False).run(), np.complex64)
+    # sigpy hands back a transposed (Fortran-ordered) array; C order keeps every later product with the maps contiguous
+    maps = np.ascontiguousarray(EspiritCalib(k, calib_width=int(calib), kernel_width=kernel, thresh=threshold,
+                                             crop=crop, show_pbar=False).run(), np.complex64)
     covered = float(((np.abs(maps) ** 2).sum(0) > 0.5).mean())
     if covered < 0.25:
         raise ValueError(f"ESPIRiT found consistent coil maps on only {covered:.0%} of the image (eigenvalue below "

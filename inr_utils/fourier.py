@@ -78,7 +78,8 @@ class SenseOp:
     """
 
     def __init__(self, smaps, mask):
-        self.smaps = torch.as_tensor(smaps).to(torch.complex64)
+        # contiguous: maps with permuted strides (e.g. a transposed numpy array) make every coil product and FFT copy
+        self.smaps = torch.as_tensor(smaps).to(torch.complex64).contiguous()
         mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask)
         if mask.ndim != 2:
             raise ValueError(f"mask must be (T, W), got shape {tuple(mask.shape)}")
@@ -230,9 +231,10 @@ def _sum_coils(maps: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def _squared_norm(r: torch.Tensor) -> torch.Tensor:
-    """||r||^2 of a complex tensor as a real scalar, summed on its real view (several times
-    faster on CPU than ``torch.vdot``)."""
-    return torch.view_as_real(r).square().sum()
+    """||r||^2 of a complex tensor as a real scalar: the dot product of its real view with itself
+    (several times faster on CPU than ``torch.vdot``, and than squaring and summing)."""
+    v = torch.view_as_real(r).reshape(-1)
+    return torch.dot(v, v)
 
 
 class _DataTerm(torch.autograd.Function):

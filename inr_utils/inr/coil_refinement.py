@@ -30,7 +30,7 @@ class CoilMapRefinement(nn.Module):
         super().__init__()
         if grid < 2:
             raise ValueError(f"the map correction's grid needs at least 2 x 2 points, got {grid}")
-        smaps = torch.as_tensor(smaps).to(torch.complex64)
+        smaps = torch.as_tensor(smaps).to(torch.complex64).contiguous()  # the refined maps keep this layout
         self.register_buffer("base", smaps)
         self.grid, self.weight = int(grid), float(weight)
         C = smaps.shape[0]
