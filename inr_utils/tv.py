@@ -135,8 +135,26 @@ def _temporal_tv_subgradient(p: torch.Tensor):
     return value, torch.roll(u, 1, dims=-3).sub_(u)  # D_t^H u [t] = u[t-1] - u[t]
 
 
+#: Bytes of planes per block of the spatial TV (``_spatial_tv_subgradient``): a block and its
+#: differences stay in the cache (8 frames of 128 x 128 complex).
+_SPATIAL_BLOCK_BYTES = 2**20
+
+
 def _spatial_tv_subgradient(p: torch.Tensor):
-    """(TV_s, D_s^H (D_s x / |D_s x|_2)) on planes p (K, ..., H, W), the subgradient as planes."""
+    """(TV_s, D_s^H (D_s x / |D_s x|_2)) on planes p (K, ..., H, W), the subgradient as planes;
+    frame by frame independent, so computed in blocks of frames of ``_SPATIAL_BLOCK_BYTES``."""
+    K, H, W = p.shape[0], p.shape[-2], p.shape[-1]
+    frames = p.reshape(K, -1, H, W)
+    out = torch.empty_like(frames)
+    block = max(1, _SPATIAL_BLOCK_BYTES // (K * H * W * p.element_size()))
+    value = p.new_zeros(())
+    for start in range(0, frames.shape[1], block):
+        value += _spatial_tv_block(frames[:, start:start + block], out[:, start:start + block])
+    return value, out.view(p.shape)
+
+
+def _spatial_tv_block(p: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """TV_s of planes p (K, n, H, W), its subgradient written into ``out`` (same shape)."""
     gy, gx = torch.zeros_like(p), torch.zeros_like(p)  # zero past the last row / column
     torch.sub(p[..., 1:, :], p[..., :-1, :], out=gy[..., :-1, :])
     torch.sub(p[..., 1:], p[..., :-1], out=gx[..., :-1])
@@ -149,10 +167,10 @@ def _spatial_tv_subgradient(p: torch.Tensor):
     gy.mul_(inverse)
     gx.mul_(inverse)
     # D_y^H u [y] = u[y - 1] - u[y] (u = 0 on the last row), likewise along x
-    out = torch.add(gy, gx).neg_()
+    torch.add(gy, gx, out=out).neg_()
     out[..., 1:, :] += gy[..., :-1, :]
     out[..., 1:] += gx[..., :-1]
-    return value, out
+    return value
 
 
 class _TotalVariation(torch.autograd.Function):

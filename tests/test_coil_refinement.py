@@ -25,11 +25,13 @@ def _smooth_error(smaps: np.ndarray, amplitude: float, seed: int = 0) -> np.ndar
 
 
 @pytest.mark.parametrize("W", [16, 15])
-def test_refined_data_term_and_its_gradients_match_autograd(W):
+@pytest.mark.parametrize("T", [3, 9])
+def test_refined_data_term_and_its_gradients_match_autograd(W, T):
     """The written-out gradients (image and correction) against autograd through a plain 2-D
-    centred FFT, for even W (checkerboard folding) and odd W."""
+    centred FFT, for even W (checkerboard folding) and odd W, in one block of frames and in
+    several (``fourier.FRAMES_PER_BLOCK``)."""
     torch.manual_seed(0)
-    T, C, H = 3, 2, 12
+    C, H = 2, 12
     smaps = torch.randn(C, H, W, dtype=torch.complex64)
     smaps = smaps / (smaps.abs() ** 2).sum(0).sqrt()
     op = SenseOp(smaps, (torch.rand(T, W) > 0.5).float().numpy())

@@ -48,11 +48,16 @@ def test_torch_fft_without_shifts_matches_numpy_for_every_size_parity(rng, H, W)
 
 
 @pytest.mark.parametrize("H,W", [(16, 16), (16, 14), (15, 12)])
-def test_data_term_value_and_gradient_match_autograd(rng, H, W):
-    """Even W takes the signed residual (both signs of (-1)^(W/2)), odd sizes the plain hybrid form."""
-    op = SenseOp(coil_maps(3, H, W, seed=2), variable_density_masks(4, W, 2, seed=2))
-    y = op.forward(_crandn(rng, (4, H, W)))
-    x = _crandn(rng, (4, H, W)).requires_grad_()
+@pytest.mark.parametrize("lead", [(4,), (9,), (2, 9)])
+def test_data_term_value_and_gradient_match_autograd(rng, H, W, lead):
+    """Even W takes the signed residual (both signs of (-1)^(W/2)), odd sizes the plain hybrid form;
+    9 frames span several blocks of ``FRAMES_PER_BLOCK`` (the last one short), (2, 9) a batch of cines."""
+    from inr_utils.fourier import FRAMES_PER_BLOCK
+
+    assert 9 > 2 * FRAMES_PER_BLOCK and 9 % FRAMES_PER_BLOCK
+    op = SenseOp(coil_maps(3, H, W, seed=2), variable_density_masks(lead[-1], W, 2, seed=2))
+    y = op.forward(_crandn(rng, lead + (H, W)))
+    x = _crandn(rng, lead + (H, W)).requires_grad_()
     reference = 0.5 * (op.forward(x) - y).abs().pow(2).sum()
     (g_ref,) = torch.autograd.grad(reference, x)
     value = op.data_term(x, y)

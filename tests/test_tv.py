@@ -46,9 +46,12 @@ def test_spatial_difference_adjoint():
     assert lhs.isclose(torch.vdot(x.flatten(), tv.spatial_grad_adjoint(g).flatten()))
 
 
-def test_total_variation_value_and_gradient_match_autograd():
+@pytest.mark.parametrize("block_bytes", [2**20, 300])
+def test_total_variation_value_and_gradient_match_autograd(block_bytes, monkeypatch):
     """The written-out subgradient of lam TV_t + mu TV_s equals autograd of the plain formula
-    (no difference is exactly zero for random data)."""
+    (no difference is exactly zero for random data), with the spatial part in one block of
+    frames and in blocks of one frame (the complex cine) or two (the real one)."""
+    monkeypatch.setattr(tv, "_SPATIAL_BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(2)
     x = _complex(rng, 4, 6, 5).requires_grad_(True)
     lam, mu = 0.7, 0.3

@@ -44,8 +44,10 @@ class CoilMapRefinement(nn.Module):
         """The refined maps S (C, H, W), sum_c |S_c|^2 = 1."""
         up = self.up_h @ self.delta @ self.up_w
         C = self.base.shape[0]
-        maps = self.base + torch.complex(up[:C], up[C:])
-        return maps / torch.sqrt((maps.abs() ** 2).sum(0, keepdim=True) + 1e-12)
+        # on real planes: complex abs and division (and their backward passes) are slow on CPU
+        re, im = self.base.real + up[:C], self.base.imag + up[C:]
+        scale = (re.square() + im.square()).sum(0, keepdim=True).add_(1e-12).rsqrt()
+        return torch.complex(re * scale, im * scale)
 
     def penalty(self) -> torch.Tensor:
         return self.weight * self.delta.pow(2).sum()
