@@ -251,7 +251,7 @@ def _value_and_gradients(op: SenseOp, x: torch.Tensor, y_h: torch.Tensor, smaps:
     T = x.shape[-3]
     step = FRAMES_PER_BLOCK if op._signed else T
     maps = op.smaps if smaps is None else smaps
-    value = x.new_zeros((), dtype=torch.float32)
+    value = x.new_zeros((), dtype=x.real.dtype)
     dx = torch.empty_like(x) if need_x else None
     dmaps = torch.zeros_like(maps) if need_maps else None
     grad_maps = None
@@ -259,7 +259,7 @@ def _value_and_gradients(op: SenseOp, x: torch.Tensor, y_h: torch.Tensor, smaps:
         frames = slice(start, min(start + step, T))
         xb = x[..., frames, :, :]
         r = op._residual(xb, y_h[..., frames, :, :, :], smaps, frames)
-        value += _squared_norm(r)
+        value = value + _squared_norm(r)
         if not (need_x or need_maps):
             continue
         v, scale = op._coil_gradient(r)  # z = scale * v
