@@ -139,9 +139,12 @@ class SenseOp:
         """M F_W (S x): coil data (..., T, C, H, W) with rows in image space, columns in k-space;
         ``smaps`` (C, H, W) replaces the operator's maps."""
         if self._even_w:
-            maps_w = self._smaps_w if smaps is None else smaps * self._board_w
-            return self._mask_w * torch.fft.fft(x.unsqueeze(-3) * maps_w, dim=-1, norm="ortho")
+            return self._mask_w * torch.fft.fft(x.unsqueeze(-3) * self._maps_w(smaps), dim=-1, norm="ortho")
         return self._m * _fft1c(x.unsqueeze(-3) * (self.smaps if smaps is None else smaps), inverse=False)
+
+    def _maps_w(self, smaps: Optional[torch.Tensor]) -> torch.Tensor:
+        """The maps (``smaps``, None: the operator's) with D_W folded in (even W)."""
+        return self._smaps_w if smaps is None else smaps * self._board_w
 
     def coil_images_hybrid(self, r: torch.Tensor) -> torch.Tensor:
         """F_W^H M r: the coil images (..., T, C, H, W) of hybrid-space data, before the maps."""
@@ -167,24 +170,29 @@ class SenseOp:
             cached = self._hybrid_y = (y, y._version, self._mask_w * y_h if self._signed else y_h, outside)
         return cached[2], cached[3]
 
-    def _residual(self, x: torch.Tensor, y_h: torch.Tensor, smaps: Optional[torch.Tensor] = None,
+    def _residual(self, x: torch.Tensor, y_h: torch.Tensor, maps: Optional[torch.Tensor] = None,
                   frames: slice = slice(None)) -> torch.Tensor:
         """The data term's residual in hybrid space, r = M F_W (S x) - F_H^H y, for even W in its
         signed form M_w r = M fft(D_W S x) / sqrt(W) - M_w F_H^H y (M_w = s_W D_W M, the
         module docstring's folding; |M_w r| = |r|): one mask product and an unnormalised FFT,
-        and the gradient's inverse FFT needs no mask (``_coil_gradient``). ``frames``: x and
-        y_h hold only that block of the frames (signed form only)."""
+        and the gradient's inverse FFT needs no mask (``_coil_gradient``). ``maps``: for even W
+        with D_W folded in (``_maps_w``), otherwise as they are (None: the operator's).
+        ``frames``: x and y_h hold only that block of the frames (signed form only)."""
         if not self._signed:
-            return self.forward_hybrid(x, smaps) - y_h
-        maps_w = self._smaps_w if smaps is None else smaps * self._board_w
+            return self.forward_hybrid(x, maps) - y_h
+        maps_w = self._smaps_w if maps is None else maps
         return torch.fft.fft(x.unsqueeze(-3) * maps_w, dim=-1).mul_(self._mask_s[frames]).sub_(y_h)
 
-    def _coil_gradient(self, r: torch.Tensor):
-        """(v, scale) with F_W^H M r = scale * v (the coil images of a ``_residual``, before the
-        maps; scale None: v itself)."""
+    def _gradient_scale(self):
+        """The scale of ``_coil_gradient``: F_W^H M r = scale * v (None: v itself)."""
+        return self._coil_scale if self._signed else None
+
+    def _coil_gradient(self, r: torch.Tensor) -> torch.Tensor:
+        """v with F_W^H M r = ``_gradient_scale()`` * v (the coil images of a ``_residual``,
+        before the maps)."""
         if not self._signed:
-            return self.coil_images_hybrid(r), None
-        return torch.fft.ifft(r, dim=-1, norm="forward"), self._coil_scale
+            return self.coil_images_hybrid(r)
+        return torch.fft.ifft(r, dim=-1, norm="forward")
 
     def _gradient_maps(self, smaps: Optional[torch.Tensor], scale) -> torch.Tensor:
         """conj(scale S) (C, H, W), resolved: the maps that take ``_coil_gradient``'s v to the image."""
@@ -241,7 +249,8 @@ FRAMES_PER_BLOCK = 4
 
 def _value_and_gradients(op: SenseOp, x: torch.Tensor, y_h: torch.Tensor, smaps: Optional[torch.Tensor],
                          need_x: bool, need_maps: bool):
-    """(0.5 ||r||^2, dx, dS) of the residual r = ``op._residual``(x, y_h, smaps) with
+    """(0.5 ||r||^2, dx, dS) of the data term's residual r (``SenseOp._residual``) with the maps
+    ``smaps`` (None: the operator's), and
 
         dx = sum_c conj(S_c) z_c,   dS_c = sum_t conj(x_t) z_{t,c},   z = F_W^H M r
 
@@ -250,29 +259,29 @@ def _value_and_gradients(op: SenseOp, x: torch.Tensor, y_h: torch.Tensor, smaps:
     data in cache instead of several over all of it. Odd W (unsigned residual): one block."""
     T = x.shape[-3]
     step = FRAMES_PER_BLOCK if op._signed else T
+    scale = op._gradient_scale()  # z = scale * v
     maps = op.smaps if smaps is None else smaps
+    residual_maps = op._maps_w(smaps) if op._signed else smaps  # folded once for every block
+    grad_maps = op._gradient_maps(smaps, scale) if need_x else None
     value = x.new_zeros((), dtype=x.real.dtype)
     dx = torch.empty_like(x) if need_x else None
     dmaps = torch.zeros_like(maps) if need_maps else None
-    grad_maps = None
     for start in range(0, T, step):
         frames = slice(start, min(start + step, T))
         xb = x[..., frames, :, :]
-        r = op._residual(xb, y_h[..., frames, :, :, :], smaps, frames)
+        r = op._residual(xb, y_h[..., frames, :, :, :], residual_maps, frames)
         value = value + _squared_norm(r)
         if not (need_x or need_maps):
             continue
-        v, scale = op._coil_gradient(r)  # z = scale * v
+        v = op._coil_gradient(r)
         if need_x:
-            if grad_maps is None:
-                grad_maps = op._gradient_maps(smaps, scale)
             _sum_coils(grad_maps, v, out=dx[..., frames, :, :])
         if need_maps:
             xc = xb.conj()
             for c in range(maps.shape[0]):
                 dmaps[c] += (xc * v.select(-3, c)).sum(dim=tuple(range(xb.ndim - 2)))
-    if need_maps and op._signed:
-        dmaps *= op._coil_scale
+    if need_maps and scale is not None:
+        dmaps *= scale
     return 0.5 * value, dx, dmaps
 
 
