@@ -17,14 +17,14 @@ PSNR and mean seconds of each configuration over the fits.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+
+import fixed_weights  # noqa: E402  (beside this script)
 
 
 def parse_config(text: str) -> dict:
@@ -43,22 +43,17 @@ def parse_config(text: str) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--slices", default="tune", help="as in global_recon.py: 'tune', 'default' or one DATA spec")
     ap.add_argument("--configs", nargs="+", default=["default"], help="settings to compare (see above)")
-    ap.add_argument("--log-lambda", type=float, nargs="+", default=[-3.0])
-    ap.add_argument("--log-mu", type=float, nargs="+", default=[-4.0])
+    fixed_weights.add_arguments(ap, log_lambda=-3.0, log_mu=-4.0)
     ap.add_argument("--R", type=float, default=6)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--name", default="inr_settings", help="results file name")
     args = ap.parse_args()
 
     import numpy as np
     import torch
-    from tqdm.auto import tqdm
 
-    from global_recon import simulated_case, slice_specs
-    from inr_utils import inr, metrics, selection
-    from inr_utils.report import write_benchmark
+    from global_recon import simulated_case
+    from inr_utils import inr, selection
 
     torch.set_num_threads(args.threads)
     try:
@@ -67,40 +62,24 @@ def main():
             inr.default_settings(selection.DEFAULT_REPRESENTATION, (20, 128, 128), **c)
     except (ValueError, TypeError) as err:
         raise SystemExit(f"--configs: {err}")
-    specs = slice_specs(args.slices)
-    if any("SCD0000501" in s for s in specs):
-        print("note: SCD0000501 is the test patient; choose settings on the training and validation slices")
+    specs = fixed_weights.tuning_specs(args.slices)
     weights = [(ll, lm) for ll in args.log_lambda for lm in args.log_mu]
 
-    def fit(acq, config, log_lambda, log_mu):
-        """PSNR (dB) and seconds of one fit at relative weights."""
-        y = torch.from_numpy(acq.kspace)
-        lam, mu = selection.absolute(log_lambda, log_mu, selection.data_scale(acq.zero_filled()))
-        settings = inr.default_settings(selection.DEFAULT_REPRESENTATION, acq.target.shape,
-                                        map_grid=inr.map_grid_for(acq), **config)
-        t0 = time.perf_counter()
-        x, *_ = inr.reconstructor(settings, progress=False)(acq.op, y, lam, mu, None)
-        return metrics.psnr(x, acq.target), time.perf_counter() - t0
+    def reconstruct(config):
+        """The default representation with ``config`` overriding its defaults."""
+        return lambda acq, y, lam, mu: inr.reconstructor(
+            inr.default_settings(selection.DEFAULT_REPRESENTATION, acq.target.shape, map_grid=inr.map_grid_for(acq),
+                                 **config), progress=False)(acq.op, y, lam, mu, None)[0]
 
-    rows, cells_all = [], []
-    for spec in tqdm(specs, desc="slices"):
-        acq = simulated_case(spec, args.R, coil_maps="espirit")
-        for ll, lm in weights:
-            cells = [fit(acq, c, ll, lm) for c in configs]
-            cells_all.append(cells)
-            rows.append(f"| {spec.replace('sunnybrook:', '')} | {ll:g}, {lm:g} | "
-                        + " | ".join(f"{p:.2f} ({s:.0f} s)" for p, s in cells) + " |")
-            tqdm.write(rows[-1])
-    mean = np.asarray(cells_all).mean(axis=0)  # (configs, 2)
+    rows, cells = fixed_weights.fit_rows(
+        specs, weights, lambda spec: simulated_case(spec, args.R, coil_maps="espirit"),
+        lambda acq, ll, lm: [fixed_weights.timed_fit(acq, ll, lm, reconstruct(c)) for c in configs])
+    mean = np.asarray(cells).mean(axis=0)  # (configs, 2)
     rows.append("| **mean** | | " + " | ".join(f"**{p:.2f}** ({s:.0f} s)" for p, s in mean) + " |")
-    cmd = shlex.join([".venv/bin/python", "benchmarks/inr_settings.py"] + sys.argv[1:])
-    text = "\n".join([
-        f"The default INR ({selection.DEFAULT_REPRESENTATION}) at fixed relative weights (log10 lambda, log10 mu), "
-        f"R = {args.R:g}, 4 coils, noise 1e-3, ESPIRiT maps refined on the default grid: PSNR (dB) and seconds per fit "
-        f"for each configuration (overrides of `inr.default_settings`). {args.threads} thread(s). Command: `{cmd}`", "",
-        "| slice | weights | " + " | ".join(args.configs) + " |", "|---|---|" + "---|" * len(configs), *rows])
-    print(text)
-    print(f"\nwrote {write_benchmark(args.name, text)}")
+    caption = (f"The default INR ({selection.DEFAULT_REPRESENTATION}) at fixed relative weights (log10 lambda, log10 mu), "
+               f"R = {args.R:g}, 4 coils, noise 1e-3, ESPIRiT maps refined on the default grid: PSNR (dB) and seconds per "
+               f"fit for each configuration (overrides of `inr.default_settings`). {args.threads} thread(s).")
+    fixed_weights.write_table(args.name, "inr_settings.py", caption, args.configs, rows)
 
 
 if __name__ == "__main__":
