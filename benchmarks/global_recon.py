@@ -34,7 +34,8 @@ results' name. With estimated maps the INRs refine them jointly with the image
 (``inr.CoilMapRefinement``, grid ``inr.default_map_grid``; ``--map-grid 0`` turns it off),
 and so do the ``+maps`` TV rows; ``TV``, ``TV+S`` and BART use them as estimated. ``--maps inr`` gives every method the ESPIRiT maps as
 the INR's fit refined them (its chosen weights in the ESPIRiT results): what the refined
-maps are worth to BART and to our TV. Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
+maps are worth to BART and to our TV. ``--maps nlinv`` gives every method BART's own joint
+estimate of the maps (``nlinv``; the INRs refine it further). Results are kept per (case, R, method) in ``benchmarks/results/<name>.json`` so an
 interrupted run resumes; the table goes to ``benchmarks/results/<name>.md`` and the README.
 """
 from __future__ import annotations
@@ -483,8 +484,9 @@ def main():
     ap.add_argument("--methods", nargs="+", default=None, help=f"subset of {OUR_METHODS + BART_METHODS} (default: all "
                                                              "but hashgrid)")
     ap.add_argument("--default-inr", default=None, help="the representation judged in the summary (default: selection.DEFAULT_REPRESENTATION)")
-    ap.add_argument("--maps", default="espirit", choices=("espirit", "lowres", "true", "inr"),
-                    help="coil maps of every reconstruction: estimated from the undersampled data (espirit, lowres), "
+    ap.add_argument("--maps", default="espirit", choices=("espirit", "lowres", "nlinv", "true", "inr"),
+                    help="coil maps of every reconstruction: estimated from the undersampled data (espirit, lowres; nlinv: "
+                         "BART's joint estimate), "
                          "the maps that simulated it (true: the inverse crime of a known-map benchmark) or the ESPIRiT "
                          "maps as the default INR's fit refined them at the weights it chose in the espirit results "
                          "(inr: every method gets the INR's maps)")
@@ -510,7 +512,7 @@ def main():
 
     from tqdm.auto import tqdm
 
-    from inr_utils import bart, io, selection
+    from inr_utils import bart, coils, io, selection
     from inr_utils.report import BENCHMARK_RESULTS, HEADLINE, write_benchmark
 
     args.default_inr = args.default_inr or selection.DEFAULT_REPRESENTATION
@@ -606,7 +608,7 @@ def main():
                + (f", map refinement grid {args.map_grid} of the INRs and the +maps TV rows (0: none)" if args.map_grid is not None
                   else ", refined jointly by the INRs" + (" and the +maps TV rows" if any(m != _plain(m) for m in methods)
                                                           else "") + " (grid N/8; the other rows use them as estimated)"
-                  if args.maps in ("espirit", "lowres") and not args.kspace else ""))
+                  if args.maps in coils.METHODS and not args.kspace else ""))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "
              f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
     done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}
@@ -622,7 +624,7 @@ def main():
                            if args.maps != "true" and not args.kspace and known_store.is_file() else ([], None))
     lines += summary(results, args.R, args.default_inr, methods, bart.available())
     lines += outdated_rows(results, [m for m in methods if m in INR_METHODS], args.inr_steps,
-                           refines=args.maps in ("espirit", "lowres") and not args.kspace and args.map_grid != 0)
+                           refines=args.maps in coils.METHODS and not args.kspace and args.map_grid != 0)
     lines += ["", verdict] if verdict else []  # the verdict in the headline, the table below
     lines += [HEADLINE[1], ""]
     lines += ["Per case: PSNR (dB) / seconds of the chosen setting; [log10 lambda, log10 mu] chosen (relative weights; "

@@ -48,6 +48,28 @@ def zero_filled(acq: Acquisition) -> np.ndarray:
         return from_bart_image(read_cfl(d / "zf"), acq.kspace.shape[0])
 
 
+def nlinv_maps(kspace: np.ndarray, mask: np.ndarray, newton_steps: Optional[int] = None) -> np.ndarray:
+    """Coil maps (C, H, W) from BART's nonlinear inversion (``nlinv``: image and maps
+    estimated jointly, Uecker et al., MRM 2008), run on the time-averaged k-space
+    (``coils.time_averaged_kspace`` of kspace (T, C, H, W) and mask (T, W)) with its default
+    regularisation, ``newton_steps`` Newton steps (None: BART's default), and normalised to
+    sum_c |S_c|^2 = 1 at every pixel, the convention of ``inr_utils.coils``."""
+    from .coils import time_averaged_kspace
+
+    k = time_averaged_kspace(kspace, mask)  # (C, H, W)
+    C, H, W = k.shape
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        write_cfl(d / "ksp", np.transpose(k, (1, 2, 0))[:, :, None, :])  # [H W 1 C]
+        _run("nlinv", "-d", 0, *(("-i", int(newton_steps)) if newton_steps else ()), d / "ksp", d / "img", d / "sens")
+        sens = read_cfl(d / "sens")
+    maps = np.ascontiguousarray(np.transpose(sens.reshape(H, W, C), (2, 0, 1)), np.complex64)
+    rss = np.sqrt((np.abs(maps) ** 2).sum(0))
+    if not np.isfinite(rss).all() or rss.max() <= 0:
+        raise RuntimeError("bart nlinv returned empty or non-finite coil maps")
+    return maps / np.maximum(rss, 1e-6 * rss.max())[None]
+
+
 #: BART's regularisers for a 2-D cine (``pics -R <letter>:<transform flags>:<joint flags>:<weight>``):
 #: temporal TV (bit 10 = time), spatial l1-wavelet (bits 0, 1 = the image axes) and locally
 #: low rank (8 x 8 spatial blocks, the block's Casorati matrix low rank across time; BART

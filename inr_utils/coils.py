@@ -11,6 +11,8 @@ lines every frame shares; that band is the calibration region.
   the object). Maps satisfy sum_c |S_c|^2 = 1 inside the object.
 * ``"lowres"``: Hann-windowed low-resolution coil images of the calibration band divided by
   their root sum of squares (sum_c |S_c|^2 = 1 everywhere).
+* ``"nlinv"``: BART's nonlinear inversion (``bart nlinv``, image and maps estimated jointly;
+  needs ``bart`` on PATH), normalised the same way (``inr_utils.bart.nlinv_maps``).
 
 ``birdcage`` gives the maps of an ideal birdcage coil (sigpy's ``birdcage_maps``), normalised
 the same way, for simulations that do not use the project's Gaussian-profile maps.
@@ -24,7 +26,7 @@ import numpy as np
 
 from .fourier import ifft2c
 
-METHODS = ("espirit", "lowres")
+METHODS = ("espirit", "lowres", "nlinv")
 
 #: ESPIRiT's kernel width, largest calibration region and crop, chosen on the training and
 #: validation mid slices (Sunnybrook SCD0000101-401, R = 6, 4 simulated coils, temporal TV;
@@ -42,7 +44,7 @@ LOWRES_MAX_CALIB = 48
 class CoilEstimate:
     """How a scan's coil maps were obtained (recorded in metrics.json as ``coil_maps``)."""
 
-    method: str  # "espirit", "lowres", or "given" (the file's own maps)
+    method: str  # one of METHODS, or "given" (the file's own maps)
     calibration_lines: Optional[int] = None  # width of the calibration band along W (phase encode)
 
     def as_dict(self) -> dict:
@@ -125,10 +127,17 @@ def estimate(kspace: np.ndarray, mask: np.ndarray, method: str = "espirit",
              calib: Optional[int] = None) -> tuple[np.ndarray, CoilEstimate]:
     """Coil maps (C, H, W) from the data and how they were made. ``calib`` (lines along W)
     defaults to min(32 for ESPIRiT or 48 for lowres, the calibration band); a band narrower
-    than ESPIRiT needs (8 lines; 2 for lowres) is an error naming the band."""
+    than ESPIRiT needs (8 lines; 2 for lowres) is an error naming the band. ``nlinv`` uses
+    the whole time-averaged k-space (``calib`` does not apply)."""
     if method not in METHODS:
         raise ValueError(f"unknown coil-map method {method!r}; choose from {METHODS}")
     kspace, mask = _check(kspace, mask)
+    if method == "nlinv":  # the whole time-averaged k-space, no calibration region
+        from . import bart  # bart imports io, which imports this module
+
+        if not bart.available():
+            raise ValueError("coil-map estimation 'nlinv' runs BART's nlinv, and `bart` is not on PATH (apt-get install bart)")
+        return bart.nlinv_maps(kspace, mask), CoilEstimate(method)
     band = calibration_band(mask)
     calib = min(ESPIRIT_MAX_CALIB if method == "espirit" else LOWRES_MAX_CALIB, band) if calib is None else int(calib)
     need = ESPIRIT_MIN_CALIB if method == "espirit" else 2

@@ -350,7 +350,7 @@ def load_case(DATA=None, R: float = 6, seed: int = 0, T: Optional[int] = 20, N: 
     * a path to an image cine (.h5/.npy/.npz): normalised to [0, 1], then simulated.
 
     Simulated data take ``coil_model`` and ``snr_db`` (``acquisition.simulate``); with
-    ``coil_maps`` ("espirit" or "lowres") their reconstruction uses maps estimated from the
+    ``coil_maps`` (a method of ``coils.METHODS``) their reconstruction uses maps estimated from the
     undersampled data, as a real scan must, instead of the maps that simulated them.
     """
     acq = _load_case(DATA, R, seed, T, N, coils, noise_std, mask_style, coil_model, snr_db)

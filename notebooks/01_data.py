@@ -45,7 +45,7 @@ COILS: int = 4  # number of receive coils
 NOISE_STD: float = 1e-3  # complex noise std on sampled k-space (images peak near 1)
 SNR_DB: Optional[float] = None  # None: NOISE_STD; else the noise of this image SNR, 20 log10(rms|image| / sigma) (30: a realistic scan)
 COIL_MODEL: str = "gaussian"  # simulated coils: "gaussian" (the project's smooth profiles) or "birdcage" (an ideal birdcage coil)
-COIL_MAPS: Optional[str] = None  # None: the maps that simulated the data; "espirit" or "lowres": estimated from the undersampled data
+COIL_MAPS: Optional[str] = None  # None: the maps that simulated the data; "espirit", "lowres" or "nlinv" (BART): estimated from the undersampled data
 MASK_STYLE: str = "vd"  # "vd" (achieved R exact to half a line) or "original" (R in 2, 3, 4, 6)
 OUT_DIR: Optional[str] = None  # None: outputs/01_data/R<R>[_<data>][_seed<SEED>]/
 

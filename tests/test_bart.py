@@ -45,3 +45,15 @@ def test_each_bart_prior_improves_on_zero_filling(tiny_acq, second):
     x, seconds = recon(tiny_acq.op, tiny_acq.kspace, 10 ** -2.5 * scale, 10 ** -2.5 * scale, tiny_acq.target)
     assert x.shape == tiny_acq.target.shape and seconds > 0
     assert metrics.psnr(x, tiny_acq.target) > metrics.psnr(zf, tiny_acq.target) + 1
+
+
+@pytest.mark.skipif(not bart.available(), reason="bart is not on PATH")
+def test_nlinv_maps_are_normalised_and_close_to_the_simulating_maps(tiny_acq):
+    """BART's joint estimate on the time-averaged k-space: (C, H, W) maps with
+    sum_c |S_c|^2 = 1, agreeing with the maps that simulated the data up to a phase per pixel
+    inside the object (|<S_true, S_est>| = 1 when equal)."""
+    maps = bart.nlinv_maps(tiny_acq.kspace, tiny_acq.mask)
+    assert maps.shape == tiny_acq.smaps.shape and maps.dtype == np.complex64
+    assert np.allclose((np.abs(maps) ** 2).sum(0), 1, atol=1e-4)
+    inside = np.abs(tiny_acq.target).mean(0) > 0.2 * np.abs(tiny_acq.target).max()
+    assert np.median(np.abs((np.conj(tiny_acq.smaps) * maps).sum(0))[inside]) > 0.9

@@ -77,6 +77,17 @@ def test_reconstruction_with_estimated_maps_is_close_to_known_maps(scan):
     assert metrics.psnr(ours, scan.target) > metrics.psnr(scan.zero_filled(), scan.target) - 1
 
 
+def test_nlinv_estimate_refuses_without_bart_and_records_its_method(scan, monkeypatch):
+    from inr_utils import bart
+
+    if bart.available():
+        maps, how = coils.estimate(scan.kspace, scan.mask, "nlinv")
+        assert how.as_dict() == {"method": "nlinv", "calibration_lines": None} and maps.shape == scan.smaps.shape
+    monkeypatch.setattr(bart, "available", lambda: False)
+    with pytest.raises(ValueError, match="'nlinv' runs BART's nlinv, and `bart` is not on PATH"):
+        coils.estimate(scan.kspace, scan.mask, "nlinv")
+
+
 def test_birdcage_maps_are_normalised_and_distinct():
     maps = coils.birdcage(8, 32, 24)
     assert maps.shape == (8, 32, 24) and maps.dtype == np.complex64
