@@ -202,6 +202,35 @@ def reproduce(R_values=DEFAULT_R, only: str | None = None, data: str | None = No
     return failures
 
 
+#: notebook -> "module:function" building a run's ``summary`` block (tables, target verdicts)
+#: from its metrics.json record, as the notebook does at the end of a run
+SUMMARISERS = {"03_lambda_study": "inr_utils.lambda_study:run_summary",
+               "04_liif_2d_vs_3d": "inr_utils.liif:run_summary_2d_vs_3d",
+               "05_liif_architecture_search": "inr_utils.liif:run_summary"}
+
+
+def resummarise(outputs: Path = REPO_ROOT / "outputs") -> list[Path]:
+    """Rebuild the ``summary`` block of every finished run of the notebooks in SUMMARISERS from
+    its own record with today's code (same numbers; a target's rule may have changed since
+    the run), each metrics.json replaced atomically. Returns the files whose summary changed."""
+    import importlib
+
+    changed = []
+    for notebook, where in SUMMARISERS.items():
+        module, name = where.split(":")
+        build = getattr(importlib.import_module(module), name)
+        for path in sorted((outputs / notebook).glob("R*/metrics.json")):
+            record = json.loads(path.read_text())
+            new = build(record)
+            if json.loads(json.dumps(new)) != record.get("summary"):
+                record["summary"] = new
+                tmp = path.with_suffix(".json.tmp")
+                tmp.write_text(json.dumps(record, indent=2, sort_keys=False, allow_nan=True) + "\n")
+                os.replace(tmp, path)
+                changed.append(path)
+    return changed
+
+
 #: JupyterLab settings written by ``make lab``: a double-click opens a Python file (the numbered
 #: Jupytext notebooks) with Jupytext's notebook view instead of the text editor
 LAB_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}
@@ -256,6 +285,7 @@ def main(argv=None):
     sub.add_parser("parameters-doc", help="write docs/parameters.md from the notebooks' parameters cells")
     lab = sub.add_parser("lab-settings", help="make JupyterLab in an environment open the .py notebooks as notebooks")
     lab.add_argument("prefix", help="the environment's prefix (e.g. .venv)")
+    sub.add_parser("resummarise", help="rebuild the finished runs' summaries and target verdicts with today's code")
     ship = sub.add_parser("ship-models", help="ship the trained models of finished LIIF runs (04, 05) with the package")
     ship.add_argument("run_dirs", nargs="+", help="run folders holding models/ and metrics.json")
     args = parser.parse_args(argv)
@@ -282,6 +312,12 @@ def main(argv=None):
         print(f"wrote {write_parameters_doc()}")
     elif args.cmd == "lab-settings":
         print(f"wrote {write_lab_settings(args.prefix)}")
+    elif args.cmd == "resummarise":
+        from .report import update_readme
+
+        changed = resummarise()
+        print(f"{len(changed)} run summaries rebuilt" + "".join(f"\n  {p}" for p in changed))
+        print("results page and README summary", "rebuilt" if update_readme() else "unchanged")
     elif args.cmd == "ship-models":
         from .liif import ship
 

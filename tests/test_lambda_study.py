@@ -7,8 +7,14 @@ def test_lambda_study_verdicts():
            "psnr_auto": 31.0, "psnr_oracle": 31.3, "smoothness_monotone": False, "smoothness_rises_on": [[-1.0, -0.5]]}
     s = lambda_study.run_summary(rec)
     verdicts = [(t["value"], t["met"]) for t in s["targets"]]
-    assert verdicts == [("0.30 dB", True), ("worst -0.90 dB", False), ("3.00x", False)]
+    assert verdicts == [("0.30 dB", True), ("largest gap -0.90 dB", False), ("3.00x", False)]
     assert s["tables"][1]["rows"][0][2] == "3.00" and s["tables"][1]["rows"][0][-1] == "no: rises on [-1, -0.5]"
+    # the gap counts on both sides: far above a separate fit is not matching it either
+    rec["conditional"] = {"-5": {"psnr": 30.4}, "0": {"psnr": 26.6}}
+    assert lambda_study.run_summary(rec)["targets"][1]["value"] == "largest gap +0.70 dB"
+    assert not lambda_study.run_summary(rec)["targets"][1]["met"]
+    rec["conditional"] = {"-5": {"psnr": 30.4}, "0": {"psnr": 25.5}}
+    assert [t["met"] for t in lambda_study.run_summary(rec)["targets"]][1]
 
 
 def test_settings_are_checked_with_the_notebooks_names():
@@ -85,3 +91,23 @@ def test_validation_script_refuses_test_data_and_prints_psnr(capsys):
     script.main(["--data", "phantom", "--subject", "1", "--steps", "2", "--threads", str(torch.get_num_threads())])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["form"] == "conditional" and out["steps"] == 2 and set(out["psnr"]) == {f"{v:g}" for v in script.RENDER_AT}
+
+
+def test_resummarise_rebuilds_stale_verdicts_from_the_record_only(tmp_path):
+    """A finished run's summary built by an older rule is rebuilt from its own numbers; a
+    current one is left alone, and the file stays valid JSON with the same record."""
+    import json
+
+    from inr_utils.pipeline import resummarise
+
+    rec = {"conditional": {"-5": {"psnr": 33.0}}, "separate": {"-5": {"psnr": 30.0}},
+           "seconds_conditional": 30.0, "seconds_separate": 20.0, "methods": {}}
+    stale = {**rec, "summary": {"tables": [], "targets": [{"name": "old rule", "value": "", "met": True}]}}
+    path = tmp_path / "03_lambda_study" / "R6" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(stale))
+    assert resummarise(tmp_path) == [path]
+    now = json.loads(path.read_text())
+    assert {k: v for k, v in now.items() if k != "summary"} == rec
+    assert [(t["value"], t["met"]) for t in now["summary"]["targets"]] == [("largest gap +3.00 dB", False), ("1.50x", True)]
+    assert resummarise(tmp_path) == []
