@@ -57,16 +57,40 @@ def machine(record: dict) -> str:
     return f"{record.get('cpu_count')} x {record.get('cpu')}"
 
 
+def pool_span(records: dict, from_scratch: dict | None = None) -> tuple | None:
+    """(seconds, first start, last end) of the runs when they ran as one pool, i.e. one
+    ``make reproduce``: every record from the same clean commit with papermill's start and end
+    times, no run resumed (its record is its time from scratch), and the span from the first
+    start to the last end no longer than the runs added up (runs of separate sessions leave gaps
+    that make it longer); else None."""
+    from datetime import datetime
+
+    codes = {json.dumps(r.get("code"), sort_keys=True) for r in records.values()}
+    if not records or len(codes) != 1 or not (r0 := next(iter(records.values())).get("code")) or r0.get("dirty"):
+        return None
+    if any((from_scratch or {}).get(k, 0) > (r["seconds"] or 0) + 1 for k, r in records.items()):
+        return None
+    try:
+        starts = [datetime.fromisoformat(r["start_time"]) for r in records.values()]
+        ends = [datetime.fromisoformat(r["end_time"]) for r in records.values()]
+    except (KeyError, TypeError, ValueError):
+        return None
+    span = (max(ends) - min(starts)).total_seconds()
+    return (span, min(starts), max(ends)) if 0 < span <= sum(r["seconds"] or 0 for r in records.values()) + 1 else None
+
+
 def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | None = None) -> str:
     """Wall time of every run, per notebook with the dates and machines that ran it, against
     REPRODUCE_MINUTES; ``unrecorded``: runs with results but no record (run before records were
     kept); ``from_scratch``: {run: seconds} of a run from scratch where it differs from its
     record (``sweep.recorded_seconds``: a LIIF run that resumed records only the rest).
 
-    The verdict needs no measured ``make reproduce``: it runs 2 at a time on 2 cores, so its wall
-    time is at most the runs' sum (met when that is within the target) and at least half of it
-    (missed when that is over); between the two it is undecided, and the line gives the time of
-    the runs scheduled longest first on 2 workers (``sweep.pool_seconds``), as an estimate."""
+    When the runs were one ``make reproduce`` (``pool_span``), the verdict is its measured wall
+    time. Otherwise it needs no measured ``make reproduce``: that runs 2 at a time on 2 cores, so
+    its wall time is at most the runs' sum (met when that is within the target) and at least
+    half of it (missed when that is over); between the two it is undecided, and the line gives
+    the time of the runs scheduled longest first on 2 workers (``sweep.pool_seconds``), as an
+    estimate."""
     if not records:
         return ""
     total = sum(r["seconds"] or 0 for r in records.values())
@@ -74,7 +98,15 @@ def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | N
     full = sum(scratch.values())
     machines = {machine(r) for r in records.values()}
     verdict = ""
-    if not unrecorded:
+    measured = pool_span(records, from_scratch)
+    if not unrecorded and measured:
+        span, first, last = measured
+        verdict = (f" Target for `make reproduce` on 2 CPU cores: {REPRODUCE_MINUTES} min, "
+                   f"{summary.verdict(span / 60 <= REPRODUCE_MINUTES)}: measured, these runs ran as one `make reproduce` "
+                   f"(one commit, every run from scratch, on {'; '.join(sorted(machines))}) from "
+                   f"{first:%Y-%m-%d %H:%M} to {last:%H:%M} UTC, {span / 60:.1f} min from the first notebook's start to "
+                   f"the last one's end ({full / 60:.1f} min of runs added up); the venv set-up before them comes on top.")
+    elif not unrecorded:
         estimate = pool_seconds(list(scratch.values()), 2) / 60
         where = " on one machine" if len(machines) == 1 else f" on {len(machines)} machines"
         state = (summary.verdict(True) if full / 60 <= REPRODUCE_MINUTES else

@@ -48,6 +48,31 @@ def test_record_run_and_wall_time_line(tmp_path):
     assert wall_time_line({}) == ""
 
 
+def test_one_make_reproduce_is_judged_by_its_measured_span():
+    """Runs of one commit, all from scratch, whose start-to-end span is within their sum: the
+    verdict is the measured span; runs of separate sessions (a span longer than the sum), of
+    two commits or a resumed run fall back to the estimate."""
+    from inr_utils.report import pool_span, wall_time_line
+
+    code = {"commit": "a" * 40, "dirty": False, "diff": None}
+    run = lambda start, end, seconds: {"start_time": f"2026-12-04T{start}:00+00:00", "end_time": f"2026-12-04T{end}:00+00:00",
+                                       "seconds": seconds, "cpu": "X", "cpu_count": 2, "code": dict(code)}
+    records = {"02/R3": run("05:00", "06:00", 3600.0), "04/R6": run("05:00", "06:10", 4200.0),
+               "05/R6": run("06:00", "07:05", 3900.0)}
+    span, first, last = pool_span(records)
+    assert span == 125 * 60 and f"{first:%H:%M}" == "05:00" and f"{last:%H:%M}" == "07:05"
+    line = wall_time_line(records)
+    assert "120 min, **missed**: measured" in line and "05:00 to 07:05 UTC, 125.0 min" in line and "195.0 min of runs" in line
+    records["05/R6"] = run("06:00", "06:55", 3300.0)
+    assert "120 min, **met**: measured" in wall_time_line(records)
+    assert pool_span(records, from_scratch={"04/R6": 9000.0}) is None  # a resumed run
+    assert "An estimate" in wall_time_line(records, from_scratch={"04/R6": 9000.0})
+    records["05/R6"] = run("09:00", "10:00", 3600.0)  # another session: gaps make the span longer than the sum
+    assert pool_span(records) is None
+    records["05/R6"] = {**run("06:00", "06:55", 3300.0), "code": {**code, "commit": "b" * 40}}
+    assert pool_span(records) is None
+
+
 def _liif_record(data, T_low, rdn, unet, tv, train, infer=0.3):
     methods = {"RDN": {"rel_l1": rdn, "train_seconds": train[0], "infer_seconds": infer},
                "UNet": {"rel_l1": unet, "train_seconds": train[1], "infer_seconds": infer},
