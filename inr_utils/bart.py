@@ -54,7 +54,7 @@ def nlinv_maps(kspace: np.ndarray, mask: np.ndarray, newton_steps: Optional[int]
     (``coils.time_averaged_kspace`` of kspace (T, C, H, W) and mask (T, W)) with its default
     regularisation, ``newton_steps`` Newton steps (None: BART's default), and normalised to
     sum_c |S_c|^2 = 1 at every pixel, the convention of ``inr_utils.coils``."""
-    from .coils import time_averaged_kspace
+    from .coils import time_averaged_kspace, unit_rss
 
     k = time_averaged_kspace(kspace, mask)  # (C, H, W)
     C, H, W = k.shape
@@ -64,10 +64,9 @@ def nlinv_maps(kspace: np.ndarray, mask: np.ndarray, newton_steps: Optional[int]
         _run("nlinv", "-d", 0, *(("-i", int(newton_steps)) if newton_steps else ()), d / "ksp", d / "img", d / "sens")
         sens = read_cfl(d / "sens")
     maps = np.ascontiguousarray(np.transpose(sens.reshape(H, W, C), (2, 0, 1)), np.complex64)
-    rss = np.sqrt((np.abs(maps) ** 2).sum(0))
-    if not np.isfinite(rss).all() or rss.max() <= 0:
+    if not np.isfinite(maps).all() or not np.abs(maps).max() > 0:
         raise RuntimeError("bart nlinv returned empty or non-finite coil maps")
-    return maps / np.maximum(rss, 1e-6 * rss.max())[None]
+    return unit_rss(maps, floor=1e-6)
 
 
 #: BART's regularisers for a 2-D cine (``pics -R <letter>:<transform flags>:<joint flags>:<weight>``):

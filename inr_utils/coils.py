@@ -82,6 +82,13 @@ def _check(kspace, mask):
     return kspace, mask
 
 
+def unit_rss(maps: np.ndarray, floor: float = 1e-12) -> np.ndarray:
+    """Maps (C, H, W) divided by their root sum of squares over coils (sum_c |S_c|^2 = 1), the
+    RSS kept at least ``floor`` times its peak; complex64."""
+    rss = np.sqrt((np.abs(maps) ** 2).sum(0, keepdims=True))
+    return (maps / np.maximum(rss, floor * rss.max())).astype(np.complex64)
+
+
 def lowres_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = LOWRES_MAX_CALIB) -> np.ndarray:
     """The ``"lowres"`` estimate (module docstring) from the ``calib`` central lines."""
     kspace, mask = _check(kspace, mask)
@@ -91,9 +98,7 @@ def lowres_maps(kspace: np.ndarray, mask: np.ndarray, calib: int = LOWRES_MAX_CA
     window = np.zeros(W, np.float32)
     lines = np.arange(W // 2 - calib // 2, W // 2 + calib - calib // 2)
     window[lines] = np.hanning(len(lines) + 2)[1:-1]
-    low = ifft2c(k * window)
-    rss = np.sqrt((np.abs(low) ** 2).sum(0, keepdims=True))
-    return (low / np.maximum(rss, 1e-12 * rss.max())).astype(np.complex64)
+    return unit_rss(ifft2c(k * window))
 
 
 def espirit_kernel(calib: int, kernel: int = ESPIRIT_KERNEL) -> int:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import REPO_ROOT
-from .runs import default_out_dir, record_run, write_if_changed
+from .runs import RunOutputs, default_out_dir, record_run, write_if_changed
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_R = (3, 6)  # the original's acceleration factors
@@ -224,9 +224,9 @@ def resummarise(outputs: Path = REPO_ROOT / "outputs") -> list[Path]:
             new = build(record)
             if json.loads(json.dumps(new)) != record.get("summary"):
                 record["summary"] = new
-                tmp = path.with_suffix(".json.tmp")
-                tmp.write_text(json.dumps(record, indent=2, sort_keys=False, allow_nan=True) + "\n")
-                os.replace(tmp, path)
+                out = RunOutputs(path.parent)  # the notebooks' own atomic writer and format
+                out.write_json(path.name, record)
+                out.commit()
                 changed.append(path)
     return changed
 
