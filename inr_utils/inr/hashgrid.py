@@ -81,7 +81,7 @@ class GridEncoding(nn.Module):
             if hashed:  # the table entry of every node of this level, for render_features()
                 k, i, j = torch.meshgrid(*(torch.arange(r) for r in res), indexing="ij")
                 self.register_buffer(f"_nodes{l}", self._hash(k, i, j), persistent=False)
-        self._time_cache: dict = {}
+        self._weights_cache: dict = {}
 
     def _hash(self, k, i, j) -> torch.Tensor:
         return ((k * _HASH_PRIMES[0]) ^ (i * _HASH_PRIMES[1]) ^ (j * _HASH_PRIMES[2])) % self.table_size
@@ -107,22 +107,35 @@ class GridEncoding(nn.Module):
                     for c in (0, 1):
                         wc = kx[2] if c else 1 - kx[2]
                         idx = self._index(l, kt[a], ky[b], kx[c])
-                        acc = acc + (wa * wb * wc)[:, None] * grids[l][idx]
+                        acc = acc + (wa * wb * wc)[:, None] * grids[l].index_select(0, idx)
             out.append(acc)
         return torch.cat(out, 1)
 
     def _time_matrix(self, t: torch.Tensor, res: int) -> torch.Tensor:
         """(len(t), res) periodic linear interpolation weights (cached for the frame times)."""
         key = (res, t.device, t.dtype, tuple(t.tolist()) if t.numel() <= 4096 else None)
-        if key[3] is not None and key in self._time_cache:
-            return self._time_cache[key]
+        if key[3] is not None and key in self._weights_cache:
+            return self._weights_cache[key]
         k0, k1, w1 = _periodic_corners(t, res)
         m = torch.zeros(len(t), res, device=t.device, dtype=t.dtype)
         m[torch.arange(len(t)), k0] += 1 - w1
         m[torch.arange(len(t)), k1] += w1
         if key[3] is not None:
-            self._time_cache[key] = m
+            self._weights_cache[key] = m
         return m
+
+    def _axis_matrix(self, res: int, size: int, like: torch.Tensor) -> torch.Tensor:
+        """(size, res) linear interpolation weights from ``res`` nodes to ``size`` pixel centres
+        (``_clamped_corners``, i.e. bilinear with align_corners=False), cached."""
+        key = ("axis", res, size, like.device, like.dtype)
+        if key not in self._weights_cache:
+            centres = (2 * torch.arange(size, dtype=torch.float64) + 1) / size - 1
+            i0, i1, w1 = _clamped_corners(centres, res)
+            m = torch.zeros(size, res, dtype=torch.float64)
+            m[torch.arange(size), i0] += 1 - w1
+            m[torch.arange(size), i1] += w1
+            self._weights_cache[key] = m.to(like.device, like.dtype)
+        return self._weights_cache[key]
 
     def render_features(self, t: torch.Tensor) -> torch.Tensor:
         """Features (len(t), out_features, H, W) on the pixel grid at normalised times t, without
@@ -133,12 +146,18 @@ class GridEncoding(nn.Module):
         levels = []
         for l, (rt, ry, rx) in enumerate(self.resolutions):
             g = self.grids[l]
-            nodes = g[getattr(self, f"_nodes{l}")] if self.hashed[l] else g.view(rt, ry, rx, -1)  # (rt, ry, rx, F)
+            if self.hashed[l]:  # index_select: its backward (index_add) is much cheaper on a CPU than indexing's
+                node_ids = getattr(self, f"_nodes{l}")
+                nodes = g.index_select(0, node_ids.flatten()).view(*node_ids.shape, -1)  # (rt, ry, rx, F)
+            else:
+                nodes = g.view(rt, ry, rx, -1)
             if not self.temporal:
                 g_t = nodes[0].permute(2, 0, 1)[None]  # static: (1, F, ry, rx)
             else:
                 g_t = torch.einsum("tk,kyxf->tfyx", self._time_matrix(t, rt), nodes)  # (len(t), F, ry, rx)
-            if (ry, rx) != (H, W):
+            if 2 * ry <= H and 2 * rx <= W:  # a coarse level: two small matrices (faster than F.interpolate's backward)
+                g_t = self._axis_matrix(ry, H, g_t) @ g_t @ self._axis_matrix(rx, W, g_t).T
+            elif (ry, rx) != (H, W):  # bilinear, align_corners=False: the same weights as _clamped_corners
                 g_t = F.interpolate(g_t, size=(H, W), mode="bilinear", align_corners=False)
             levels.append(g_t)
         return torch.cat(levels, 1)

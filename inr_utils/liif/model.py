@@ -26,6 +26,22 @@ class SineDecoder(nn.Module):
     def forward(self, x):
         return self.net(x)
 
+    def feature_part(self, feat: torch.Tensor) -> torch.Tensor:
+        """The first layer's feature term W_f F, channels last: feat (B, C, ..., P) -> (B, ..., P, hidden).
+
+        The first layer is sin(omega0 (W_f F + w_t t + b)); its feature term is the same for
+        every query time of a pixel (2D) or of a bin (3D), so it is computed once per pixel or
+        bin instead of once per query (``finish`` adds the time term)."""
+        w = self.net[0].linear.weight
+        return feat.movedim(1, -1) @ w[:, :-1].T
+
+    def finish(self, pre: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The decoder from the first layer's feature term ``pre`` (..., hidden) and the time
+        input ``t`` (broadcast against pre's leading axes): equals ``forward([F, t])``."""
+        first = self.net[0]
+        x = torch.sin(first.omega0 * (pre + t[..., None] * first.linear.weight[:, -1] + first.linear.bias))
+        return self.net[1:](x)
+
 
 class LiifCine(nn.Module):
     """Encoder + sine decoder queried at continuous times.
@@ -150,13 +166,13 @@ class LiifCine(nn.Module):
         i0, i1 = k0 % T, (k0 + 1) % T
         w = (pos - k0)[:, None, :, None]  # (B, 1, Tq, 1)
         take = lambda x, idx: torch.gather(x, 2, idx[:, None, :, None].expand(-1, x.shape[1], -1, x.shape[-1]))
-        if not self.temporal:
-            tin = (2 * t_query - 1)[:, None, :, None].expand(-1, 1, -1, feat.shape[-1])
-            out = self.decoder(torch.cat([feat.unsqueeze(2).expand(-1, -1, Tq, -1), tin], 1).movedim(1, -1))
+        pre = self.decoder.feature_part(feat)  # (B, P, hidden) 2D; (B, T_low, P, hidden) 3D
+        if not self.temporal:  # dec([F, 2t - 1]) for every query time t
+            out = self.decoder.finish(pre[:, None], (2 * t_query - 1)[:, :, None])  # (B, Tq, P, 2)
         else:
-            def dec(idx, d):
-                tin = d[:, None, :, None].expand(-1, 1, -1, feat.shape[-1])
-                return self.decoder(torch.cat([take(feat, idx), tin], 1).movedim(1, -1))  # (B, Tq, P, 2)
+            def dec(idx, d):  # dec([F_idx, d]) per query: the bin's feature term, gathered
+                pre_q = torch.gather(pre, 1, idx[:, :, None, None].expand(-1, -1, *pre.shape[-2:]))
+                return self.decoder.finish(pre_q, d[:, :, None])  # (B, Tq, P, 2)
             wl = w[:, 0, :, :, None]
             out = (1 - wl) * dec(i0, pos - k0) + wl * dec(i1, pos - k0 - 1)
         if self.residual:

@@ -47,6 +47,23 @@ def test_query_between_bins_blends_them():
         assert (out[1:] - out[:-1]).abs().max() < 0.2 * out.abs().max()
 
 
+def test_2d_model_decodes_its_one_feature_map_with_the_time_input():
+    """2D: value(t) = dec([F, 2t - 1]) at every pixel, the decoder applied to the concatenated
+    input (the model computes the first layer's feature term once per pixel)."""
+    torch.manual_seed(0)
+    model = liif.LiifCine(mc("unet2d", 4, 6, hidden=16, layers=3, encoder_kwargs={"channels": [4, 8]})).eval()
+    zf, bins, tq = torch.randn(2, 2, 4, 16, 16), torch.tensor([[0.125, 0.375, 0.625, 0.875]] * 2), torch.rand(2, 5)
+    with torch.no_grad():
+        feat, scale, _ = model.features(zf)
+        f = feat.permute(0, 2, 3, 1)  # (B, H, W, C)
+        for b in range(2):
+            for q in range(5):
+                t_in = torch.full(f[b].shape[:-1] + (1,), 2 * float(tq[b, q]) - 1)
+                o = model.decoder(torch.cat([f[b], t_in], -1))
+                want = torch.complex(o[..., 0], o[..., 1]) * scale[b].view(())
+                assert torch.allclose(model(zf, bins, tq)[b, q], want, atol=1e-5)
+
+
 def test_image_skip_starts_from_the_input_and_round_trips(tmp_path):
     torch.manual_seed(0)
     kw = {"channels": 4, "blocks": 1, "layers": 2, "growth": 4}
