@@ -94,9 +94,9 @@ model = dict(hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, bf16=BF16)
 experiment = liif.LiifExperiment(
     data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME, plateau=PLATEAU, min_epochs=MIN_EPOCHS,
                            max_seconds=MAX_SECONDS, lr_patience=LR_PATIENCE),
-    {"2D-C8": liif.preset(PRESET, "unet2d", T_LOW, C=8, **model),
-     "2D-C64": liif.preset(PRESET, "unet2d", T_LOW, C=64, **model),
-     "3D-C16": liif.preset(PRESET, "unet3d", T_LOW, C=16, **model)},
+    {"2D-C8": liif.preset(PRESET, "unet2d", T_LOW, {"channels": UNET2D_CHANNELS}, C=8, **model),
+     "2D-C64": liif.preset(PRESET, "unet2d", T_LOW, {"channels": UNET2D_CHANNELS}, C=64, **model),
+     "3D-C16": liif.preset(PRESET, "unet3d", T_LOW, {"channels": UNET3D_CHANNELS}, C=16, **model)},
     extra={"bf16": BF16},
     shipped=None if RETRAIN else liif.shipped_dir("04_liif_2d_vs_3d", R, DATA, SEED), device=DEVICE)
 runner = liif.LiifRunner(experiment)

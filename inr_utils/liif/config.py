@@ -289,12 +289,14 @@ def _preset(name: str) -> dict:
     return PRESETS[name]
 
 
-def preset(name: str, encoder: str, T_low: int, **overrides) -> ModelConfig:
-    """A named preset (``PRESETS``) for ``encoder`` at ``T_low``; ``overrides`` replace model fields."""
+def preset(name: str, encoder: str, T_low: int, encoder_fields: Optional[dict] = None, **overrides) -> ModelConfig:
+    """A named preset (``PRESETS``) for ``encoder`` at ``T_low``; ``encoder_fields`` replace the
+    encoder's fields (e.g. ``{"channels": [16, 32, 64]}``), ``overrides`` the model's."""
     p = _preset(name)
     if encoder not in p["encoders"]:
         raise ValueError(f"preset {name!r} has no {encoder!r} encoder; it has {sorted(p['encoders'])}")
-    return replace(ModelConfig(EncoderConfig(encoder, **p["encoders"][encoder]), T_low, **p["model"]), **overrides)
+    fields = {**p["encoders"][encoder], **(encoder_fields or {})}
+    return replace(ModelConfig(EncoderConfig(encoder, **fields), T_low, **p["model"]), **overrides)
 
 
 def preset_data(name: str) -> dict:

@@ -23,6 +23,10 @@ def test_presets_name_the_original_and_notebook_05_settings():
     rdn = liif.preset("05-defaults", "rdn3d", 4, bf16=True)
     assert (rdn.input, rdn.dc_cascade, rdn.dc_stages, rdn.final_dc, rdn.bf16) == ("vs", (8, 16, 32), 4, True, True)
     assert rdn.encoder.kwargs()["circular"] and rdn.encoder.channels == 12
+    wide = liif.preset("fair", "unet2d", 8, encoder_fields={"channels": [16, 32]}, C=64)
+    assert wide.encoder.kwargs() == {"channels": [16, 32], "he": False} and wide.C == 64 and wide.input == "vs"
+    with pytest.raises(ValueError, match="has no field 'blocks'"):
+        liif.preset("fair", "unet3d", 8, encoder_fields={"blocks": 2})
     with pytest.raises(ValueError, match="no 'unet2d' encoder"):
         liif.preset("05-defaults", "unet2d", 4)
     with pytest.raises(ValueError, match="unknown preset"):
