@@ -9,6 +9,7 @@ to two ipywidgets sliders (log10 lambda, continuous; frame) for JupyterLab, and
 from __future__ import annotations
 
 import math
+import os
 from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
@@ -17,6 +18,25 @@ from torch import nn
 
 from . import metrics
 from .inr import render_numpy
+
+
+#: set to 1 by headless executions (``pipeline.execute``, hence ``make reproduce`` and sweeps, and
+#: the test suite): the notebook then shows only the static panel. With no front end the
+#: widgets cannot be used, and a run that displayed them through an Output widget has twice
+#: left papermill's client waiting, without end, for a cell the kernel had finished.
+HEADLESS_ENV = "INR_HEADLESS"
+
+
+def has_frontend() -> bool:
+    """Whether the sliders can be shown: an IPython kernel, and not a headless run (``HEADLESS_ENV``)."""
+    if os.environ.get(HEADLESS_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
 
 
 def lambda_range(model: nn.Module) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import tempfile
@@ -66,6 +67,23 @@ def to_ipynb(notebook: Path):
     return nb
 
 
+@contextlib.contextmanager
+def _headless_kernel():
+    """The kernels started inside see ``explorer.HEADLESS_ENV=1`` (they inherit the environment);
+    the caller's environment is restored after."""
+    from .explorer import HEADLESS_ENV
+
+    before = os.environ.get(HEADLESS_ENV)
+    os.environ[HEADLESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(HEADLESS_ENV, None)
+        else:
+            os.environ[HEADLESS_ENV] = before
+
+
 def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bool = False) -> Path:
     """Execute one Jupytext notebook with papermill; returns the executed ``.ipynb``.
 
@@ -92,8 +110,9 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
         src, dst = Path(tmp) / "input.ipynb", Path(tmp) / "executed.ipynb"
         nbformat.write(to_ipynb(notebook), src)
         try:
-            pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", language="python",
-                                cwd=str(notebook.parent), progress_bar=progress, log_output=False)
+            with _headless_kernel():
+                pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", language="python",
+                                    cwd=str(notebook.parent), progress_bar=progress, log_output=False)
         except BaseException:
             if dst.exists():
                 os.replace(dst, out_dir / f"{notebook.stem}.failed.ipynb")

@@ -170,14 +170,13 @@ figures.original_table(out, rows, target, methods, f"03 lambda as a coordinate: 
 fig = explorer.static_panel(cond.model, np.linspace(*config.log_lambda_range, 5), target)
 fig.savefig(out.path("lambda_explorer_static.png"))
 plt.show()
-try:
-    from IPython import get_ipython
-
-    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
-        raise RuntimeError("no interactive kernel")
-    explorer.interactive(cond.model, target, dense, study.curve_psnr if target is not None else None)
-except Exception as e:  # headless or no widget support: the static panel above stands
-    print(f"interactive explorer unavailable ({e}); see the static panel")
+if explorer.has_frontend():
+    try:
+        explorer.interactive(cond.model, target, dense, study.curve_psnr if target is not None else None)
+    except Exception as e:  # no widget support: the static panel above stands
+        print(f"interactive explorer unavailable ({e}); see the static panel")
+else:
+    print(f"headless run ({explorer.HEADLESS_ENV}=1 or no kernel): the static panel above stands in for the sliders")
 
 # %% [markdown]
 # ## Numbers and files

@@ -1,9 +1,15 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 
 from inr_utils.acquisition import simulate
 from inr_utils.phantom import phantom_cine
+
+# kernels that nbval and the notebook tests start inherit this: notebooks show static figures,
+# no widgets (explorer.has_frontend)
+os.environ.setdefault("INR_HEADLESS", "1")
 
 
 @pytest.fixture(scope="session")

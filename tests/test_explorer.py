@@ -44,3 +44,18 @@ def test_panels_draw_with_and_without_a_target(model):
     fig2 = explorer.static_panel(model, [-4, -1.5, 1], target)
     assert len(fig2.axes) == 7
     plt.close("all")
+
+
+def test_sliders_only_with_a_kernel_and_never_in_headless_runs(monkeypatch):
+    """No front end in plain Python; a kernel has one unless INR_HEADLESS=1 (which
+    pipeline.execute gives the kernels of papermill runs)."""
+    monkeypatch.delenv(explorer.HEADLESS_ENV, raising=False)
+    assert not explorer.has_frontend()  # no IPython kernel here
+
+    class KernelShell:
+        kernel = object()
+
+    monkeypatch.setattr("IPython.get_ipython", lambda: KernelShell())
+    assert explorer.has_frontend()
+    monkeypatch.setenv(explorer.HEADLESS_ENV, "1")
+    assert not explorer.has_frontend()

@@ -55,6 +55,20 @@ def test_execute_resolves_relative_out_dir_and_data_against_the_caller(tmp_path,
     assert pipeline._absolute_data("missing.h5") == "missing.h5"  # the notebook's loader names it
 
 
+def test_execute_starts_headless_kernels_and_restores_the_environment(tmp_path, monkeypatch):
+    """Kernels that pipeline.execute starts see INR_HEADLESS=1 (notebook 03 then shows no
+    widgets); the caller's environment is left as it was."""
+    import os
+
+    monkeypatch.delenv("INR_HEADLESS", raising=False)
+    nb = tmp_path / "probe.py"
+    nb.write_text('# %% tags=["parameters"]\nOUT_DIR = None\n\n# %%\nimport os, pathlib\n'
+                  'pathlib.Path(OUT_DIR, "env.txt").write_text(os.environ.get("INR_HEADLESS", "unset"))\n')
+    pipeline.execute(nb, {}, tmp_path / "out")
+    assert (tmp_path / "out" / "env.txt").read_text() == "1"
+    assert "INR_HEADLESS" not in os.environ
+
+
 def test_parameters_doc_is_generated_from_the_current_cells():
     """docs/parameters.md lists every parameter of every numbered notebook and is up to date
     (regenerate with `python -m inr_utils.pipeline parameters-doc`)."""
