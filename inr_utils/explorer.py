@@ -22,8 +22,8 @@ from .inr import render_numpy
 
 #: set to 1 by headless executions (``pipeline.execute``, hence ``make reproduce`` and sweeps, and
 #: the test suite): the notebook then shows only the static panel. With no front end the
-#: widgets cannot be used, and a run that displayed them through an Output widget has twice
-#: left papermill's client waiting, without end, for a cell the kernel had finished.
+#: widgets cannot be used, and displaying them through an Output widget under papermill can
+#: leave its client waiting without end for a cell the kernel has finished.
 HEADLESS_ENV = "INR_HEADLESS"
 
 
