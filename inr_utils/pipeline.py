@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from . import REPO_ROOT
 from .runs import RunOutputs, default_out_dir, record_run, write_if_changed
@@ -67,23 +67,6 @@ def to_ipynb(notebook: Path):
     return nb
 
 
-@contextlib.contextmanager
-def _headless_kernel():
-    """The kernels started inside see ``explorer.HEADLESS_ENV=1`` (they inherit the environment);
-    the caller's environment is restored after."""
-    from .explorer import HEADLESS_ENV
-
-    before = os.environ.get(HEADLESS_ENV)
-    os.environ[HEADLESS_ENV] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(HEADLESS_ENV, None)
-        else:
-            os.environ[HEADLESS_ENV] = before
-
-
 def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bool = False) -> Path:
     """Execute one Jupytext notebook with papermill; returns the executed ``.ipynb``.
 
@@ -93,6 +76,8 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
     """
     import nbformat
     import papermill as pm
+
+    from .explorer import HEADLESS_ENV
 
     notebook = Path(notebook)
     if not notebook.is_file():
@@ -110,7 +95,8 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
         src, dst = Path(tmp) / "input.ipynb", Path(tmp) / "executed.ipynb"
         nbformat.write(to_ipynb(notebook), src)
         try:
-            with _headless_kernel():
+            # the kernel inherits the environment: HEADLESS_ENV=1 there, the caller's restored after
+            with mock.patch.dict(os.environ, {HEADLESS_ENV: "1"}):
                 pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", language="python",
                                     cwd=str(notebook.parent), progress_bar=progress, log_output=False)
         except BaseException:

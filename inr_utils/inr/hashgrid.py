@@ -34,6 +34,16 @@ def _clamped_corners(y: torch.Tensor, res: int):
     return i0, (i0 + 1).clamp(max=res - 1), w1
 
 
+def _two_tap_matrix(i0: torch.Tensor, i1: torch.Tensor, w1: torch.Tensor, res: int) -> torch.Tensor:
+    """(len(i0), res) linear interpolation weights: row n holds 1 - w1[n] at i0[n] and w1[n] at
+    i1[n] (added, so a repeated node gets both), in w1's dtype and device."""
+    rows = torch.arange(len(i0), device=w1.device)
+    m = torch.zeros(len(i0), res, device=w1.device, dtype=w1.dtype)
+    m[rows, i0] += 1 - w1
+    m[rows, i1] += w1
+    return m
+
+
 class GridEncoding(nn.Module):
     """Multi-resolution grid encoding of (t, y, x) (Instant-NGP style), without the MLP.
 
@@ -116,10 +126,7 @@ class GridEncoding(nn.Module):
         key = (res, t.device, t.dtype, tuple(t.tolist()) if t.numel() <= 4096 else None)
         if key[3] is not None and key in self._weights_cache:
             return self._weights_cache[key]
-        k0, k1, w1 = _periodic_corners(t, res)
-        m = torch.zeros(len(t), res, device=t.device, dtype=t.dtype)
-        m[torch.arange(len(t)), k0] += 1 - w1
-        m[torch.arange(len(t)), k1] += w1
+        m = _two_tap_matrix(*_periodic_corners(t, res), res)
         if key[3] is not None:
             self._weights_cache[key] = m
         return m
@@ -130,11 +137,7 @@ class GridEncoding(nn.Module):
         key = ("axis", res, size, like.device, like.dtype)
         if key not in self._weights_cache:
             centres = (2 * torch.arange(size, dtype=torch.float64) + 1) / size - 1
-            i0, i1, w1 = _clamped_corners(centres, res)
-            m = torch.zeros(size, res, dtype=torch.float64)
-            m[torch.arange(size), i0] += 1 - w1
-            m[torch.arange(size), i1] += w1
-            self._weights_cache[key] = m.to(like.device, like.dtype)
+            self._weights_cache[key] = _two_tap_matrix(*_clamped_corners(centres, res), res).to(like.device, like.dtype)
         return self._weights_cache[key]
 
     def render_features(self, t: torch.Tensor) -> torch.Tensor:
