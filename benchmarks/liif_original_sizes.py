@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,13 @@ def device_suffix(device: str) -> str:
     return "" if device == "cpu" else "_" + device.replace(":", "")
 
 
-def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, device: str = "cpu") -> Path:
-    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}"
+def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, device: str = "cpu",
+            keep_best: bool = False) -> Path:
+    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}{'_best' if keep_best else ''}"
+
+
+#: relative L1 of the zero image: a model above it has diverged (worse than predicting nothing)
+DIVERGED_REL_L1 = 1.0
 
 
 def stopped_by(method: dict) -> str:
@@ -48,6 +54,12 @@ def stopped_by(method: dict) -> str:
     stop = method.get("stop", "")
     return "plateau" if stop.startswith("plateau") else "budget" if stop.startswith("time budget") else \
         "epochs" if stop.startswith("reached") else "?"
+
+
+def epochs_cell(method: dict) -> str:
+    """'22 (plateau)', or '22 (plateau; kept 17)' when the model ended with an earlier epoch's weights."""
+    epochs, kept = method.get("epochs", "?"), method.get("kept_epoch")
+    return f"{epochs} ({stopped_by(method)}" + (f"; kept {kept}" if kept not in (None, epochs) else "") + ")"
 
 
 def headline_row(R: float, T_low: int, runs: list) -> str:
@@ -69,6 +81,10 @@ def verdict(runs: list) -> str:
     (and when not, whether UNet beats RDN by more than it or the two lie within it)."""
     rdn = [m["methods"]["RDN"]["rel_l1"] for m in runs]
     unet = [m["methods"]["UNet"]["rel_l1"] for m in runs]
+    diverged = [f"{name} (seed {m.get('seed', '?')})" for m in runs for name in ("RDN", "UNet")
+                if not np.isfinite(m["methods"][name]["rel_l1"]) or m["methods"][name]["rel_l1"] > DIVERGED_REL_L1]
+    if diverged:
+        return f"no verdict: {', '.join(diverged)} diverged (relative L1 above {DIVERGED_REL_L1:g}, the zero image's)"
     if len(runs) < 2:
         return "one seed only: no spread"
     gap, spread = np.mean(unet) - np.mean(rdn), max(np.ptp(rdn), np.ptp(unet))
@@ -88,21 +104,28 @@ def main():
     ap.add_argument("--device", default="auto", help="where the models train: cpu, cuda, cuda:<n> or auto (default)")
     ap.add_argument("--work", type=Path, default=REPO_ROOT / ".build" / "liif_original_sizes",
                     help="where the runs go (reused when finished)")
+    ap.add_argument("--keep-best", action="store_true",
+                    help="each model ends with its lowest-validation epoch's weights (notebook 05's KEEP_BEST; default: the last epoch's)")
     ap.add_argument("--table-only", action="store_true",
                     help="train nothing: write the table from the runs of the grid already finished in --work")
     args = ap.parse_args()
     if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1:
         raise SystemExit("--budget-s must be > 0, --epochs >= 1 and --plateau in (0, 1)")
-    try:
-        device = check_device(args.device)
-    except ValueError as err:
-        raise SystemExit(str(err))
+    if args.table_only:  # the runs' device by name: their table can be written on a machine without it
+        device = args.device.strip().lower()
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+            raise SystemExit(f"--table-only needs the device the runs trained on (cpu, cuda or cuda:<n>), got {args.device!r}")
+    else:
+        try:
+            device = check_device(args.device)
+        except ValueError as err:
+            raise SystemExit(str(err))
     rows, verdicts, headline, missing = [], [], [], []
     for R in args.R:
         for T_low in args.T_low:
             runs = []
             for seed in args.seeds:
-                folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s, device)
+                folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s, device, args.keep_best)
                 if not (folder / "metrics.json").exists() and args.table_only:
                     missing.append(f"R {R:g}, T_low {T_low}, seed {seed}")
                     continue
@@ -110,15 +133,15 @@ def main():
                     print(f"running 05 at the original's sizes: R {R:g}, T_low {T_low}, seed {seed} -> {folder}", flush=True)
                     execute(NOTEBOOK, {"R": R, "T_LOW": T_low, "DATA": "sunnybrook", "SEED": seed, "N": args.N,
                                        "EPOCHS": args.epochs, "PLATEAU": args.plateau, "MAX_SECONDS": args.budget_s,
-                                       "RETRAIN": True, "DEVICE": device, **ORIGINAL_SIZES}, folder, progress=True)
+                                       "RETRAIN": True, "DEVICE": device, "KEEP_BEST": args.keep_best,
+                                       **ORIGINAL_SIZES}, folder, progress=True)
                 m = json.loads((folder / "metrics.json").read_text())
                 info = json.loads((folder / "run_info.json").read_text())
                 runs.append(m)
                 meth = m["methods"]
                 rows.append(f"| {R:g} | {T_low} | {seed} | {meth['RDN']['rel_l1']:.4f} | {meth['UNet']['rel_l1']:.4f} | "
                             f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
-                            f"{meth['RDN'].get('epochs', '?')} ({stopped_by(meth['RDN'])}), "
-                            f"{meth['UNet'].get('epochs', '?')} ({stopped_by(meth['UNet'])}) | "
+                            f"{epochs_cell(meth['RDN'])}, {epochs_cell(meth['UNet'])} | "
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
                             f"{(info.get('start_time') or '?')[:10]} | {machine(info)}, {m.get('device', 'cpu')} |")
                 print(rows[-1], flush=True)
@@ -129,14 +152,15 @@ def main():
         raise SystemExit(f"no finished run of this grid in {args.work}")
     cmd = (f".venv/bin/python benchmarks/liif_original_sizes.py --R {' '.join(f'{r:g}' for r in args.R)} --T-low "
            f"{' '.join(map(str, args.T_low))} --seeds {' '.join(map(str, args.seeds))} --N {args.N} --budget-s {args.budget_s:g} "
-           f"--epochs {args.epochs} --plateau {args.plateau:g} --device {device}")
+           f"--epochs {args.epochs} --plateau {args.plateau:g} --device {device}" + (" --keep-best" if args.keep_best else ""))
+    kept = "its lowest-validation epoch's weights" if args.keep_best else "its last epoch's weights"
     lines = ["Notebook 05's comparison at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 "
              f"layers, growth 32), 05's defaults otherwise, real slices (test patient SCD0000501), N = {args.N}; each model "
              f"trained for at most {args.budget_s:g} s and {args.epochs} epochs, stopping earlier at a {100 * args.plateau:g}% "
-             f"plateau. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
+             f"plateau; each model keeps {kept}. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
              f"Notebook 05 at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 layers, growth "
              f"32) on the real test patient, N = {args.N}, each model trained for at most {args.budget_s:g} s on "
-             f"{device} (checked after each epoch), mean relative L1 over the seeds; notebook 05 with its own, smaller "
+             f"{device} (checked after each epoch), keeping {kept}, mean relative L1 over the seeds; notebook 05 with its own, smaller "
              "encoders is in its LIIF table above.",
              "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "
              "per seed | UNet - RDN per seed (same data) | RDN beats UNet by more than the seed spread? |",
@@ -147,7 +171,7 @@ def main():
              "run on | machine, device |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]
     name = "liif_original_sizes" + ("" if args.budget_s == 1800 and args.N == 64 else f"_N{args.N}_budget{args.budget_s:g}")
-    name += device_suffix(device)
+    name += device_suffix(device) + ("_best" if args.keep_best else "")
     print(f"wrote {write_benchmark(name, chr(10).join(lines))}")
 
 

@@ -64,6 +64,7 @@ EPOCHS: int = 80  # most training epochs per configuration
 PLATEAU: Optional[float] = 0.01  # stop when the last quarter of the epochs improved validation by less than this fraction (None: run EPOCHS)
 MIN_EPOCHS: int = 40  # epochs before the plateau rule applies (fewer: validation noise can stop a model that still learns)
 MAX_SECONDS: Optional[float] = None  # training-time budget per model in seconds (None: none)
+KEEP_BEST: bool = False  # end each model with its lowest-validation epoch's weights (False: the last epoch's, as the shipped models were trained)
 BATCH: int = 2  # samples per step
 LR: float = 1e-3  # Adam learning rate
 LR_PATIENCE: int = 5  # epochs without a better validation error before the learning rate halves
@@ -93,7 +94,7 @@ data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY),
 model = dict(hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, bf16=BF16)
 experiment = liif.LiifExperiment(
     data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME, plateau=PLATEAU, min_epochs=MIN_EPOCHS,
-                           max_seconds=MAX_SECONDS, lr_patience=LR_PATIENCE),
+                           max_seconds=MAX_SECONDS, keep_best=KEEP_BEST, lr_patience=LR_PATIENCE),
     {"2D-C8": liif.preset(PRESET, "unet2d", T_LOW, {"channels": UNET2D_CHANNELS}, C=8, **model),
      "2D-C64": liif.preset(PRESET, "unet2d", T_LOW, {"channels": UNET2D_CHANNELS}, C=64, **model),
      "3D-C16": liif.preset(PRESET, "unet3d", T_LOW, {"channels": UNET3D_CHANNELS}, C=16, **model)},

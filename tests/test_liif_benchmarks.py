@@ -73,3 +73,45 @@ def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others
     assert "| 6 | 4 | 2 | 0.1150 | 0.1025 |" in text and "10 (plateau), 10 (plateau)" in text
     assert "Not run yet (the command resumes them): R 6, T_low 8, seed 0; R 6, T_low 8, seed 1." in text
     assert "--table-only" not in text and "--T-low 4 8" in text
+
+
+def test_original_sizes_table_of_gpu_runs_is_written_without_a_gpu(tmp_path, monkeypatch):
+    """--table-only --device cuda reads the runs' cuda folders and writes the _cuda table on a machine
+    without CUDA; an unknown device name is refused."""
+    import json
+    import sys
+
+    import torch
+
+    script = _script("liif_original_sizes")
+    folder = script.run_dir(tmp_path, 3, 8, 0, 64, 1800, "cuda")
+    assert folder.name.endswith("_cuda")
+    folder.mkdir(parents=True)
+    methods = {k: {"rel_l1": v, "epochs": 20, "train_seconds": 50.0, "stop": "plateau after 20 epochs"}
+               for k, v in (("RDN", 0.07), ("UNet", 0.08), ("TV", 0.09), ("ZF", 0.1))}
+    (folder / "metrics.json").write_text(json.dumps({"methods": methods, "device": "cuda"}))
+    (folder / "run_info.json").write_text(json.dumps({"start_time": "2026-12-04T12:00", "cpu_count": 16, "cpu": "x"}))
+    written = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
+    argv = ["x", "--R", "3", "--T-low", "8", "--seeds", "0", "--work", str(tmp_path), "--table-only", "--device"]
+    monkeypatch.setattr(sys, "argv", argv + ["cuda"])
+    script.main()
+    assert "| 3 | 8 | 0 | 0.0700 | 0.0800 | 0.0900 | 0.1000 |" in written["liif_original_sizes_cuda"]
+    monkeypatch.setattr(sys, "argv", argv + ["tpu"])
+    with pytest.raises(SystemExit, match="device the runs trained on"):
+        script.main()
+
+
+def test_original_sizes_verdict_names_a_diverged_model_and_the_kept_epoch_is_shown():
+    script = _script("liif_original_sizes")
+
+    def run(seed, rdn, unet):
+        return {"seed": seed, "methods": {"RDN": {"rel_l1": rdn}, "UNet": {"rel_l1": unet}}}
+
+    text = script.verdict([run(0, 1.8e6, 0.08), run(1, 0.09, 0.08)])
+    assert text.startswith("no verdict: RDN (seed 0) diverged")
+    assert script.verdict([run(0, 0.09, float("nan")), run(1, 0.09, 0.08)]).startswith("no verdict: UNet (seed 0)")
+    assert script.epochs_cell({"epochs": 22, "stop": "plateau after 22 epochs", "kept_epoch": 17}) == "22 (plateau; kept 17)"
+    assert script.epochs_cell({"epochs": 22, "stop": "plateau after 22 epochs", "kept_epoch": 22}) == "22 (plateau)"
+    assert script.run_dir(Path("w"), 6, 8, 0, 64, 100, "cuda", keep_best=True).name == "R6_T8_N64_seed0_budget100_cuda_best"

@@ -209,6 +209,11 @@ class TrainConfig:
       best validation error of the last quarter of the epochs (at least 2) is less than
       ``plateau`` below the best one before them: min(v[-q:]) > (1 - plateau) min(v[:-q]);
     * ``max_seconds`` is set and the epochs so far took that long (a per-model time budget).
+
+    With ``keep_best`` the model ends with the weights of its epoch of lowest validation error
+    (model selection on the validation subjects) instead of the last epoch's: a run that ends
+    after its validation error rose (a plateau stop, a budget, a late divergence) keeps its
+    best model.
     """
 
     epochs: int
@@ -221,6 +226,7 @@ class TrainConfig:
     min_epochs: int = 8  # epochs before the plateau rule applies
     max_seconds: Optional[float] = None  # stop after the epoch that reaches this much training time (None: no budget)
     lr_patience: int = 2  # epochs without a better validation error before the learning rate halves
+    keep_best: bool = False  # end with the lowest-validation epoch's weights (False: the last epoch's)
 
     def __post_init__(self):
         self.epochs, self.batch = check_int("epochs", self.epochs), check_int("batch", self.batch)
@@ -235,6 +241,9 @@ class TrainConfig:
             self.plateau = float(self.plateau)
         if self.max_seconds is not None:
             self.max_seconds = _positive("max_seconds", self.max_seconds, float)
+        if not isinstance(self.keep_best, (bool, np.bool_)):
+            raise ValueError(f"KEEP_BEST (keep_best) must be True or False, got {self.keep_best!r}")
+        self.keep_best = bool(self.keep_best)
 
     def checkpoint_key(self) -> dict:
         """The settings a checkpoint must share to be resumed from."""

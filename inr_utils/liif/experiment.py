@@ -113,7 +113,8 @@ class LiifRunner:
             if name in histories:  # how training ended (the plateau rule, the budget or the most epochs)
                 h = histories[name]
                 record["methods"][name].update(epochs=len(h["val"]), stop=h.get("stop", ""),
-                                               best_val=float(min(h["val"])) if h["val"] else None)
+                                               best_val=float(min(h["val"])) if h["val"] else None,
+                                               kept_epoch=h.get("kept_epoch", len(h["val"])))
                 if name in loaded:
                     record["methods"][name]["shipped"] = loaded[name]
         return LiifResult(record, histories, samples, recons, targets)

@@ -35,9 +35,12 @@ def shipped_dir(notebook: str, R, DATA=None, SEED: int = 0, **more) -> Path:
 
 def provenance(model_config, data: DataConfig, training: TrainConfig, split: dict) -> dict:
     """Everything a trained model's weights depend on, as plain JSON values: the model, the data
-    and acquisition, the training settings (not ``resume``) and the subjects of each split."""
+    and acquisition, the training settings (not ``resume``; ``keep_best`` only when set) and
+    the subjects of each split."""
     d = {k: v for k, v in asdict(data).items() if k != "cache_gb"}
-    t = {k: v for k, v in asdict(training).items() if k != "resume"}
+    # keep_best=False is left out: it is how every model was trained before the setting existed,
+    # so models shipped then still match a run that keeps the last epoch
+    t = {k: v for k, v in asdict(training).items() if k != "resume" and not (k == "keep_best" and not v)}
     return json.loads(json.dumps({"model": model_config.to_dict(), "data": d, "training": t, "split": split}))
 
 

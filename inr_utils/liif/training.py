@@ -73,8 +73,11 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     and has not run past ``config.epochs`` (otherwise training starts afresh, with a message).
     NaN/Inf stops with a message, keeping the last checkpointed state. Training ends at
     ``config.epochs`` or earlier by ``config.stop_reason`` (validation plateau, time budget);
-    the reason is ``history["stop"]``. Returns the history (train/val loss, seconds and
-    learning rate per epoch, ``stop``, ``stopped`` for a non-finite loss).
+    the reason is ``history["stop"]``. With ``config.keep_best`` the model then takes the
+    weights of its lowest-validation epoch (kept in memory and in the checkpoint, so a resumed
+    run keeps them too; also after a non-finite loss). Returns the history (train/val loss,
+    seconds and learning rate per epoch, ``stop``, ``stopped`` for a non-finite loss,
+    ``kept_epoch``: the epoch whose weights the model ends with).
     """
     epochs, batch, seed, pixels_per_step = config.epochs, config.batch, config.seed, config.pixels_per_step
     if world is not None and batch % world.size:
@@ -91,12 +94,14 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     history = {"epoch": [], "train": [], "val": [], "seconds": [], "lr": [], "stopped": "", "stop": ""}
     settings = config.checkpoint_key()
     start = 0
+    best = None  # keep_best: {"epoch", "val", "model"} of the lowest validation error so far
     if checkpoint is not None and config.resume and Path(checkpoint).exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         if (state["config"] == model.config.to_dict() and state.get("tag", "") == tag and state.get("settings") == settings
                 and state["epoch"] < epochs):
             model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
             history, start = state["history"], state["epoch"] + 1
+            best = state.get("best") if config.keep_best else None
             if lead:
                 print(f"{desc}: resumed from {checkpoint} at epoch {start}")
         elif lead:
@@ -139,7 +144,9 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
             if not torch.isfinite(value):
                 history["stopped"] = f"{desc}: loss became {value.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
                 warnings.warn(history["stopped"], RuntimeWarning)
-                if checkpoint is not None and Path(checkpoint).exists():
+                if best is not None:
+                    _keep(model, best, history, desc, progress)
+                elif checkpoint is not None and Path(checkpoint).exists():
                     model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=False)["model"])
                 return history
             opt.zero_grad(set_to_none=True)
@@ -153,16 +160,31 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
         if progress:
             print(f"{desc} epoch {epoch + 1}/{epochs}: train {history['train'][-1]:.4f} val {val:.4f} ({history['seconds'][-1]:.0f} s)")
         history["stop"] = config.stop_reason(history["val"], history["seconds"])
+        if config.keep_best and (best is None or val < best["val"]):
+            best = {"epoch": epoch + 1, "val": val, "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if checkpoint is not None and lead:
             _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                          "epoch": epoch, "history": history, "config": model.config.to_dict(), "tag": tag, "settings": settings},
+                          "epoch": epoch, "history": history, "config": model.config.to_dict(), "tag": tag, "settings": settings,
+                          **({"best": best} if best is not None else {})},
                          Path(checkpoint))
         if history["stop"]:
             if progress and epoch + 1 < epochs:
                 print(f"{desc}: stopped, {history['stop']}")
             break
     history["stop"] = history["stop"] or config.stop_reason(history["val"], history["seconds"])  # resumed at the end
+    history["kept_epoch"] = len(history["val"])
+    if best is not None:
+        _keep(model, best, history, desc, progress)
     return history
+
+
+def _keep(model, best: dict, history: dict, desc: str, progress: bool):
+    """Load the lowest-validation epoch's weights (``keep_best``) and record which epoch that is."""
+    if best["epoch"] != len(history["val"]) and progress:
+        print(f"{desc}: keeping epoch {best['epoch']}'s weights (validation {best['val']:.4f}; "
+              f"the last epoch's: {history['val'][-1]:.4f})")
+    model.load_state_dict(best["model"])
+    history["kept_epoch"] = best["epoch"]
 
 
 @torch.no_grad()

@@ -49,12 +49,14 @@ def test_train_resume_and_save(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_training_on_cuda_takes_the_cpu_steps_and_the_model_loads_on_the_cpu(tmp_path):
+def test_training_on_cuda_takes_the_cpu_steps_and_the_model_loads_on_the_cpu(tmp_path, monkeypatch):
     sub = liif.subjects(None, "train", 16, 2)
     train_set = liif.LiifDataset(sub, SPEC, train=True, seed=0)
     val_set = liif.LiifDataset(liif.subjects(None, "val", 16, 1), SPEC, train=False, seed=1)
     torch.manual_seed(0)
     cpu = liif.LiifCine(mc("unet3d", 4, 4, hidden=8, layers=2, encoder_kwargs={"channels": [4, 8]}))
+    # cuDNN convolutions run in TF32 by default (about 1e-3 relative): float32 throughout to compare
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     gpu = liif.LiifCine(cpu.config).to("cuda")
     gpu.load_state_dict(cpu.state_dict())
     h_cpu = liif.train(cpu, train_set, val_set, liif.TrainConfig(2), progress=False)
@@ -71,3 +73,49 @@ def test_an_unknown_device_is_refused_by_the_experiment():
     data = liif.DataConfig(None, 16, SPEC, 6, 1, 1, 1, 0)
     with pytest.raises(ValueError, match="DEVICE must be"):
         liif.LiifExperiment(data, liif.TrainConfig(1), {"UNet": mc("unet3d", 4)}, device="tpu")
+
+
+def test_keep_best_ends_with_the_lowest_validation_epoch_also_when_resumed(tmp_path, monkeypatch):
+    """keep_best: the model ends with the weights it had at its lowest validation error (epoch 2
+    of the scripted errors), also across a resume from the checkpoint; without it, the last epoch's."""
+    from inr_utils.liif import training
+
+    sub = liif.subjects(None, "train", 16, 2)
+    train_set = liif.LiifDataset(sub, SPEC, train=True, seed=0)
+    val_set = liif.LiifDataset(liif.subjects(None, "val", 16, 1), SPEC, train=False, seed=1)
+    make = lambda: liif.LiifCine(mc("unet3d", 4, 4, hidden=8, layers=2, encoder_kwargs={"channels": [4, 8]}))
+    scripted, snapshots = [0.5, 0.3, 0.4, 0.6], []
+
+    def fake_validation(model, dataset, batch=4):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return scripted[len(snapshots) - 1]
+
+    monkeypatch.setattr(training, "evaluate_loss", fake_validation)
+    same = lambda model, snap: all(torch.equal(v, snap[k]) for k, v in model.state_dict().items())
+    last = make()
+    h = liif.train(last, train_set, val_set, liif.TrainConfig(4), progress=False)
+    assert h["kept_epoch"] == 4 and same(last, snapshots[3])
+    snapshots.clear()
+    best = make()
+    h = liif.train(best, train_set, val_set, liif.TrainConfig(4, keep_best=True), progress=False)
+    assert h["kept_epoch"] == 2 and same(best, snapshots[1]) and not same(best, snapshots[3])
+    snapshots.clear()
+    ck = tmp_path / "ck.pt"
+    liif.train(make(), train_set, val_set, liif.TrainConfig(3, keep_best=True), checkpoint=ck, progress=False)
+    resumed = make()
+    h = liif.train(resumed, train_set, val_set, liif.TrainConfig(4, keep_best=True), checkpoint=ck, progress=False)
+    assert h["epoch"] == [1, 2, 3, 4] and h["kept_epoch"] == 2 and same(resumed, snapshots[1])
+    with pytest.raises(ValueError, match="KEEP_BEST"):
+        liif.TrainConfig(4, keep_best="yes")
+
+
+def test_provenance_leaves_out_keep_best_only_when_off():
+    """Models shipped before keep_best existed (trained on the last epoch's weights) still match a
+    run with keep_best=False; a keep_best run asks for other models."""
+    from inr_utils.liif.shipped import provenance
+
+    data = liif.DataConfig(None, 16, SPEC, 6, 1, 1, 1, 0)
+    config = mc("unet3d", 4)
+    off = provenance(config, data, liif.TrainConfig(4), {})
+    on = provenance(config, data, liif.TrainConfig(4, keep_best=True), {})
+    assert "keep_best" not in off["training"] and on["training"]["keep_best"] is True
