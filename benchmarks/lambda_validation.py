@@ -38,6 +38,8 @@ def main(argv=None):
     p.add_argument("--frame-fraction", type=float, default=d.frame_fraction, help="notebook 03's FRAME_FRACTION")
     p.add_argument("--fit-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model-kw", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="sizes of the representation, e.g. hidden=32 gate_hidden=32 (both fits take them)")
     a = p.parse_args(argv)
     if a.data == "phantom" and a.subject == 0:
         p.error("phantom subject 0 is the test subject: use a training seed (1, 2, ...)")
@@ -47,11 +49,17 @@ def main(argv=None):
     # judged on the patient loaded, so "sunnybrook" (the test patient by default) and "sunnybrook:501" are refused too
     if acq.meta.get("patient") in io.SUNNYBROOK_SPLIT["test"]:
         p.error(f"{acq.meta['patient']} is the test patient: choose defaults on the training and validation patients")
-    config = LambdaStudyConfig(lr=a.lr, balance_log_lambda=a.balance, lambda_beta=a.beta, frame_fraction=a.frame_fraction,
+    model_kwargs = {}
+    for item in a.model_kw:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--model-kw takes KEY=VALUE, got {item!r}")
+        model_kwargs[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+    config = LambdaStudyConfig(lr=a.lr, model_kwargs=model_kwargs, balance_log_lambda=a.balance, lambda_beta=a.beta, frame_fraction=a.frame_fraction,
                                seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
                                show=[d.show[0] if a.separate is None else a.separate])
     study = LambdaStudy(acq, config, None if phantom else a.data)
-    out = {"data": a.data, "subject": a.subject if phantom else None, "R": a.R, "fit_seed": a.fit_seed}
+    out = {"data": a.data, "subject": a.subject if phantom else None, "R": a.R, "fit_seed": a.fit_seed, "model": model_kwargs}
     if a.separate is not None:
         study.separate()
         out.update(form="separate", log10_lambda=a.separate, steps=config.steps, seconds=round(study.seconds_separate, 1),

@@ -8,7 +8,7 @@ automatic lambda from held-out lines, and the run's record and summary block.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
@@ -44,6 +44,7 @@ class LambdaStudyConfig:
     holdout: float = 0.1
     device: str = "cpu"
     seed: int = 0
+    model_kwargs: dict = field(default_factory=dict)  # the representation's sizes beyond its defaults (e.g. hidden)
 
     def __post_init__(self):
         self.seed, self.steps = check_int("SEED", self.seed, 0), check_int("STEPS", self.steps)
@@ -84,7 +85,7 @@ class LambdaStudy:
             if name == "lowrank-lambda":
                 kw.update(lambda_anchors=c.lambda_anchors, log_lambda_range=c.log_lambda_range)
             return inr.build(name, self.shape, **kw).to(c.device)
-        return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed).to(c.device)
+        return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed, **c.model_kwargs).to(c.device)
 
     @property
     def frames_per_step(self) -> Optional[int]:

@@ -67,7 +67,7 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
     assert betas[0] == betas[2] == 2.5 and betas[1] in (None, 1.0) and study.record()["lambda_beta"] == 2.5
 
 
-def test_validation_script_refuses_test_data_and_prints_psnr(capsys):
+def test_validation_script_refuses_test_data_and_prints_psnr(capsys, monkeypatch):
     """benchmarks/lambda_validation.py: the test patient and phantom subject 0 are refused; a
     two-step conditional fit on a training subject prints PSNR at every rendered lambda."""
     import importlib.util
@@ -91,6 +91,16 @@ def test_validation_script_refuses_test_data_and_prints_psnr(capsys):
     script.main(["--data", "phantom", "--subject", "1", "--steps", "2", "--threads", str(torch.get_num_threads())])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["form"] == "conditional" and out["steps"] == 2 and set(out["psnr"]) == {f"{v:g}" for v in script.RENDER_AT}
+    # --model-kw reaches both fits' networks (LambdaStudyConfig.model_kwargs)
+    built = []
+    real_build = lambda_study.inr.build
+    monkeypatch.setattr(lambda_study.inr, "build", lambda *a, **kw: built.append(kw) or real_build(*a, **kw))
+    script.main(["--data", "phantom", "--subject", "1", "--steps", "2", "--threads", str(torch.get_num_threads()),
+                 "--separate", "-2", "--model-kw", "hidden=8", "gate_hidden=4"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["model"] == {"hidden": 8, "gate_hidden": 4} and built[-1]["hidden"] == 8 and built[-1]["gate_hidden"] == 4
+    with pytest.raises(SystemExit):
+        script.main(["--data", "phantom", "--model-kw", "hidden"])
 
 
 def test_resummarise_rebuilds_stale_verdicts_from_the_record_only(tmp_path):
