@@ -10,11 +10,18 @@ patient SCD0000501 or phantom seed 0. Defaults are notebook 03's.
     .venv/bin/python benchmarks/lambda_validation.py --data phantom --subject 1 --R 3 --beta 2
     .venv/bin/python benchmarks/lambda_validation.py --data phantom --subject 1 --R 3 --separate -2.5
     .venv/bin/python benchmarks/lambda_validation.py --data sunnybrook:SCD0000401 --R 3 --beta 1 --fit-seed 1
+    .venv/bin/python benchmarks/lambda_validation.py --summarise runs/*.jsonl   # the table of gaps
+
+``--summarise`` reads the printed JSON lines (one run per line, collected in files) and writes
+``benchmarks/results/lambda_validation.md``: per setting of the conditional fit and validation
+case, the conditional network's PSNR minus the separate fit's (same case and sizes) at each
+log10(lambda) where both exist, the worst two-sided gap and the worst shortfall.
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 
@@ -22,6 +29,45 @@ from inr_utils import inr, io, metrics
 from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig
 
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
+
+
+def gap_table(runs: list) -> list:
+    """Markdown rows: for each conditional run, its PSNR minus the separate fit's at the lambdas
+    both have (same data, subject, R, fit seed and sizes), the worst |gap| and the worst shortfall."""
+    case = lambda r: (r["data"], r.get("subject"), r["R"], r.get("fit_seed", 0), json.dumps(r.get("model", {}), sort_keys=True))
+    separate = {(*case(r), float(r["log10_lambda"])): r["psnr"] for r in runs if r["form"] == "separate"}
+    rows = []
+    for r in runs:
+        if r["form"] != "conditional":
+            continue
+        gaps = {ll: r["psnr"][key] - separate[(*case(r), ll)] for key in r["psnr"]
+                for ll in [float(key)] if (*case(r), ll) in separate}
+        if not gaps:
+            continue
+        cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
+        label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
+        sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
+        rows.append(f"| {r['beta']:g} | {r['balance']:g} | {sizes} | {label} | {r['R']:g} | {cells} | "
+                    f"{max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | {r['seconds']:.0f} |")
+    return sorted(rows)
+
+
+def summarise(files: list) -> Path:
+    from inr_utils.report import write_benchmark
+
+    runs = [json.loads(line) for f in files for line in Path(f).read_text().splitlines() if line.startswith("{")]
+    rows = gap_table(runs)
+    if not rows:
+        raise SystemExit("no conditional run with a separate fit of the same case in " + ", ".join(map(str, files)))
+    text = "\n".join([
+        "Notebook 03's conditional network against separately fitted networks on validation cases (never the test "
+        "patient or phantom seed 0): PSNR of the conditional network minus the separate fit's (dB) at each log10(lambda), "
+        "the worst |gap| (the target: within 0.5 dB either way) and the worst shortfall. Each row is one run of "
+        "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
+        "--summarise <files>`.", "",
+        "| beta | balance | sizes | case | R | gap at log10 lambda (dB) | worst abs gap | worst shortfall | conditional s |",
+        "|---|---|---|---|---|---|---|---|---|", *rows])
+    return write_benchmark("lambda_validation", text)
 
 
 def main(argv=None):
@@ -38,9 +84,13 @@ def main(argv=None):
     p.add_argument("--frame-fraction", type=float, default=d.frame_fraction, help="notebook 03's FRAME_FRACTION")
     p.add_argument("--fit-seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--summarise", nargs="+", metavar="FILE", help="write the table of gaps from printed runs; fit nothing")
     p.add_argument("--model-kw", nargs="*", default=[], metavar="KEY=VALUE",
                    help="sizes of the representation, e.g. hidden=32 gate_hidden=32 (both fits take them)")
     a = p.parse_args(argv)
+    if a.summarise:
+        print(f"wrote {summarise(a.summarise)}")
+        return
     if a.data == "phantom" and a.subject == 0:
         p.error("phantom subject 0 is the test subject: use a training seed (1, 2, ...)")
     torch.set_num_threads(a.threads)

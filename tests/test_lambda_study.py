@@ -121,3 +121,22 @@ def test_resummarise_rebuilds_stale_verdicts_from_the_record_only(tmp_path):
     assert {k: v for k, v in now.items() if k != "summary"} == rec
     assert [(t["value"], t["met"]) for t in now["summary"]["targets"]] == [("largest gap +3.00 dB", False), ("1.50x", True)]
     assert resummarise(tmp_path) == []
+
+
+def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_fits():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_validation.py"
+    spec = importlib.util.spec_from_file_location("lambda_validation", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    case = {"data": "phantom", "subject": 1, "R": 6.0, "fit_seed": 0}
+    runs = [{**case, "form": "separate", "log10_lambda": -5.0, "psnr": 31.0},
+            {**case, "form": "separate", "log10_lambda": 0.0, "psnr": 25.0},
+            {**case, "form": "separate", "log10_lambda": 0.0, "psnr": 99.0, "model": {"hidden": 32}},  # other sizes
+            {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "seconds": 200.0,
+             "psnr": {"-5": 35.0, "-2.5": 36.0, "0": 24.5}}]
+    rows = script.gap_table(runs)
+    assert rows == ["| 0.5 | -2 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
+    assert script.gap_table(runs[:3]) == []
