@@ -9,8 +9,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from . import OUTPUTS, REPO_ROOT
@@ -43,10 +45,38 @@ class RunOutputs:
     >>> out = RunOutputs(OUT_DIR); save(out.path("case.h5")); out.commit()
     """
 
+    #: a staging folder's owner (pid and host), so that a later run can tell a killed run's folder
+    OWNER = ".owner"
+    #: age after which a staging folder without an owner file counts as abandoned
+    ORPHAN_SECONDS = 24 * 3600
+
     def __init__(self, out_dir):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.remove_abandoned(self.out_dir)
         self.staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.out_dir))
+        (self.staging / self.OWNER).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+
+    @classmethod
+    def remove_abandoned(cls, out_dir) -> list[Path]:
+        """Delete the staging folders in ``out_dir`` of runs that were killed: their owner process
+        is gone from this host (or, with no owner file, the folder is over a day old). A running
+        run's folder, or one owned on another host, is left alone. Returns the folders removed."""
+        removed = []
+        for folder in Path(out_dir).glob(".partial-*"):
+            owner = folder / cls.OWNER
+            try:
+                if owner.is_file():
+                    pid, host = owner.read_text().split()
+                    if host != socket.gethostname() or _alive(int(pid)):
+                        continue
+                elif time.time() - folder.stat().st_mtime < cls.ORPHAN_SECONDS:
+                    continue
+            except (OSError, ValueError):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        return removed
 
     def path(self, name) -> Path:
         """Where to write ``name`` (relative to OUT_DIR) during the run."""
@@ -62,13 +92,24 @@ class RunOutputs:
     def commit(self) -> list[Path]:
         """Move every staged file into OUT_DIR (os.replace per file) and drop the staging folder."""
         moved = []
-        for src in sorted(p for p in self.staging.rglob("*") if p.is_file()):
+        for src in sorted(p for p in self.staging.rglob("*") if p.is_file() and p != self.staging / self.OWNER):
             dst = self.out_dir / src.relative_to(self.staging)
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
             moved.append(dst)
         shutil.rmtree(self.staging, ignore_errors=True)
         return moved
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def write_if_changed(path, text: str) -> bool:

@@ -20,6 +20,34 @@ def test_failed_run_leaves_existing_outputs_untouched(tmp_path):
     assert not out2.staging.exists()
 
 
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run_and_a_live_one_is_kept(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    live = RunOutputs(tmp_path)  # this process: alive
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    killed = tmp_path / ".partial-killed"
+    killed.mkdir()
+    (killed / "metrics.json").write_text("half")
+    (killed / RunOutputs.OWNER).write_text(f"{dead_pid} {socket.gethostname()}\n")
+    elsewhere = tmp_path / ".partial-elsewhere"  # owned on another host: its process cannot be checked here
+    elsewhere.mkdir()
+    (elsewhere / RunOutputs.OWNER).write_text(f"{dead_pid} another-host\n")
+    old, recent = tmp_path / ".partial-old", tmp_path / ".partial-recent"  # no owner file: judged by age
+    old.mkdir(); recent.mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    nxt = RunOutputs(tmp_path)
+    assert not killed.exists() and not old.exists()
+    assert live.staging.exists() and elsewhere.exists() and recent.exists() and nxt.staging.exists()
+    nxt.write_json("metrics.json", {"a": 1})
+    assert [p.name for p in nxt.commit()] == ["metrics.json"]  # the owner file is not published
+
+
 def test_default_out_dir_and_int_checks():
     assert default_out_dir("01_data", 6) == OUTPUTS / "01_data" / "R6"
     assert default_out_dir("01_data", 2.5).name == "R2.5"
