@@ -64,7 +64,7 @@ def summarise(files: list) -> Path:
         "patient or phantom seed 0): PSNR of the conditional network minus the separate fit's (dB) at each log10(lambda), "
         "the worst |gap| (the target: within 0.5 dB either way) and the worst shortfall. Each row is one run of "
         "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
-        "--summarise <files>`.", "",
+        f"--summarise {' '.join(map(str, files))}`.", "",
         "| beta | balance | sizes | case | R | gap at log10 lambda (dB) | worst abs gap | worst shortfall | conditional s |",
         "|---|---|---|---|---|---|---|---|---|", *rows])
     return write_benchmark("lambda_validation", text)

@@ -34,8 +34,8 @@ class LambdaStudyConfig:
     cond_steps: int = 3400  # Adam steps of the conditional fit
     frame_fraction: float = 0.5  # each step fits a random contiguous (circular) block of this fraction of the frames
     lr: float = 1e-2
-    balance_log_lambda: Optional[float] = -2.0  # each conditional step's objective / (1 + lambda / 10**this)
-    lambda_beta: float = 2.0  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform)
+    balance_log_lambda: Optional[float] = -1.0  # each conditional step's objective / (1 + lambda / 10**this)
+    lambda_beta: float = 0.5  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform)
     rank: int = 16  # lowrank-lambda only
     lambda_anchors: int = 5  # lowrank-lambda only
     log_lambda_range: tuple = (-5.0, 0.0)

@@ -48,8 +48,8 @@ STEPS: int = 2000  # Adam steps of one fixed-lambda fit
 COND_STEPS: int = 3400  # Adam steps of the lambda-conditional fit (its cost target: at most 2 fixed fits)
 FRAME_FRACTION: float = 0.5  # frames per step, as a fraction of T (a random contiguous block; 1: all); chosen on SCD0000401
 LR: float = 1e-2  # learning rate
-BALANCE_LOG_LAMBDA: Optional[float] = -2.0  # conditional fit: each step's objective / (1 + lambda / 10**this) (chosen on SCD0000201); None: unweighted
-LAMBDA_BETA: float = 2.0  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform); chosen on phantom seed 1, SCD0000401, SCD0000201
+BALANCE_LOG_LAMBDA: Optional[float] = -1.0  # conditional fit: each step's objective / (1 + lambda / 10**this); None: unweighted
+LAMBDA_BETA: float = 0.5  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform; < 1: more at the ends)
 RANK: int = 16  # rank (lowrank-lambda only)
 LAMBDA_ANCHORS: int = 5  # grid points along log10(lambda) (lowrank-lambda only)
 LOG_LAMBDA_MIN: float = -5.0  # range of log10(lambda) (the original's: -5 to 0)
@@ -83,7 +83,8 @@ print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {t
 # level and temporal coefficients are interpolated between `LAMBDA_ANCHORS` anchors along
 # log10(lambda) (a lookup table in lambda, kept for comparison). Each step draws
 # log10(lambda) from a Beta(`LAMBDA_BETA`, `LAMBDA_BETA`) distribution stretched over the
-# range (denser in its middle, where the useful lambdas lie; 1: uniform) and divides that
+# range (below 1, as by default, denser towards its ends, which the network otherwise follows
+# least; 1: uniform) and divides that
 # step's objective by 1 + lambda / 10^`BALANCE_LOG_LAMBDA`: a positive factor per lambda, so every lambda's
 # minimiser is unchanged, but the steps at large lambda (whose TV term is orders of magnitude
 # larger than the data term) no longer dominate Adam's moment estimates. Every fit here (this
