@@ -15,6 +15,12 @@ GPU, so the device names the runs' folders and the results file.
     .venv/bin/python benchmarks/liif_original_sizes.py                      # R 3 6, T_low 4 8, seeds 0 1, 1800 s per model
     .venv/bin/python benchmarks/liif_original_sizes.py --R 6 --T-low 8 --budget-s 600
     .venv/bin/python benchmarks/liif_original_sizes.py --device cuda --N 128   # on a GPU, the original's image size
+    .venv/bin/python benchmarks/liif_original_sizes.py --device cuda --budget-s 100 --keep-best
+    .venv/bin/python benchmarks/liif_original_sizes.py --device cuda --budget-s 100 --table-only  # GPU runs' table, anywhere
+
+``--keep-best`` ends each model with its lowest-validation epoch's weights (notebook 05's
+``KEEP_BEST``); without it a model keeps its last epoch's, which at these sizes can be a
+diverged one (the verdict then names it instead of comparing).
 """
 from __future__ import annotations
 
