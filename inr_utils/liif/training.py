@@ -142,7 +142,8 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
                 loss = num / totals[1].clamp_min(1e-8) * world.size
                 value = totals[0] / totals[1].clamp_min(1e-8)
             if not torch.isfinite(value):
-                history["stopped"] = f"{desc}: loss became {value.item()} in epoch {epoch + 1}; stopped, parameters of the last finished epoch kept"
+                kept = f"epoch {best['epoch']}'s (the best)" if best is not None else "the last finished epoch's"
+                history["stopped"] = f"{desc}: loss became {value.item()} in epoch {epoch + 1}; stopped, {kept} parameters kept"
                 warnings.warn(history["stopped"], RuntimeWarning)
                 if best is not None:
                     _keep(model, best, history, desc, progress)
