@@ -104,8 +104,12 @@ def main(argv=None):
         key, sep, value = item.partition("=")
         if not sep:
             p.error(f"--model-kw takes KEY=VALUE, got {item!r}")
-        model_kwargs[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-    config = LambdaStudyConfig(lr=a.lr, model_kwargs=model_kwargs, balance_log_lambda=a.balance, lambda_beta=a.beta, frame_fraction=a.frame_fraction,
+        try:
+            model_kwargs[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            p.error(f"--model-kw takes numbers, got {item!r}")
+    config = LambdaStudyConfig(lr=a.lr, model_kwargs=model_kwargs, balance_log_lambda=a.balance, lambda_beta=a.beta,
+                               frame_fraction=a.frame_fraction,
                                seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
                                show=[d.show[0] if a.separate is None else a.separate])
     study = LambdaStudy(acq, config, None if phantom else a.data)

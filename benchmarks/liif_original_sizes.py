@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -117,15 +116,10 @@ def main():
     args = ap.parse_args()
     if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1:
         raise SystemExit("--budget-s must be > 0, --epochs >= 1 and --plateau in (0, 1)")
-    if args.table_only:  # the runs' device by name: their table can be written on a machine without it
-        device = args.device.strip().lower()
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-            raise SystemExit(f"--table-only needs the device the runs trained on (cpu, cuda or cuda:<n>), got {args.device!r}")
-    else:
-        try:
-            device = check_device(args.device)
-        except ValueError as err:
-            raise SystemExit(str(err))
+    try:  # with --table-only the runs' device by name: their table can be written on a machine without it
+        device = check_device(args.device, present=not args.table_only)
+    except ValueError as err:
+        raise SystemExit(f"--table-only needs the device the runs trained on: {err}" if args.table_only else str(err))
     rows, verdicts, headline, missing = [], [], [], []
     for R in args.R:
         for T_low in args.T_low:

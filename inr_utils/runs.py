@@ -108,7 +108,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, under another user
-        return True
+        pass
     return True
 
 
@@ -129,17 +129,21 @@ def check_int(name: str, value, lo: int = 1) -> int:
     return int(value)
 
 
-def check_device(value) -> str:
+def check_device(value, present: bool = True) -> str:
     """DEVICE as the name torch takes: ``"cpu"``, ``"cuda"`` or ``"cuda:<n>"`` (``"auto"``: ``"cuda"``
-    when a GPU is present, else ``"cpu"``); one clear error for anything else or a GPU that is not here."""
+    when a GPU is present, else ``"cpu"``); one clear error for anything else or a GPU that is not here.
+    ``present=False`` checks the name only (a device other runs used, on another machine), so
+    ``"auto"``, which names no device by itself, is refused."""
     import torch  # here, so the output helpers stay light
 
     text = str(value).strip().lower()
+    if text == "auto" and not present:
+        raise ValueError("DEVICE 'auto' depends on the machine: name the device ('cpu', 'cuda' or 'cuda:<n>')")
     if text == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
         raise ValueError(f"DEVICE must be 'cpu', 'cuda', 'cuda:<n>' or 'auto', got {value!r}")
-    if text.startswith("cuda"):
+    if text.startswith("cuda") and present:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = int(text.partition(":")[2] or 0)
         if index >= count:

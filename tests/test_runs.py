@@ -69,3 +69,14 @@ def test_device_is_checked_once_with_one_clear_error():
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     with pytest.raises(ValueError, match=f"this machine has {count} CUDA device"):
         check_device(f"cuda:{count}")
+
+
+def test_a_device_name_alone_is_checked_without_the_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert check_device("cuda:1", present=False) == "cuda:1" and check_device(" CPU ", present=False) == "cpu"
+    with pytest.raises(ValueError, match="this machine has 0 CUDA device"):
+        check_device("cuda")
+    with pytest.raises(ValueError, match="'auto' depends on the machine"):
+        check_device("auto", present=False)
+    with pytest.raises(ValueError, match="DEVICE must be"):
+        check_device("tpu", present=False)
