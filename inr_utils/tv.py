@@ -57,70 +57,58 @@ def temporal_tv(x: torch.Tensor) -> torch.Tensor:
     return temporal_diff(x).abs().sum()
 
 
-def _real(x: torch.Tensor):
-    """A real view and the offset of the (y, x) axes from the end (complex: (..., H, W, 2))."""
-    return (torch.view_as_real(x), 1) if x.is_complex() else (x, 0)
-
-
-def _spatial_pair(r: torch.Tensor, k: int):
-    """(gy, gx) forward differences of a real view ``r`` whose (y, x) axes end ``k`` from the end."""
-    ay, ax = r.ndim - 2 - k, r.ndim - 1 - k
-    H, W = r.shape[ay], r.shape[ax]
-    gy = torch.cat([r.narrow(ay, 1, H - 1) - r.narrow(ay, 0, H - 1), torch.zeros_like(r.narrow(ay, 0, 1))], ay)
-    gx = torch.cat([r.narrow(ax, 1, W - 1) - r.narrow(ax, 0, W - 1), torch.zeros_like(r.narrow(ax, 0, 1))], ax)
-    return gy, gx
-
-
-def spatial_grad(x: torch.Tensor) -> torch.Tensor:
-    """Forward differences over (y, x) = axes (-2, -1): (2, ..., H, W), zero past the last row / column."""
-    r, k = _real(x)  # strided complex arithmetic is slow on CPU: work on the real view
-    out = torch.stack(_spatial_pair(r, k))
-    return torch.view_as_complex(out) if k else out
-
-
-def _spatial_pair_adjoint(gy: torch.Tensor, gx: torch.Tensor, k: int) -> torch.Tensor:
-    """D_s^H (gy, gx) on real views (see ``_spatial_pair``)."""
-    ay, ax = gy.ndim - 2 - k, gy.ndim - 1 - k
-    H, W = gy.shape[ay], gy.shape[ax]
-    out = torch.zeros_like(gy)
-    out.narrow(ay, 1, H - 1).add_(gy.narrow(ay, 0, H - 1))
-    out.narrow(ay, 0, H - 1).sub_(gy.narrow(ay, 0, H - 1))
-    out.narrow(ax, 1, W - 1).add_(gx.narrow(ax, 0, W - 1))
-    out.narrow(ax, 0, W - 1).sub_(gx.narrow(ax, 0, W - 1))
-    return out
-
-
-def spatial_grad_adjoint(g: torch.Tensor) -> torch.Tensor:
-    """D_s^H g for g = (gy, gx) (minus the discrete divergence)."""
-    r, k = _real(g)
-    out = _spatial_pair_adjoint(r[0], r[1], k)
-    return torch.view_as_complex(out) if k else out
-
-
-def _pair_modulus(gy: torch.Tensor, gx: torch.Tensor, k: int) -> torch.Tensor:
-    """|(gy, gx)|_2 per pixel of real views (complex: over the trailing (re, im) axis too, kept)."""
-    m = gy.square() + gx.square()
-    return m.sum(-1, keepdim=True).sqrt() if k else m.sqrt()
-
-
-def spatial_tv(x: torch.Tensor) -> torch.Tensor:
-    """Isotropic spatial TV: sum sqrt(|D_y x|^2 + |D_x x|^2) over every frame and pixel. The
-    plain formula, differentiable by autograd: the fits use ``total_variation``, whose written-out
-    subgradient (``_spatial_tv_subgradient``) is tested against this one."""
-    r, k = _real(x)
-    return _pair_modulus(*_spatial_pair(r, k), k).sum()
-
-
 def _planes(x: torch.Tensor) -> torch.Tensor:
     """x (..., T, H, W) as contiguous real planes (K, ..., T, H, W): K = 2 (re, im) for a
-    complex x, 1 for a real one. Rows of a plane are contiguous and vectorise; interleaved
-    re / im do not."""
+    complex x, 1 for a real one. Every spatial-TV path works on planes: rows of a plane are
+    contiguous and vectorise; interleaved re / im (and complex broadcasting) are slow on CPU."""
     return torch.view_as_real(x).movedim(-1, 0).contiguous() if x.is_complex() else x.unsqueeze(0)
 
 
 def _from_planes(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The inverse of ``_planes`` for a tensor shaped like ``like``."""
     return torch.view_as_complex(p.movedim(0, -1).contiguous()) if like.is_complex() else p[0]
+
+
+def _spatial_diff(p: torch.Tensor):
+    """(gy, gx): forward differences of planes p (K, ..., H, W) over (y, x), zero past the last
+    row / column (differentiable by autograd)."""
+    gy, gx = torch.zeros_like(p), torch.zeros_like(p)
+    gy[..., :-1, :] = p[..., 1:, :] - p[..., :-1, :]
+    gx[..., :-1] = p[..., 1:] - p[..., :-1]
+    return gy, gx
+
+
+def _spatial_diff_adjoint(gy: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
+    """D_s^H (gy, gx) on planes, the exact adjoint of ``_spatial_diff`` for any (gy, gx)
+    (minus the discrete divergence)."""
+    out = torch.zeros_like(gy)
+    out[..., 1:, :] += gy[..., :-1, :]
+    out[..., :-1, :] -= gy[..., :-1, :]
+    out[..., 1:] += gx[..., :-1]
+    out[..., :-1] -= gx[..., :-1]
+    return out
+
+
+def _pair_modulus(gy: torch.Tensor, gx: torch.Tensor) -> torch.Tensor:
+    """|(gy, gx)|_2 per pixel of planes (K, ..., H, W), over the K planes too: (1, ..., H, W)."""
+    return (gy.square() + gx.square()).sum(0, keepdim=True).sqrt()
+
+
+def spatial_grad(x: torch.Tensor) -> torch.Tensor:
+    """Forward differences over (y, x) = axes (-2, -1): (2, ..., H, W), zero past the last row / column."""
+    return torch.stack([_from_planes(g, x) for g in _spatial_diff(_planes(x))])
+
+
+def spatial_grad_adjoint(g: torch.Tensor) -> torch.Tensor:
+    """D_s^H g for g = (gy, gx) (minus the discrete divergence)."""
+    return _from_planes(_spatial_diff_adjoint(_planes(g[0]), _planes(g[1])), g[0])
+
+
+def spatial_tv(x: torch.Tensor) -> torch.Tensor:
+    """Isotropic spatial TV: sum sqrt(|D_y x|^2 + |D_x x|^2) over every frame and pixel. The
+    plain formula, differentiable by autograd: the fits use ``total_variation``, whose written-out
+    subgradient (``_spatial_tv_subgradient``) is tested against this one."""
+    return _pair_modulus(*_spatial_diff(_planes(x))).sum()
 
 
 def _temporal_tv_subgradient(p: torch.Tensor):
@@ -222,6 +210,35 @@ def check_rate(name: str, value) -> float:
     return float(value)
 
 
+class _SpatialDual:
+    """The primal-dual method's spatial dual z = (zy, zx) on planes (``_planes``), with its
+    D_s^H z kept for the next primal step. ``step`` is the dual ascent on D_s x_bar and the
+    projection of each pixel's pair onto |(zy, zx)|_2 <= mu; every part of it is frame-local,
+    so it runs in blocks of frames of ``_SPATIAL_BLOCK_BYTES`` that stay in the cache."""
+
+    def __init__(self, x: torch.Tensor, sigma: float, mu: float):
+        K = 2 if x.is_complex() else 1
+        H, W = x.shape[-2:]
+        self.zy, self.zx, self.divergence = (x.real.new_zeros((K, x[..., 0, 0].numel(), H, W)) for _ in range(3))
+        self.sigma, self.mu, self.shape = sigma, mu, (K,) + tuple(x.shape)
+        self.block = max(1, _SPATIAL_BLOCK_BYTES // (K * H * W * self.zy.element_size()))
+
+    def adjoint(self, like: torch.Tensor) -> torch.Tensor:
+        """D_s^H z, shaped and typed like the image ``like``."""
+        return _from_planes(self.divergence.view(self.shape), like)
+
+    def step(self, x_bar: torch.Tensor):
+        p = _planes(x_bar).reshape(self.zy.shape)
+        for start in range(0, p.shape[1], self.block):
+            f = slice(start, start + self.block)
+            gy, gx = _spatial_diff(p[:, f])
+            zy, zx = self.zy[:, f] + self.sigma * gy, self.zx[:, f] + self.sigma * gx
+            shrink = torch.clamp(_pair_modulus(zy, zx) / self.mu, min=1.0)
+            torch.div(zy, shrink, out=self.zy[:, f])
+            torch.div(zx, shrink, out=self.zx[:, f])
+            self.divergence[:, f] = _spatial_diff_adjoint(self.zy[:, f], self.zx[:, f])
+
+
 def tv_recon(op: SenseOp, y, lam: float, *, iters: int = 300, target: Optional[np.ndarray] = None,
              x0: Optional[torch.Tensor] = None, log_every: int = 10, progress: bool = False, mu: float = 0.0,
              map_grid: int = 0, map_lr: float = MAP_LR):
@@ -241,11 +258,10 @@ def tv_recon(op: SenseOp, y, lam: float, *, iters: int = 300, target: Optional[n
     y = torch.as_tensor(y)
     x = op.adjoint(y) if x0 is None else torch.as_tensor(x0).clone()
     z = torch.zeros_like(x)
-    # spatial dual (zy, zx) kept as real views (T, H, W, 2): complex broadcasting is slow on CPU
-    zs = tuple(torch.zeros(tuple(x.shape) + (2,), dtype=x.real.dtype) for _ in range(2)) if mu > 0 else None
     tau = 0.95
     # dual steps: 4 sigma_t + 8 sigma_s <= 1/tau - 1/2 (module docstring), split evenly when both are on
-    sigma, sigma_s = (1.0 / 8.0, 0.0) if zs is None else ((1 / tau - 0.5) / 8, (1 / tau - 0.5) / 16)
+    sigma, sigma_s = (1.0 / 8.0, 0.0) if mu == 0 else ((1 / tau - 0.5) / 8, (1 / tau - 0.5) / 16)
+    spatial = _SpatialDual(x, sigma_s, mu) if mu > 0 else None
     hist, clock = FitHistory(), Stopwatch()
     with torch.no_grad():
         for k in tqdm(range(iters), desc=f"TV lambda={lam:.2g} mu={mu:.2g}", disable=not progress, leave=False):
@@ -261,17 +277,14 @@ def tv_recon(op: SenseOp, y, lam: float, *, iters: int = 300, target: Optional[n
             else:
                 data_grad = op.data_gradient(x, y)
             step = data_grad + temporal_diff_adjoint(z)
-            if zs is not None:
-                step = step + torch.view_as_complex(_spatial_pair_adjoint(*zs, 1))
+            if spatial is not None:
+                step = step + spatial.adjoint(x)
             x_new = x - tau * step
             x_bar = 2 * x_new - x
             z = z + sigma * temporal_diff(x_bar)
             z = z / torch.clamp(z.abs() / lam, min=1.0) if lam > 0 else torch.zeros_like(z)
-            if zs is not None:  # dual of the isotropic norm: project each (zy, zx) pair onto |.| <= mu
-                gy, gx = _spatial_pair(torch.view_as_real(x_bar), 1)
-                zy, zx = zs[0] + sigma_s * gy, zs[1] + sigma_s * gx
-                shrink = torch.clamp(_pair_modulus(zy, zx, 1) / mu, min=1.0)
-                zs = (zy / shrink, zx / shrink)
+            if spatial is not None:  # dual of the isotropic norm: each (zy, zx) pair projected onto |.| <= mu
+                spatial.step(x_bar)
             x = x_new
             if (k + 1) % log_every == 0 or k + 1 == iters:
                 elapsed = clock.elapsed()

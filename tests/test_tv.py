@@ -84,4 +84,21 @@ def test_tv_with_spatial_term_converges_and_beats_temporal_only(case):
         tv_recon(op, y, lam=1e-2, mu=-1.0)
 
 
+def test_tv_spatial_dual_in_blocks_of_frames_equals_one_block(case, monkeypatch):
+    """The primal-dual method's spatial dual step runs in blocks of frames: blocks of one frame
+    give the same iterates, to the bit, as all 8 frames in one block (every part is frame-local),
+    and its kept D_s^H z is the adjoint of the spatial differences at the dual."""
+    acq, op, y = case
+    x_one, hist_one = tv_recon(op, y, lam=1e-2, mu=3e-3, iters=30)
+    monkeypatch.setattr(tv, "_SPATIAL_BLOCK_BYTES", 1)
+    x_blocks, hist_blocks = tv_recon(op, y, lam=1e-2, mu=3e-3, iters=30)
+    assert np.array_equal(x_one, x_blocks) and hist_one.loss == hist_blocks.loss
+    dual = tv._SpatialDual(torch.from_numpy(x_one), sigma=0.5, mu=1e-3)
+    assert dual.block == 1
+    dual.step(torch.from_numpy(x_one))
+    z = torch.stack([torch.complex(dual.zy[0], dual.zy[1]), torch.complex(dual.zx[0], dual.zx[1])]).reshape(2, *x_one.shape)
+    assert (z.abs().pow(2).sum(0).sqrt() <= 1e-3 * (1 + 1e-5)).all()  # projected onto |(zy, zx)| <= mu
+    assert torch.allclose(dual.adjoint(torch.from_numpy(x_one)), tv.spatial_grad_adjoint(z))
+
+
 # ---------------------------------------------------------------- hash-grid neural field
