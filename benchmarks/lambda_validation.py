@@ -32,8 +32,9 @@ RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
 
 
 def gap_table(runs: list) -> list:
-    """Markdown rows: for each conditional run, its PSNR minus the separate fit's at the lambdas
-    both have (same data, subject, R, fit seed and sizes), the worst |gap| and the worst shortfall."""
+    """Markdown rows: for each conditional run (with its number of steps), its PSNR minus the
+    separate fit's at the lambdas both have (same data, subject, R, fit seed and sizes), the worst
+    |gap| and the worst shortfall."""
     case = lambda r: (r["data"], r.get("subject"), r["R"], r.get("fit_seed", 0), json.dumps(r.get("model", {}), sort_keys=True))
     separate = {(*case(r), float(r["log10_lambda"])): r["psnr"] for r in runs if r["form"] == "separate"}
     rows = []
@@ -47,7 +48,7 @@ def gap_table(runs: list) -> list:
         cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
         label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
         sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
-        rows.append(f"| {r['beta']:g} | {r['balance']:g} | {sizes} | {label} | {r['R']:g} | {cells} | "
+        rows.append(f"| {r['beta']:g} | {r['balance']:g} | {r.get('steps', '?')} | {sizes} | {label} | {r['R']:g} | {cells} | "
                     f"{max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | {r['seconds']:.0f} |")
     return sorted(rows)
 
@@ -65,8 +66,8 @@ def summarise(files: list) -> Path:
         "the worst |gap| (the target: within 0.5 dB either way) and the worst shortfall. Each row is one run of "
         "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
         f"--summarise {' '.join(map(str, files))}`.", "",
-        "| beta | balance | sizes | case | R | gap at log10 lambda (dB) | worst abs gap | worst shortfall | conditional s |",
-        "|---|---|---|---|---|---|---|---|---|", *rows])
+        "| beta | balance | conditional steps | sizes | case | R | gap at log10 lambda (dB) | worst abs gap | worst shortfall | conditional s |",
+        "|---|---|---|---|---|---|---|---|---|---|", *rows])
     return write_benchmark("lambda_validation", text)
 
 

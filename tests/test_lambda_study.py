@@ -135,8 +135,8 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
     runs = [{**case, "form": "separate", "log10_lambda": -5.0, "psnr": 31.0},
             {**case, "form": "separate", "log10_lambda": 0.0, "psnr": 25.0},
             {**case, "form": "separate", "log10_lambda": 0.0, "psnr": 99.0, "model": {"hidden": 32}},  # other sizes
-            {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "seconds": 200.0,
+            {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-5": 35.0, "-2.5": 36.0, "0": 24.5}}]
     rows = script.gap_table(runs)
-    assert rows == ["| 0.5 | -2 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
+    assert rows == ["| 0.5 | -2 | 3400 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
     assert script.gap_table(runs[:3]) == []
