@@ -48,7 +48,7 @@ def gap_table(runs: list) -> list:
         cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
         label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
         sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
-        rows.append(f"| {r['beta']:g} | {r['balance']:g} | {r.get('steps', '?')} | {sizes} | {label} | {r['R']:g} | {cells} | "
+        rows.append(f"| {r['beta']:g} | {r['balance']:g} | {r['steps']} | {sizes} | {label} | {r['R']:g} | {cells} | "
                     f"{max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | {r['seconds']:.0f} |")
     return sorted(rows)
 

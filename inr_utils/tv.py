@@ -73,8 +73,12 @@ def _spatial_diff(p: torch.Tensor):
     """(gy, gx): forward differences of planes p (K, ..., H, W) over (y, x), zero past the last
     row / column (differentiable by autograd)."""
     gy, gx = torch.zeros_like(p), torch.zeros_like(p)
-    gy[..., :-1, :] = p[..., 1:, :] - p[..., :-1, :]
-    gx[..., :-1] = p[..., 1:] - p[..., :-1]
+    if p.requires_grad and torch.is_grad_enabled():  # out= takes no part in autograd
+        gy[..., :-1, :] = p[..., 1:, :] - p[..., :-1, :]
+        gx[..., :-1] = p[..., 1:] - p[..., :-1]
+    else:  # straight into the outputs, without temporaries
+        torch.sub(p[..., 1:, :], p[..., :-1, :], out=gy[..., :-1, :])
+        torch.sub(p[..., 1:], p[..., :-1], out=gx[..., :-1])
     return gy, gx
 
 
@@ -143,9 +147,7 @@ def _spatial_tv_subgradient(p: torch.Tensor):
 
 def _spatial_tv_block(p: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """TV_s of planes p (K, n, H, W), its subgradient written into ``out`` (same shape)."""
-    gy, gx = torch.zeros_like(p), torch.zeros_like(p)  # zero past the last row / column
-    torch.sub(p[..., 1:, :], p[..., :-1, :], out=gy[..., :-1, :])
-    torch.sub(p[..., 1:], p[..., :-1], out=gx[..., :-1])
+    gy, gx = _spatial_diff(p)
     modulus = (gy * gy).sum(0)
     for k in range(p.shape[0]):
         modulus.addcmul_(gx[k], gx[k])

@@ -84,8 +84,8 @@ print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {t
 # log10(lambda) (a lookup table in lambda, kept for comparison). Each step draws
 # log10(lambda) from a Beta(`LAMBDA_BETA`, `LAMBDA_BETA`) distribution stretched over the
 # range (below 1, as by default, denser towards its ends, which the network otherwise follows
-# least; 1: uniform) and divides that
-# step's objective by 1 + lambda / 10^`BALANCE_LOG_LAMBDA`: a positive factor per lambda, so every lambda's
+# least; 1: uniform) and divides that step's objective by 1 + lambda / 10^`BALANCE_LOG_LAMBDA`:
+# a positive factor per lambda, so every lambda's
 # minimiser is unchanged, but the steps at large lambda (whose TV term is orders of magnitude
 # larger than the data term) no longer dominate Adam's moment estimates. Every fit here (this
 # one, the separate ones and the held-out one) takes each step on a random contiguous block of
