@@ -315,7 +315,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             retimed[R] = retimed.get(R, 0) + side_by_side
             rows.append((inr_row["psnr"] - bart_best["psnr"] if bart_best else None,
                          inr_row["psnr"] - tv_best["psnr"] if tv_best else None,
-                         ratio, inr_row["peak_mb"], case))
+                         ratio, inr_row["peak_mb"], case, inr_row["psnr"]))
         if not rows:
             continue
         counted[R] = len(rows)
@@ -324,6 +324,10 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             vals = [r[i] for r in rows if r[i] is not None]
             return fn(vals) if vals else None
 
+        if not any(m in methods for m in (*BART_METHODS, *TV_METHODS)):  # the INR alone (e.g. a tuning run)
+            lines.append(f"| {R:g} | {len(rows)} | {_fmt(stat(5, statistics.median))} | {_fmt(stat(5, min))} | "
+                         f"{_fmt(stat(3, max), '{:.0f}')} |")
+            continue
         lines.append(f"| {R:g} | {len(rows)} | {_fmt(stat(0, statistics.median))} | {_fmt(stat(0, min))} | "
                      f"{_fmt(stat(1, statistics.median))} | {_fmt(stat(1, min))} | {_fmt(stat(2, statistics.median))} | "
                      f"{_fmt(stat(3, max), '{:.0f}')} | {_counts(best_bart)} | {_counts(best_tv)} |")
@@ -341,6 +345,9 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             "| R | slices | median margin over BART's best | worst slice | median margin over our best TV | worst slice | "
             "median time ratio INR / BART's best | INR peak memory (MB, max) | BART's best setting | our best TV |",
             "|---|---|---|---|---|---|---|---|---|---|"]
+    if not any(m in methods for m in (*BART_METHODS, *TV_METHODS)):
+        head = [f"Summary (`{default}` alone: no BART or TV row to take a margin over; PSNR in dB over the slices):", "",
+                "| R | slices | median PSNR | worst slice | peak memory (MB, max) |", "|---|---|---|---|---|"]
     runs = sorted({r["retimed"]["run"] for r in results.values() if r.get("retimed")})
     timing = ["", "Time ratios: " + "; ".join(
         f"R = {R:g}: {retimed.get(R, 0)} of {n} slice(s)" for R, n in counted.items())

@@ -32,24 +32,28 @@ RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
 
 
 def gap_table(runs: list) -> list:
-    """Markdown rows: for each conditional run (with its number of steps), its PSNR minus the
-    separate fit's at the lambdas both have (same data, subject, R, fit seed and sizes), the worst
-    |gap| and the worst shortfall."""
+    """Markdown rows: for each conditional run (with its number of steps) and each number of steps
+    its case's separate fits ran with, its PSNR minus the separate fit's at the lambdas both have
+    (same data, subject, R, fit seed and sizes), the worst |gap| and the worst shortfall. Separate
+    fits with other steps give their own row, never a mixture; of repeated separate fits with the
+    same steps, the last one in the files counts."""
     case = lambda r: (r["data"], r.get("subject"), r["R"], r.get("fit_seed", 0), json.dumps(r.get("model", {}), sort_keys=True))
-    separate = {(*case(r), float(r["log10_lambda"])): r["psnr"] for r in runs if r["form"] == "separate"}
+    separate = {(*case(r), r["steps"], float(r["log10_lambda"])): r["psnr"] for r in runs if r["form"] == "separate"}
     rows = []
     for r in runs:
         if r["form"] != "conditional":
             continue
-        gaps = {ll: r["psnr"][key] - separate[(*case(r), ll)] for key in r["psnr"]
-                for ll in [float(key)] if (*case(r), ll) in separate}
-        if not gaps:
-            continue
-        cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
-        label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
-        sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
-        rows.append(f"| {r['beta']:g} | {r['balance']:g} | {r['steps']} | {sizes} | {label} | {r['R']:g} | {cells} | "
-                    f"{max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | {r['seconds']:.0f} |")
+        for steps in sorted({k[-2] for k in separate if k[:-2] == case(r)}):
+            gaps = {ll: r["psnr"][key] - separate[(*case(r), steps, ll)] for key in r["psnr"]
+                    for ll in [float(key)] if (*case(r), steps, ll) in separate}
+            if not gaps:
+                continue
+            cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
+            label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
+            sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
+            rows.append(f"| {r['beta']:g} | {r['balance']:g} | {r['steps']} | {steps} | {sizes} | {label} | {r['R']:g} | "
+                        f"{cells} | {max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | "
+                        f"{r['seconds']:.0f} |")
     return sorted(rows)
 
 
@@ -66,8 +70,9 @@ def summarise(files: list) -> Path:
         "the worst |gap| (the target: within 0.5 dB either way) and the worst shortfall. Each row is one run of "
         "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
         f"--summarise {' '.join(map(str, files))}`.", "",
-        "| beta | balance | conditional steps | sizes | case | R | gap at log10 lambda (dB) | worst abs gap | worst shortfall | conditional s |",
-        "|---|---|---|---|---|---|---|---|---|---|", *rows])
+        "| beta | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda (dB) | worst abs gap | "
+        "worst shortfall | conditional s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|", *rows])
     return write_benchmark("lambda_validation", text)
 
 

@@ -7,7 +7,10 @@ input, residual with image skip, data-consistency cascade, periodic time padding
 slices, for each (R, T_low) and two seeds, each model under the same training budget
 (``--budget-s`` seconds, and at most ``--epochs`` epochs; the plateau rule of ``--plateau``).
 Per (R, T_low) it states whether RDN beats UNet by more than the spread between its two seeds.
-Finished runs in ``--work`` are reused, so the command resumes. The models train on
+Each finished run is also recorded, one JSON line with what the tables need, in
+``benchmarks/results/liif_original_sizes_runs.jsonl``; a recorded run or a finished one in
+``--work`` is reused, so the command resumes and the tables can be rebuilt (``--table-only``)
+on a fresh clone or on a machine without the runs' device. The models train on
 ``--device`` (notebook 05's ``DEVICE``; default ``auto``: a GPU when present, else the CPU, with
 bfloat16 where the device has it); TV runs on the CPU. A budget in seconds means more epochs on a
 GPU, so the device names the runs' folders and the results file.
@@ -32,7 +35,7 @@ import numpy as np
 
 from inr_utils import REPO_ROOT
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
-from inr_utils.report import BESIDE, HEADLINE, machine, write_benchmark
+from inr_utils.report import BENCHMARK_RESULTS, BESIDE, HEADLINE, machine, write_benchmark
 from inr_utils.runs import check_device
 
 NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
@@ -48,6 +51,41 @@ def device_suffix(device: str) -> str:
 def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, device: str = "cpu",
             keep_best: bool = False) -> Path:
     return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}{'_best' if keep_best else ''}"
+
+
+#: one JSON line per finished run (``run_record``), keyed by its run folder's name
+RUNS_FILE = BENCHMARK_RESULTS / "liif_original_sizes_runs.jsonl"
+#: what a record keeps of each method's entry in the run's metrics.json
+RECORD_FIELDS = ("rel_l1", "epochs", "stop", "kept_epoch", "train_seconds")
+
+
+def run_record(folder: Path) -> dict:
+    """The record of a finished run folder: its name, the notebook's parameters that define the
+    grid point, each method's ``RECORD_FIELDS``, its start time and the machine it ran on."""
+    m = json.loads((folder / "metrics.json").read_text())
+    info = json.loads((folder / "run_info.json").read_text())
+    params = info.get("parameters", {})
+    return {"run": folder.name, "R": m.get("R", params.get("R")), "T_low": m.get("T_low", params.get("T_LOW")),
+            "seed": m.get("seed", params.get("SEED")), "N": m.get("N", params.get("N")), "device": m.get("device", "cpu"),
+            "epochs_max": params.get("EPOCHS"), "plateau": params.get("PLATEAU"), "budget_s": params.get("MAX_SECONDS"),
+            "keep_best": params.get("KEEP_BEST"), "start_time": info.get("start_time"), "machine": machine(info),
+            "methods": {k: {f: v[f] for f in RECORD_FIELDS if f in v} for k, v in m["methods"].items()}}
+
+
+def load_records(path: Path = RUNS_FILE) -> dict:
+    """Recorded runs by run folder name (the last line of a name wins)."""
+    if not path.is_file():
+        return {}
+    records = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {r["run"]: r for r in records}
+
+
+def save_record(record: dict, path: Path = RUNS_FILE) -> None:
+    """Add or replace (by run name) one record; the file is rewritten sorted by name, atomically."""
+    records = {**load_records(path), record["run"]: record}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(records[k], sort_keys=True) + "\n" for k in sorted(records)))
+    tmp.replace(path)
 
 
 #: relative L1 of the zero image: a model above it has diverged (worse than predicting nothing)
@@ -112,7 +150,8 @@ def main():
     ap.add_argument("--keep-best", action="store_true",
                     help="each model ends with its lowest-validation epoch's weights (notebook 05's KEEP_BEST; default: the last epoch's)")
     ap.add_argument("--table-only", action="store_true",
-                    help="train nothing: write the table from the runs of the grid already finished in --work")
+                    help="train nothing: write the table from the runs of the grid recorded or finished in --work")
+    ap.add_argument("--runs-file", type=Path, default=RUNS_FILE, help="the record of finished runs (one JSON line each)")
     args = ap.parse_args()
     if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1:
         raise SystemExit("--budget-s must be > 0, --epochs >= 1 and --plateau in (0, 1)")
@@ -120,36 +159,41 @@ def main():
         device = check_device(args.device, present=not args.table_only)
     except ValueError as err:
         raise SystemExit(f"--table-only needs the device the runs trained on: {err}" if args.table_only else str(err))
+    records = load_records(args.runs_file)
     rows, verdicts, headline, missing = [], [], [], []
     for R in args.R:
         for T_low in args.T_low:
             runs = []
             for seed in args.seeds:
                 folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s, device, args.keep_best)
-                if not (folder / "metrics.json").exists() and args.table_only:
+                finished = (folder / "metrics.json").exists()
+                if not finished and folder.name not in records and args.table_only:
                     missing.append(f"R {R:g}, T_low {T_low}, seed {seed}")
                     continue
-                if not (folder / "metrics.json").exists():
+                if not finished and folder.name not in records:
                     print(f"running 05 at the original's sizes: R {R:g}, T_low {T_low}, seed {seed} -> {folder}", flush=True)
                     execute(NOTEBOOK, {"R": R, "T_LOW": T_low, "DATA": "sunnybrook", "SEED": seed, "N": args.N,
                                        "EPOCHS": args.epochs, "PLATEAU": args.plateau, "MAX_SECONDS": args.budget_s,
                                        "RETRAIN": True, "DEVICE": device, "KEEP_BEST": args.keep_best,
                                        **ORIGINAL_SIZES}, folder, progress=True)
-                m = json.loads((folder / "metrics.json").read_text())
-                info = json.loads((folder / "run_info.json").read_text())
+                    finished = True
+                if finished:  # a run folder is the source; its record is (re)written from it
+                    records[folder.name] = run_record(folder)
+                    save_record(records[folder.name], args.runs_file)
+                m = records[folder.name]
                 runs.append(m)
                 meth = m["methods"]
                 rows.append(f"| {R:g} | {T_low} | {seed} | {meth['RDN']['rel_l1']:.4f} | {meth['UNet']['rel_l1']:.4f} | "
                             f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
                             f"{epochs_cell(meth['RDN'])}, {epochs_cell(meth['UNet'])} | "
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
-                            f"{(info.get('start_time') or '?')[:10]} | {machine(info)}, {m.get('device', 'cpu')} |")
+                            f"{(m.get('start_time') or '?')[:10]} | {m.get('machine', '?')}, {m.get('device', 'cpu')} |")
                 print(rows[-1], flush=True)
             if runs:
                 verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
                 headline.append(headline_row(R, T_low, runs))
     if not rows:
-        raise SystemExit(f"no finished run of this grid in {args.work}")
+        raise SystemExit(f"no finished run of this grid in {args.work} or {args.runs_file}")
     cmd = (f".venv/bin/python benchmarks/liif_original_sizes.py --R {' '.join(f'{r:g}' for r in args.R)} --T-low "
            f"{' '.join(map(str, args.T_low))} --seeds {' '.join(map(str, args.seeds))} --N {args.N} --budget-s {args.budget_s:g} "
            f"--epochs {args.epochs} --plateau {args.plateau:g} --device {device}" + (" --keep-best" if args.keep_best else ""))

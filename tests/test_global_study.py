@@ -138,6 +138,19 @@ def test_benchmark_summary_compares_with_the_best_tv_and_bart_row_of_each_slice(
     assert any("no slice below BART's best: **missed**" in line for line in lines)
 
 
+def test_benchmark_summary_of_the_inr_alone_gives_its_psnr_instead_of_empty_margins():
+    """A run of the INR only (a tuning run) has nothing to take a margin over: its summary gives the
+    median and worst PSNR over the slices and the peak memory, and judges no target."""
+    summary = _benchmark().summary
+
+    results = {f"{case}|6|lowrank": {"psnr": v, "seconds": 10.0, "peak_mb": mb}
+               for case, v, mb in (("a", 35.0, 500.0), ("b", 38.0, 560.0), ("c", 36.0, 520.0))}
+    lines = summary(results, [6], "lowrank", ["lowrank"], True)
+    assert "| R | slices | median PSNR | worst slice | peak memory (MB, max) |" in lines
+    assert "| 6 | 3 | 36.00 | 35.00 | 560 |" in lines
+    assert not any("Targets" in line or "BART's best" in line for line in lines)
+
+
 def test_retiming_takes_each_slice_s_inr_best_bart_and_best_tv_and_the_ratio_from_one_run():
     """--retime fits, per complete case, the default INR, that case's best BART row and best TV
     row at their chosen weights, case by case; the summary's ratio uses the retimed seconds only

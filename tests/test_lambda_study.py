@@ -132,11 +132,15 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     case = {"data": "phantom", "subject": 1, "R": 6.0, "fit_seed": 0}
-    runs = [{**case, "form": "separate", "log10_lambda": -5.0, "psnr": 31.0},
-            {**case, "form": "separate", "log10_lambda": 0.0, "psnr": 25.0},
-            {**case, "form": "separate", "log10_lambda": 0.0, "psnr": 99.0, "model": {"hidden": 32}},  # other sizes
+    runs = [{**case, "form": "separate", "steps": 2000, "log10_lambda": -5.0, "psnr": 31.0},
+            {**case, "form": "separate", "steps": 2000, "log10_lambda": 0.0, "psnr": 25.0},
+            {**case, "form": "separate", "steps": 2000, "log10_lambda": 0.0, "psnr": 99.0, "model": {"hidden": 32}},  # other sizes
             {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-5": 35.0, "-2.5": 36.0, "0": 24.5}}]
     rows = script.gap_table(runs)
-    assert rows == ["| 0.5 | -2 | 3400 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
+    assert rows == ["| 0.5 | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
     assert script.gap_table(runs[:3]) == []
+    # a separate fit with other steps gives its own row; it never mixes into the 2000-step one
+    longer = {**case, "form": "separate", "steps": 4000, "log10_lambda": -5.0, "psnr": 34.0}
+    assert script.gap_table(runs + [longer]) == rows + [
+        "| 0.5 | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]

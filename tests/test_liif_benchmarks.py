@@ -66,13 +66,42 @@ def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others
     written = {}
     monkeypatch.setattr(script, "execute", lambda *a, **k: pytest.fail("--table-only must not train"))
     monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
+    runs_file = tmp_path / "runs.jsonl"
     monkeypatch.setattr(sys, "argv", ["x", "--R", "6", "--T-low", "4", "8", "--device", "cpu", "--work", str(tmp_path),
-                                      "--table-only"])
+                                      "--table-only", "--runs-file", str(runs_file)])
     script.main()
     text = written["liif_original_sizes"]
     assert "| 6 | 4 | 2 | 0.1150 | 0.1025 |" in text and "10 (plateau), 10 (plateau)" in text
     assert "Not run yet (the command resumes them): R 6, T_low 8, seed 0; R 6, T_low 8, seed 1." in text
-    assert "--table-only" not in text and "--T-low 4 8" in text
+    assert "--table-only" not in text and "--T-low 4 8" in text and "--runs-file" not in text
+    # the finished runs were recorded; without their folders (a fresh clone) the records give the same table
+    assert sorted(script.load_records(runs_file)) == ["R6_T4_N64_seed0_budget1800", "R6_T4_N64_seed1_budget1800"]
+    for seed in (0, 1):
+        for f in script.run_dir(tmp_path, 6, 4, seed, 64, 1800).iterdir():
+            f.unlink()
+    script.main()
+    assert written["liif_original_sizes"] == text
+
+
+def test_original_sizes_record_is_replaced_by_its_run_folder(tmp_path):
+    """A run's record holds what the tables need; recording the same run again replaces its line."""
+    import json
+
+    script = _script("liif_original_sizes")
+    folder = script.run_dir(tmp_path, 3, 8, 1, 64, 1800)
+    folder.mkdir()
+    methods = {"RDN": {"rel_l1": 0.07, "epochs": 9, "stop": "time budget: 1801 s", "train_seconds": 1801.0, "psnr": 30.0}}
+    (folder / "metrics.json").write_text(json.dumps({"R": 3.0, "T_low": 8, "seed": 1, "N": 64, "methods": methods}))
+    (folder / "run_info.json").write_text(json.dumps({"start_time": "2026-12-04T18:00", "cpu_count": 2, "cpu": "x",
+                                                      "parameters": {"MAX_SECONDS": 1800, "EPOCHS": 200, "KEEP_BEST": False}}))
+    runs_file = tmp_path / "runs.jsonl"
+    record = script.run_record(folder)
+    assert record["methods"]["RDN"] == {"rel_l1": 0.07, "epochs": 9, "stop": "time budget: 1801 s", "train_seconds": 1801.0}
+    assert (record["R"], record["T_low"], record["seed"], record["budget_s"], record["machine"]) == (3.0, 8, 1, 1800, "2 x x")
+    script.save_record(record, runs_file)
+    script.save_record({**record, "methods": {"RDN": {"rel_l1": 0.06}}}, runs_file)
+    assert len(runs_file.read_text().splitlines()) == 1
+    assert script.load_records(runs_file)[folder.name]["methods"]["RDN"]["rel_l1"] == 0.06
 
 
 def test_original_sizes_table_of_gpu_runs_is_written_without_a_gpu(tmp_path, monkeypatch):
@@ -94,7 +123,8 @@ def test_original_sizes_table_of_gpu_runs_is_written_without_a_gpu(tmp_path, mon
     written = {}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
-    argv = ["x", "--R", "3", "--T-low", "8", "--seeds", "0", "--work", str(tmp_path), "--table-only", "--device"]
+    argv = ["x", "--R", "3", "--T-low", "8", "--seeds", "0", "--work", str(tmp_path), "--table-only",
+            "--runs-file", str(tmp_path / "runs.jsonl"), "--device"]
     monkeypatch.setattr(sys, "argv", argv + ["cuda"])
     script.main()
     assert "| 3 | 8 | 0 | 0.0700 | 0.0800 | 0.0900 | 0.1000 |" in written["liif_original_sizes_cuda"]
