@@ -296,6 +296,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
     BART's best and over our best TV (median, worst slice), the median time ratio to BART's
     best run, the peak memory, which BART setting was best how often, and the targets."""
     lines, verdicts, retimed, counted = [], [], {}, {}
+    inr_only = not any(m in methods for m in (*BART_METHODS, *TV_METHODS))  # e.g. a tuning run
     for R in Rs:
         cases = sorted({k.split("|")[0] for k in results if k.split("|")[1] == f"{R:g}"})
         rows, best_bart, best_tv = [], {}, {}
@@ -324,7 +325,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             vals = [r[i] for r in rows if r[i] is not None]
             return fn(vals) if vals else None
 
-        if not any(m in methods for m in (*BART_METHODS, *TV_METHODS)):  # the INR alone (e.g. a tuning run)
+        if inr_only:
             lines.append(f"| {R:g} | {len(rows)} | {_fmt(stat(5, statistics.median))} | {_fmt(stat(5, min))} | "
                          f"{_fmt(stat(3, max), '{:.0f}')} |")
             continue
@@ -345,7 +346,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             "| R | slices | median margin over BART's best | worst slice | median margin over our best TV | worst slice | "
             "median time ratio INR / BART's best | INR peak memory (MB, max) | BART's best setting | our best TV |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    if not any(m in methods for m in (*BART_METHODS, *TV_METHODS)):
+    if inr_only:
         head = [f"Summary (`{default}` alone: no BART or TV row to take a margin over; PSNR in dB over the slices):", "",
                 "| R | slices | median PSNR | worst slice | peak memory (MB, max) |", "|---|---|---|---|---|"]
     runs = sorted({r["retimed"]["run"] for r in results.values() if r.get("retimed")})
@@ -447,10 +448,10 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
 
 
 def _save(results: dict, store: Path):
+    from inr_utils.runs import write_text_atomic
+
     store.parent.mkdir(exist_ok=True)
-    partial = store.with_suffix(".json.tmp")  # a killed run never leaves a truncated file
-    partial.write_text(json.dumps(results, indent=1) + "\n")
-    partial.replace(store)
+    write_text_atomic(store, json.dumps(results, indent=1) + "\n")
 
 
 def retime(jobs, results: dict, store: Path, case_file, opts: dict, workers: int, failures: list):

@@ -43,9 +43,10 @@ def gap_table(runs: list) -> list:
     for r in runs:
         if r["form"] != "conditional":
             continue
-        for steps in sorted({k[-2] for k in separate if k[:-2] == case(r)}):
-            gaps = {ll: r["psnr"][key] - separate[(*case(r), steps, ll)] for key in r["psnr"]
-                    for ll in [float(key)] if (*case(r), steps, ll) in separate}
+        c = case(r)
+        for steps in sorted({k[-2] for k in separate if k[:-2] == c}):
+            gaps = {ll: r["psnr"][key] - separate[(*c, steps, ll)] for key in r["psnr"]
+                    for ll in [float(key)] if (*c, steps, ll) in separate}
             if not gaps:
                 continue
             cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))

@@ -36,7 +36,7 @@ import numpy as np
 from inr_utils import REPO_ROOT
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
 from inr_utils.report import BENCHMARK_RESULTS, BESIDE, HEADLINE, machine, write_benchmark
-from inr_utils.runs import check_device
+from inr_utils.runs import check_device, write_text_atomic
 
 NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
 #: the original's encoders (notebook 05's parameters)
@@ -65,8 +65,8 @@ def run_record(folder: Path) -> dict:
     m = json.loads((folder / "metrics.json").read_text())
     info = json.loads((folder / "run_info.json").read_text())
     params = info.get("parameters", {})
-    return {"run": folder.name, "R": m.get("R", params.get("R")), "T_low": m.get("T_low", params.get("T_LOW")),
-            "seed": m.get("seed", params.get("SEED")), "N": m.get("N", params.get("N")), "device": m.get("device", "cpu"),
+    return {"run": folder.name, "R": m.get("R"), "T_low": m.get("T_low"), "seed": m.get("seed"), "N": m.get("N"),
+            "device": m.get("device", "cpu"),
             "epochs_max": params.get("EPOCHS"), "plateau": params.get("PLATEAU"), "budget_s": params.get("MAX_SECONDS"),
             "keep_best": params.get("KEEP_BEST"), "start_time": info.get("start_time"), "machine": machine(info),
             "methods": {k: {f: v[f] for f in RECORD_FIELDS if f in v} for k, v in m["methods"].items()}}
@@ -83,9 +83,7 @@ def load_records(path: Path = RUNS_FILE) -> dict:
 def save_record(record: dict, path: Path = RUNS_FILE) -> None:
     """Add or replace (by run name) one record; the file is rewritten sorted by name, atomically."""
     records = {**load_records(path), record["run"]: record}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(records[k], sort_keys=True) + "\n" for k in sorted(records)))
-    tmp.replace(path)
+    write_text_atomic(path, "".join(json.dumps(records[k], sort_keys=True) + "\n" for k in sorted(records)))
 
 
 #: relative L1 of the zero image: a model above it has diverged (worse than predicting nothing)

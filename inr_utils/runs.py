@@ -205,7 +205,13 @@ def record_run(executed) -> Path:
             "end_time": meta.get("end_time"), "seconds": meta.get("duration"), "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(), "code": code_version()}
     path = executed.parent / "run_info.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(info, indent=1))
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through ``<path>.tmp`` beside it, so that a killed run leaves
+    the old file or the new one, never a truncated one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
