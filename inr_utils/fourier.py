@@ -98,17 +98,16 @@ class SenseOp:
         if self._even:  # shifts folded in (module docstring): M F_c (S x) = (s D M) fft2((D S) x)
             self._smaps_d = self.smaps * checkerboard(H, W, device)
             self._mask_d = (self.mask[:, None, :] * checkerboard(H, W, device, True))[:, None]  # (T, 1, H, W)
-        # hybrid space (module docstring): the centred 1-D FFT along W, for even W as
-        # s_W D_W fft(D_W u) with D_W = (-1)^x and s_W = (-1)^(W/2), folded into maps and mask
+        # hybrid space (module docstring): for even W the centred 1-D FFT along W is
+        # F_W u = s_W D_W fft(D_W u) / sqrt(W) with D_W = (-1)^x and s_W = (-1)^(W/2); D_W is folded
+        # into the maps, 1/sqrt(W) into the mask, and s_W D_W stays on the residual (its signed form)
         self._even_w = W % 2 == 0
         if self._even_w:
             self._board_w = board = 1 - 2 * (torch.arange(W, device=device) % 2).to(torch.float32)
+            self._sign_w = board * (-1.0) ** ((W // 2) % 2)  # s_W D_W
             self._smaps_w = self.smaps * board
-            self._mask_w = self._m * board * (-1.0) ** ((W // 2) % 2)
-        self._signed = self._even_w  # the data term's signed residual (``_residual``)
-        if self._signed:
-            self._mask_s = self._m / math.sqrt(W)  # the orthonormal FFT's scale folded into the mask
-            self._coil_scale = board / math.sqrt(W)  # and into the maps of the gradient
+            self._mask_s = self._m / math.sqrt(W)
+            self._coil_scale = board / math.sqrt(W)  # F_W^H M r = coil_scale * ifft(s_W D_W M r) without normalisation
             self._smaps_grad = (self.smaps * self._coil_scale).conj().resolve_conj()
         self._hybrid_y = None  # (y, y._version, its hybrid form for ``_residual``, 0.5 ||(1 - M) y||^2) of the last data term
 
@@ -139,24 +138,21 @@ class SenseOp:
         """M F_W (S x): coil data (..., T, C, H, W) with rows in image space, columns in k-space;
         ``smaps`` (C, H, W) replaces the operator's maps."""
         if self._even_w:
-            return self._mask_w * torch.fft.fft(x.unsqueeze(-3) * self._maps_w(smaps), dim=-1, norm="ortho")
+            return self._sign_w * self._signed_forward(x, self._maps_w(smaps))
         return self._m * _fft1c(x.unsqueeze(-3) * (self.smaps if smaps is None else smaps), inverse=False)
+
+    def adjoint_hybrid(self, r: torch.Tensor) -> torch.Tensor:
+        """The adjoint of ``forward_hybrid``: sum_c conj(S_c) F_W^H (M r_c)."""
+        signed = self._m * r * self._sign_w if self._even_w else self._m * r
+        return _sum_coils(self._gradient_maps(None, self._gradient_scale()), self._coil_gradient(signed))
 
     def _maps_w(self, smaps: Optional[torch.Tensor]) -> torch.Tensor:
         """The maps (``smaps``, None: the operator's) with D_W folded in (even W)."""
         return self._smaps_w if smaps is None else smaps * self._board_w
 
-    def coil_images_hybrid(self, r: torch.Tensor) -> torch.Tensor:
-        """F_W^H M r: the coil images (..., T, C, H, W) of hybrid-space data, before the maps."""
-        if self._even_w:
-            return self._board_w * torch.fft.ifft(self._mask_w * r, dim=-1, norm="ortho")
-        return _fft1c(self._m * r, inverse=True)
-
-    def adjoint_hybrid(self, r: torch.Tensor) -> torch.Tensor:
-        """The adjoint of ``forward_hybrid``: sum_c conj(S_c) F_W^H (M r_c)."""
-        if self._even_w:
-            return (self._smaps_w.conj() * torch.fft.ifft(self._mask_w * r, dim=-1, norm="ortho")).sum(dim=-3)
-        return (self.smaps.conj() * _fft1c(self._m * r, inverse=True)).sum(dim=-3)
+    def _signed_forward(self, x: torch.Tensor, maps_w: torch.Tensor, frames: slice = slice(None)) -> torch.Tensor:
+        """M fft(D_W S x) / sqrt(W) = s_W D_W M F_W (S x) (even W; ``maps_w`` with D_W folded in)."""
+        return torch.fft.fft(x.unsqueeze(-3) * maps_w, dim=-1).mul_(self._mask_s[frames])
 
     def _hybrid_data(self, y: torch.Tensor):
         """(the measured data as ``_residual`` compares with it, 0.5 ||(1 - M) y||^2), computed
@@ -167,7 +163,7 @@ class SenseOp:
             y_masked = self.apply_mask(y)
             outside = 0.5 * float((y - y_masked).abs().pow(2).sum()) if y.numel() else 0.0
             y_h = _fft1c(y_masked, inverse=True, dim=-2)
-            cached = self._hybrid_y = (y, y._version, self._mask_w * y_h if self._signed else y_h, outside)
+            cached = self._hybrid_y = (y, y._version, y_h * self._sign_w if self._even_w else y_h, outside)
         return cached[2], cached[3]
 
     def _residual(self, x: torch.Tensor, y_h: torch.Tensor, maps: Optional[torch.Tensor] = None,
@@ -178,25 +174,24 @@ class SenseOp:
         and the gradient's inverse FFT needs no mask (``_coil_gradient``). ``maps``: for even W
         with D_W folded in (``_maps_w``), otherwise as they are (None: the operator's).
         ``frames``: x and y_h hold only that block of the frames (signed form only)."""
-        if not self._signed:
+        if not self._even_w:
             return self.forward_hybrid(x, maps) - y_h
-        maps_w = self._smaps_w if maps is None else maps
-        return torch.fft.fft(x.unsqueeze(-3) * maps_w, dim=-1).mul_(self._mask_s[frames]).sub_(y_h)
+        return self._signed_forward(x, self._smaps_w if maps is None else maps, frames).sub_(y_h)
 
     def _gradient_scale(self):
         """The scale of ``_coil_gradient``: F_W^H M r = scale * v (None: v itself)."""
-        return self._coil_scale if self._signed else None
+        return self._coil_scale if self._even_w else None
 
     def _coil_gradient(self, r: torch.Tensor) -> torch.Tensor:
         """v with F_W^H M r = ``_gradient_scale()`` * v (the coil images of a ``_residual``,
-        before the maps)."""
-        if not self._signed:
-            return self.coil_images_hybrid(r)
+        before the maps; r is masked, as every ``_residual`` is)."""
+        if not self._even_w:
+            return _fft1c(r, inverse=True)
         return torch.fft.ifft(r, dim=-1, norm="forward")
 
     def _gradient_maps(self, smaps: Optional[torch.Tensor], scale) -> torch.Tensor:
         """conj(scale S) (C, H, W), resolved: the maps that take ``_coil_gradient``'s v to the image."""
-        if smaps is None and self._signed:
+        if smaps is None and self._even_w:
             return self._smaps_grad
         maps = self.smaps if smaps is None else smaps
         return (maps.conj() if scale is None else (maps * scale).conj()).resolve_conj()
@@ -258,10 +253,10 @@ def _value_and_gradients(op: SenseOp, x: torch.Tensor, y_h: torch.Tensor, smaps:
     of x), each block's residual going straight into its gradients: one pass over the coil
     data in cache instead of several over all of it. Odd W (unsigned residual): one block."""
     T = x.shape[-3]
-    step = FRAMES_PER_BLOCK if op._signed else T
+    step = FRAMES_PER_BLOCK if op._even_w else T
     scale = op._gradient_scale()  # z = scale * v
     maps = op.smaps if smaps is None else smaps
-    residual_maps = op._maps_w(smaps) if op._signed else smaps  # folded once for every block
+    residual_maps = op._maps_w(smaps) if op._even_w else smaps  # folded once for every block
     grad_maps = op._gradient_maps(smaps, scale) if need_x else None
     value = x.new_zeros((), dtype=x.real.dtype)
     dx = torch.empty_like(x) if need_x else None

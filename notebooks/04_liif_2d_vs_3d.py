@@ -88,7 +88,6 @@ OUT_DIR: Optional[str] = None  # None: outputs/04_liif_2d_vs_3d/R<R>[_<data>][_s
 
 # %%
 DEVICE = check_device(DEVICE)
-BF16 = liif.bf16_supported(DEVICE) if BF16 is None else bool(BF16)
 data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY), T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
                        cache_gb=SAMPLE_CACHE_GB, **liif.preset_data(PRESET))
 model = dict(hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, bf16=BF16)
@@ -98,11 +97,10 @@ experiment = liif.LiifExperiment(
     {"2D-C8": liif.preset(PRESET, "unet2d", T_LOW, {"channels": UNET2D_CHANNELS}, C=8, **model),
      "2D-C64": liif.preset(PRESET, "unet2d", T_LOW, {"channels": UNET2D_CHANNELS}, C=64, **model),
      "3D-C16": liif.preset(PRESET, "unet3d", T_LOW, {"channels": UNET3D_CHANNELS}, C=16, **model)},
-    extra={"bf16": BF16},
     shipped=None if RETRAIN else liif.shipped_dir("04_liif_2d_vs_3d", R, DATA, SEED), device=DEVICE)
 runner = liif.LiifRunner(experiment)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "04_liif_2d_vs_3d", data.acquisition.R, DATA, SEED))
-print(runner.describe() + f", bfloat16 encoders: {BF16}")
+print(runner.describe())
 
 # %% [markdown]
 # ## One sample

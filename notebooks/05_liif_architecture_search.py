@@ -99,7 +99,6 @@ OUT_DIR: Optional[str] = None  # None: outputs/05_liif_architecture_search/R<R>_
 # %%
 EPOCHS = (40 if T_LOW <= 4 else 32) if EPOCHS is None else EPOCHS
 DEVICE = check_device(DEVICE)
-BF16 = liif.bf16_supported(DEVICE) if BF16 is None else bool(BF16)
 data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY), T_EVAL, N_TRAIN, N_VAL, N_TEST, SEED,
                        augment=AUGMENT, cache_gb=SAMPLE_CACHE_GB)
 model = dict(T_low=T_LOW, C=C, hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, input=INPUT, image_skip=IMAGE_SKIP,
@@ -111,11 +110,11 @@ experiment = liif.LiifExperiment(
      "RDN": liif.ModelConfig(liif.EncoderConfig("rdn3d", channels=RDN_CHANNELS, blocks=RDN_BLOCKS, layers=RDN_LAYERS,
                                                 growth=RDN_GROWTH, circular=CIRCULAR_TIME), **model)},
     tv_log_lambdas=TV_LOG_LAMBDAS, tv_iters=TV_ITERS, order=("RDN", "UNet", "TV", "ZF"),
-    extra={"epochs": EPOCHS, "batch": BATCH, "bf16": BF16},
+    extra={"epochs": EPOCHS, "batch": BATCH},
     shipped=None if RETRAIN else liif.shipped_dir("05_liif_architecture_search", R, DATA, SEED, T=T_LOW), device=DEVICE)
 runner = liif.LiifRunner(experiment)
 out = RunOutputs(resolve_out_dir(OUT_DIR, "05_liif_architecture_search", data.acquisition.R, DATA, SEED, T=T_LOW))
-print(runner.describe() + f", bfloat16 CNNs: {BF16}")
+print(runner.describe())
 
 # %% [markdown]
 # ## Tune temporal TV on the validation subjects, train the UNet and RDN encoders, evaluate

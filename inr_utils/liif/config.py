@@ -165,7 +165,7 @@ class ModelConfig:
     dc_cascade: Sequence[int] = ()  # widths of each data-consistency stage's small 3D UNet (): off
     dc_stages: int = 1  # stages of dc_cascade (0 when it is off)
     final_dc: bool = False  # a soft data-consistency step on the encoder's corrected bins
-    bf16: bool = False  # bfloat16 autocast of the CNNs
+    bf16: Optional[bool] = False  # bfloat16 autocast of the CNNs (None: where the model's device has fast bfloat16)
 
     def __post_init__(self):
         if not isinstance(self.encoder, EncoderConfig):
@@ -184,7 +184,7 @@ class ModelConfig:
         if not self.dc_cascade:
             self.dc_stages = 0
         self.residual, self.image_skip = bool(self.residual), bool(self.image_skip)
-        self.final_dc, self.bf16 = bool(self.final_dc), bool(self.bf16)
+        self.final_dc, self.bf16 = bool(self.final_dc), None if self.bf16 is None else bool(self.bf16)
 
     @property
     def in_channels(self) -> int:

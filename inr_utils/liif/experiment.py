@@ -11,7 +11,7 @@ test subjects at their uniform query times, and return the run's record (``LiifR
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -23,7 +23,7 @@ from ..runs import RunOutputs, check_device, check_int
 from .config import DataConfig, ModelConfig, TrainConfig
 from .data import datasets
 from .evaluation import evaluate_all, mean_metrics, tune_tv, tv_at_queries
-from .model import LiifCine
+from .model import LiifCine, bf16_supported
 from .shipped import provenance
 from .training import train_all
 
@@ -34,7 +34,7 @@ class LiifExperiment:
 
     data: DataConfig
     training: TrainConfig
-    models: dict  # name -> ModelConfig
+    models: dict  # name -> ModelConfig (bf16=None becomes whether ``device`` has fast bfloat16)
     tv_log_lambdas: Optional[Sequence[float]] = None  # temporal-TV candidates tuned on validation (None: no TV row)
     tv_iters: int = 300
     order: Optional[Sequence[str]] = None  # the methods' order in the record (None: ZF, the models, TV)
@@ -54,6 +54,14 @@ class LiifExperiment:
                 raise ValueError(f"TV_LOG_LAMBDAS must be a non-empty list of finite numbers, got {self.tv_log_lambdas!r}")
             self.tv_iters = check_int("TV_ITERS", self.tv_iters)
         self.device = check_device(self.device)
+        self.models = {name: c if c.bf16 is not None else replace(c, bf16=bf16_supported(self.device))
+                       for name, c in self.models.items()}
+
+    @property
+    def bf16(self):
+        """Whether the models run in bfloat16: one bool when they agree, else {name: bool}."""
+        values = {name: c.bf16 for name, c in self.models.items()}
+        return next(iter(values.values())) if len(set(values.values())) == 1 else values
 
 
 @dataclass
@@ -79,7 +87,8 @@ class LiifRunner:
     def describe(self) -> str:
         a = self.exp.data.acquisition
         return (f"train {len(self.train_set)}, validation {len(self.val_set)}, test {len(self.test_set)} subjects; "
-                f"R = {a.R:g}, T_low = {a.T_low}; {self.exp.training.epochs} epochs; models on {self.exp.device}")
+                f"R = {a.R:g}, T_low = {a.T_low}; {self.exp.training.epochs} epochs; models on {self.exp.device}, "
+                f"bfloat16: {self.exp.bf16}")
 
     def run(self, out: RunOutputs) -> LiifResult:
         exp = self.exp
@@ -102,7 +111,7 @@ class LiifRunner:
             infer_seconds["TV"] = (time.perf_counter() - t0) / len(samples)
         d = exp.data
         record = {"R": d.acquisition.R, "T_low": d.acquisition.T_low, "seed": d.seed,
-                  "data": data_label(d.data), "N": d.N, **exp.extra, "device": exp.device,
+                  "data": data_label(d.data), "N": d.N, **exp.extra, "bf16": exp.bf16, "device": exp.device,
                   "test_subjects": [s.name for s in self.test_set.subjects]}
         if tv_ll is not None:
             record.update(tv_log10_lambda=tv_ll, tv_validation=tv_scores)

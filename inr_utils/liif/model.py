@@ -134,7 +134,8 @@ class LiifCine(nn.Module):
 
     def _cnn(self, net, x):
         """A convolutional network, in bfloat16 autocast when ``bf16`` (the FFTs and the decoder stay float32)."""
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        bf16 = bf16_supported(x.device.type) if self.bf16 is None else self.bf16
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             return net(x).float()
 
     @staticmethod

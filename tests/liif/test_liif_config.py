@@ -68,3 +68,15 @@ def test_train_and_data_configs_are_checked():
     with pytest.raises(ValueError, match="another T_low"):
         liif.LiifExperiment(liif.DataConfig(None, 16, liif.AcquisitionSpec(3, 4, 8, 4)), liif.TrainConfig(1),
                             {"m": mc("unet3d", 8)})
+
+
+def test_bf16_none_means_where_the_device_has_it(monkeypatch):
+    """bf16=None in a model's settings becomes the experiment device's bfloat16 support (the
+    record then holds that bool); an explicit value is kept; models that differ are named."""
+    data = liif.DataConfig(None, 16, liif.AcquisitionSpec(3, 4, 8, 4))
+    for supported in (True, False):
+        monkeypatch.setattr("inr_utils.liif.experiment.bf16_supported", lambda device: supported)
+        exp = liif.LiifExperiment(data, liif.TrainConfig(1), {"a": mc("unet3d", 4, bf16=None), "b": mc("unet3d", 4, bf16=None)})
+        assert exp.models["a"].bf16 is supported and exp.bf16 is supported
+    mixed = liif.LiifExperiment(data, liif.TrainConfig(1), {"a": mc("unet3d", 4, bf16=None), "b": mc("unet3d", 4, bf16=True)})
+    assert mixed.bf16 == {"a": False, "b": True}
