@@ -5,8 +5,8 @@ the run's default folder name, e.g. ``R6_T8_sunnybrook``), written by ``ship`` f
 run: weights stored in float16 (about half the size; ``load_model`` casts them back to float32),
 the ``ModelConfig``, the training history and the run's *provenance*: the data, acquisition,
 training settings and split it was trained on. A notebook evaluates a shipped model instead of
-training when its provenance equals the run's (``LiifExperiment.shipped``; the notebooks'
-``RETRAIN=True`` trains anyway). Each run folder has a ``manifest.json``: the test metrics of
+training when its provenance equals the run's, except for bfloat16, which only says how the
+CNNs run (``LiifExperiment.shipped``; the notebooks' ``RETRAIN=True`` trains anyway). Each run folder has a ``manifest.json``: the test metrics of
 the run that trained the models (full precision), its subjects and settings.
 
     python -m inr_utils.pipeline ship-models outputs/05_liif_architecture_search/R6_T8_sunnybrook
@@ -44,20 +44,35 @@ def provenance(model_config, data: DataConfig, training: TrainConfig, split: dic
     return json.loads(json.dumps({"model": model_config.to_dict(), "data": d, "training": t, "split": split}))
 
 
+def _weights_key(prov: Optional[dict]) -> dict:
+    """A provenance without the model's ``bf16``: bfloat16 autocast is how the CNNs run on a
+    device, not what the weights are, so a model trained in bfloat16 is the same model on a CPU
+    without fast bfloat16 (where it runs in float32)."""
+    prov = dict(prov or {})
+    if isinstance(prov.get("model"), dict):
+        prov["model"] = {k: v for k, v in prov["model"].items() if k != "bf16"}
+    return prov
+
+
 def find(directory: Optional[Path], name: str, wanted: dict) -> Optional[dict]:
     """The saved state of model ``name`` in ``directory`` when its provenance equals ``wanted``
-    (else None, with a line saying why when a file is there but differs)."""
+    up to the model's ``bf16`` (``_weights_key``; else None, with a line saying why when a file
+    is there but differs). The run's own ``bf16`` decides how the model is evaluated."""
     if directory is None:
         return None
     path = Path(directory) / f"{name}.pt"
     if not path.is_file():
         return None
     state = torch.load(path, map_location="cpu", weights_only=False)
-    have = state.get("extra", {}).get("provenance")
-    if have != wanted:
-        differs = sorted(k for k in wanted if (have or {}).get(k) != wanted[k])
+    have, want = _weights_key(state.get("extra", {}).get("provenance")), _weights_key(wanted)
+    if have != want:
+        differs = sorted(k for k in want if have.get(k) != want[k])
         print(f"{name}: the shipped model {path} was trained with other {', '.join(differs)}; training it here")
         return None
+    trained_bf16 = state["extra"]["provenance"]["model"].get("bf16")
+    if trained_bf16 != wanted["model"].get("bf16"):
+        print(f"{name}: the shipped model was trained with bf16={trained_bf16}; this run evaluates it with "
+              f"bf16={wanted['model'].get('bf16')} (its metrics may differ from the shipped run's in the last digits)")
     state["path"] = str(path)
     return state
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .config import ModelConfig, TrainConfig
 from .data import LiifDataset, collate
-from .model import LiifCine
+from .model import LiifCine, bf16_supported
 from .shipped import find as find_shipped
 
 
@@ -207,11 +207,16 @@ def save_model(model: LiifCine, path, extra: Optional[dict] = None):
     _atomic_save({"config": model.config.to_dict(), "model": model.state_dict(), "extra": extra or {}}, Path(path))
 
 
-def load_model(path, device: str = "cpu") -> LiifCine:
+def load_model(path, device: str = "cpu", bf16: Optional[bool] = None) -> LiifCine:
     """A saved model, rebuilt from the config it carries, in eval mode, on ``device``.
 
         model = liif.load_model("outputs/05_liif_architecture_search/R6_T8_sunnybrook/models/UNet.pt")
         cine = model.apply_to(liif.collate([sample]))[0]   # (T_query, H, W) complex
+
+    ``bf16``: bfloat16 autocast of the CNNs. None: a model saved with bfloat16 (True or None)
+    runs in it where ``device`` has fast bfloat16 (``bf16_supported``) and in float32 elsewhere
+    (a CPU without AVX512-BF16 emulates bfloat16 many times slower than float32); a model saved
+    with float32 stays in it. True / False: that.
     """
     path = Path(path)
     if not path.exists():
@@ -219,7 +224,10 @@ def load_model(path, device: str = "cpu") -> LiifCine:
     state = torch.load(path, map_location="cpu", weights_only=False)  # a model trained on a GPU loads anywhere
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(f"{path} is not a LIIF model written by save_model (keys: config, model, extra)")
-    model = LiifCine(ModelConfig.from_dict(state["config"]))
+    config = ModelConfig.from_dict(state["config"])
+    if bf16 is None:
+        bf16 = config.bf16 is not False and bf16_supported(str(device))
+    model = LiifCine(replace(config, bf16=bool(bf16)))
     model.load_state_dict(state["model"])  # copies into the float32 parameters (shipped weights are float16)
     return model.to(device).eval()
 

@@ -152,9 +152,11 @@ def test_dc_options_are_checked():
         liif.LiifCine(mc("unet3d", 4, 4, image_skip=True, dc_cascade=[4], dc_stages=0, **kw))
 
 
-def test_bf16_autocast_changes_only_the_cnn_precision(tmp_path):
+def test_bf16_autocast_changes_only_the_cnn_precision(tmp_path, monkeypatch):
     """bf16=True runs the convolutional networks in bfloat16 autocast: same weights give the
-    float32 output to bfloat16 accuracy (but not bit for bit), and the setting is saved."""
+    float32 output to bfloat16 accuracy (but not bit for bit). The setting is saved; loading
+    keeps it where the device has fast bfloat16 and falls back to float32 elsewhere (emulated
+    bfloat16 is many times slower), unless asked for."""
     s = liif.make_sample(liif.subjects(None, "test", 16, 1)[0], SPEC, seed=0, train=False)
     f32, b16 = _cascade([4, 8], final_dc=True), _cascade([4, 8], final_dc=True, bf16=True)
     with torch.no_grad():
@@ -165,4 +167,11 @@ def test_bf16_autocast_changes_only_the_cnn_precision(tmp_path):
     err = np.abs(got - want).max() / np.abs(want).max()
     assert 1e-6 < err < 3e-2
     liif.save_model(b16, tmp_path / "b16.pt")
-    assert liif.load_model(tmp_path / "b16.pt").bf16
+    liif.save_model(f32, tmp_path / "f32.pt")
+    for supported in (True, False):
+        monkeypatch.setattr("inr_utils.liif.training.bf16_supported", lambda device: supported)
+        back = liif.load_model(tmp_path / "b16.pt")
+        assert back.bf16 is supported and back.config.bf16 is supported
+        assert liif.load_model(tmp_path / "b16.pt", bf16=True).bf16 is True
+        assert liif.load_model(tmp_path / "f32.pt").bf16 is False  # float32 stays float32
+    assert np.allclose(liif.predict(back, s)[0], want, atol=1e-5 * np.abs(want).max())  # float32: f32's output

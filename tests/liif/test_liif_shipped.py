@@ -48,9 +48,9 @@ def test_training_stops_at_a_plateau_and_a_resumed_run_stays_stopped(tmp_path):
     assert again["epoch"] == [1, 2, 3] and again["stop"] == h["stop"]
 
 
-def _experiment(shipped=None, seed=0):
+def _experiment(shipped=None, seed=0, bf16=False):
     data = liif.DataConfig(None, 16, SPEC, 6, n_train=2, n_val=1, n_test=1, seed=seed)
-    return liif.LiifExperiment(data, liif.TrainConfig(2, batch=2), {"3D": mc("unet3d", 4, 4, hidden=8, layers=2,
+    return liif.LiifExperiment(data, liif.TrainConfig(2, batch=2), {"3D": mc("unet3d", 4, 4, hidden=8, layers=2, bf16=bf16,
                                                                            encoder_kwargs={"channels": [4, 8]})},
                                shipped=shipped)
 
@@ -78,6 +78,14 @@ def test_a_shipped_model_is_evaluated_instead_of_trained_only_when_every_setting
     other = liif.LiifRunner(_experiment(shipped=dest, seed=1)).run(RunOutputs(tmp_path / "other"))  # another seed
     assert "shipped" not in other.record["methods"]["3D"]
     assert "was trained with other data; training it here" in capsys.readouterr().out
+
+    # bfloat16 says how the CNNs run, not what the weights are: a run in the other precision
+    # (a device with or without fast bfloat16) evaluates the shipped model in its own precision
+    b16 = liif.LiifRunner(_experiment(shipped=dest, bf16=True)).run(RunOutputs(tmp_path / "b16"))
+    assert b16.record["methods"]["3D"]["shipped"] == str(dest / "3D.pt") and b16.record["bf16"] is True
+    assert "trained with bf16=False; this run evaluates it with bf16=True" in capsys.readouterr().out
+    c = b16.recons["3D"][0]
+    assert 0 < np.linalg.norm(c - b) < 3e-2 * np.linalg.norm(b)  # bfloat16 CNNs: close, not equal
 
 
 def test_ship_refuses_a_folder_without_a_finished_run(tmp_path):
