@@ -11,6 +11,7 @@ test subjects at their uniform query times, and return the run's record (``LiifR
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -54,8 +55,12 @@ class LiifExperiment:
                 raise ValueError(f"TV_LOG_LAMBDAS must be a non-empty list of finite numbers, got {self.tv_log_lambdas!r}")
             self.tv_iters = check_int("TV_ITERS", self.tv_iters)
         self.device = check_device(self.device)
-        self.models = {name: c if c.bf16 is not None else replace(c, bf16=bf16_supported(self.device))
-                       for name, c in self.models.items()}
+        fast = bf16_supported(self.device)
+        self.models = {name: c if c.bf16 is not None else replace(c, bf16=fast) for name, c in self.models.items()}
+        emulated = [name for name, c in self.models.items() if c.bf16 and not fast]
+        if emulated:
+            warnings.warn(f"models {emulated} run their CNNs in bfloat16, which {self.device} does not have fast "
+                          "(emulated, many times slower than float32); BF16=None uses it only where it is fast", RuntimeWarning)
 
     @property
     def bf16(self):

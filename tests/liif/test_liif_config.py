@@ -72,11 +72,13 @@ def test_train_and_data_configs_are_checked():
 
 def test_bf16_none_means_where_the_device_has_it(monkeypatch):
     """bf16=None in a model's settings becomes the experiment device's bfloat16 support (the
-    record then holds that bool); an explicit value is kept; models that differ are named."""
+    record then holds that bool); an explicit value is kept; models that differ are named; an
+    explicit bfloat16 on a device without fast bfloat16 is warned about."""
     data = liif.DataConfig(None, 16, liif.AcquisitionSpec(3, 4, 8, 4))
     for supported in (True, False):
         monkeypatch.setattr("inr_utils.liif.experiment.bf16_supported", lambda device: supported)
         exp = liif.LiifExperiment(data, liif.TrainConfig(1), {"a": mc("unet3d", 4, bf16=None), "b": mc("unet3d", 4, bf16=None)})
         assert exp.models["a"].bf16 is supported and exp.bf16 is supported
-    mixed = liif.LiifExperiment(data, liif.TrainConfig(1), {"a": mc("unet3d", 4, bf16=None), "b": mc("unet3d", 4, bf16=True)})
+    with pytest.warns(RuntimeWarning, match=r"models \['b'\] run their CNNs in bfloat16, which cpu does not have fast"):
+        mixed = liif.LiifExperiment(data, liif.TrainConfig(1), {"a": mc("unet3d", 4, bf16=None), "b": mc("unet3d", 4, bf16=True)})
     assert mixed.bf16 == {"a": False, "b": True}
