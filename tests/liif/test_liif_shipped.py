@@ -55,6 +55,7 @@ def _experiment(shipped=None, seed=0, bf16=False):
                                shipped=shipped)
 
 
+@pytest.mark.filterwarnings("ignore:models .* run their CNNs in bfloat16")  # the bfloat16 run below, on a CPU without it
 def test_a_shipped_model_is_evaluated_instead_of_trained_only_when_every_setting_matches(tmp_path, capsys):
     run_dir = tmp_path / "04_liif_2d_vs_3d" / "R6"
     trained = liif.LiifRunner(_experiment()).run(out := RunOutputs(run_dir))
