@@ -6,8 +6,9 @@ run: weights stored in float16 (about half the size; ``load_model`` casts them b
 the ``ModelConfig``, the training history and the run's *provenance*: the data, acquisition,
 training settings and split it was trained on. A notebook evaluates a shipped model instead of
 training when its provenance equals the run's, except for bfloat16, which only says how the
-CNNs run (``LiifExperiment.shipped``; the notebooks' ``RETRAIN=True`` trains anyway). Each run folder has a ``manifest.json``: the test metrics of
-the run that trained the models (full precision), its subjects and settings.
+CNNs run (``LiifExperiment.shipped``; the notebooks' ``RETRAIN=True`` trains anyway). Each run
+folder has a ``manifest.json``: the test metrics of the run that trained the models (full
+precision), its subjects and settings.
 
     python -m inr_utils.pipeline ship-models outputs/05_liif_architecture_search/R6_T8_sunnybrook
 """
