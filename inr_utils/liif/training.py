@@ -50,6 +50,14 @@ def _atomic_save(obj, path: Path):
     os.replace(tmp, path)
 
 
+def warn_if_emulated_bf16(model: LiifCine, device, what: str):
+    """A RuntimeWarning when ``model`` is set to run its CNNs in bfloat16 on a ``device``
+    without fast bfloat16 (a CPU without AVX512-BF16 emulates it many times slower than float32)."""
+    if model.bf16 and not bf16_supported(str(device)):
+        warnings.warn(f"{what}: the model runs its CNNs in bfloat16, which {device} does not have fast (emulated, many "
+                      "times slower than float32); bf16=None uses it only where it is fast", RuntimeWarning)
+
+
 def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config: TrainConfig,
           checkpoint: Optional[Path] = None, *, progress: bool = True, desc: str = "train", tag: str = "",
           world: Optional[World] = None) -> dict:
@@ -85,6 +93,8 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     lead = world is None or world.lead
     progress = progress and lead
     device = next(model.parameters()).device
+    if lead:
+        warn_if_emulated_bf16(model, device, desc)
     net = model if world is None else torch.nn.parallel.DistributedDataParallel(model)
     if world is not None:  # channels-last conv weights (05's models) make DDP warn about its bucket layout; only speed
         warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
@@ -229,6 +239,7 @@ def load_model(path, device: str = "cpu", bf16: Optional[bool] = None) -> LiifCi
         bf16 = config.bf16 is not False and bf16_supported(str(device))
     model = LiifCine(replace(config, bf16=bool(bf16)))
     model.load_state_dict(state["model"])  # copies into the float32 parameters (shipped weights are float16)
+    warn_if_emulated_bf16(model, device, str(path))
     return model.to(device).eval()
 
 

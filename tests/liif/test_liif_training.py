@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -119,3 +121,23 @@ def test_provenance_leaves_out_keep_best_only_when_off():
     off = provenance(config, data, liif.TrainConfig(4), {})
     on = provenance(config, data, liif.TrainConfig(4, keep_best=True), {})
     assert "keep_best" not in off["training"] and on["training"]["keep_best"] is True
+
+
+def test_training_or_loading_in_emulated_bf16_is_warned_about(tmp_path, monkeypatch):
+    """A model set to bfloat16 on a device without fast bfloat16 warns when it is trained or
+    loaded (a direct user of ``liif.train``, not only notebooks 04/05); float32 does not."""
+    monkeypatch.setattr("inr_utils.liif.training.bf16_supported", lambda device: False)
+    train_set = liif.LiifDataset(liif.subjects(None, "train", 16, 1), SPEC, train=True, seed=0)
+    val_set = liif.LiifDataset(liif.subjects(None, "val", 16, 1), SPEC, train=False, seed=1)
+    make = lambda bf16: liif.LiifCine(mc("unet3d", 4, 4, hidden=8, layers=2, encoder_kwargs={"channels": [4, 8]}, bf16=bf16))
+    with warnings.catch_warnings():  # as an error: the warning comes before any (emulated, slow) step
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(RuntimeWarning, match=r"tiny: the model runs its CNNs in bfloat16, which cpu does not have fast"):
+            liif.train(make(True), train_set, val_set, liif.TrainConfig(1), progress=False, desc="tiny")
+    liif.save_model(make(True), tmp_path / "m.pt")
+    with pytest.warns(RuntimeWarning, match="m.pt: the model runs its CNNs in bfloat16"):
+        liif.load_model(tmp_path / "m.pt", bf16=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        liif.train(make(False), train_set, val_set, liif.TrainConfig(1), progress=False, desc="tiny")
+        assert liif.load_model(tmp_path / "m.pt").bf16 is False  # None on such a device: float32
