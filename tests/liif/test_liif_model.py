@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -172,6 +174,10 @@ def test_bf16_autocast_changes_only_the_cnn_precision(tmp_path, monkeypatch):
         monkeypatch.setattr("inr_utils.liif.training.bf16_supported", lambda device: supported)
         back = liif.load_model(tmp_path / "b16.pt")
         assert back.bf16 is supported and back.config.bf16 is supported
-        assert liif.load_model(tmp_path / "b16.pt", bf16=True).bf16 is True
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert liif.load_model(tmp_path / "b16.pt", bf16=True).bf16 is True
+        # bfloat16 forced where it is emulated is warned about, and only there
+        assert any("does not have fast" in str(w.message) for w in caught) is (not supported)
         assert liif.load_model(tmp_path / "f32.pt").bf16 is False  # float32 stays float32
     assert np.allclose(liif.predict(back, s)[0], want, atol=1e-5 * np.abs(want).max())  # float32: f32's output
