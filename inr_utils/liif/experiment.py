@@ -11,7 +11,6 @@ test subjects at their uniform query times, and return the run's record (``LiifR
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -26,7 +25,7 @@ from .data import datasets
 from .evaluation import evaluate_all, mean_metrics, tune_tv, tv_at_queries
 from .model import LiifCine, bf16_supported
 from .shipped import provenance
-from .training import train_all
+from .training import train_all, warn_emulated_bf16
 
 
 @dataclass
@@ -59,8 +58,7 @@ class LiifExperiment:
         self.models = {name: c if c.bf16 is not None else replace(c, bf16=fast) for name, c in self.models.items()}
         emulated = [name for name, c in self.models.items() if c.bf16 and not fast]
         if emulated:
-            warnings.warn(f"models {emulated} run their CNNs in bfloat16, which {self.device} does not have fast "
-                          "(emulated, many times slower than float32); BF16=None uses it only where it is fast", RuntimeWarning)
+            warn_emulated_bf16(f"models {emulated} run their CNNs", self.device, "BF16=None")
 
     @property
     def bf16(self):

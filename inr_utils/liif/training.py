@@ -50,12 +50,18 @@ def _atomic_save(obj, path: Path):
     os.replace(tmp, path)
 
 
+def warn_emulated_bf16(subject: str, device, setting: str = "bf16=None"):
+    """The RuntimeWarning that ``subject`` (e.g. "the model runs its CNNs") runs in bfloat16 on a
+    ``device`` without fast bfloat16 (a CPU without AVX512-BF16 emulates it many times slower than
+    float32); the caller decides that it does."""
+    warnings.warn(f"{subject} in bfloat16, which {device} does not have fast (emulated, many times slower than "
+                  f"float32); {setting} uses it only where it is fast", RuntimeWarning)
+
+
 def warn_if_emulated_bf16(model: LiifCine, device, what: str):
-    """A RuntimeWarning when ``model`` is set to run its CNNs in bfloat16 on a ``device``
-    without fast bfloat16 (a CPU without AVX512-BF16 emulates it many times slower than float32)."""
+    """``warn_emulated_bf16`` when ``model`` is set to run its CNNs in bfloat16 on ``device``."""
     if model.bf16 and not bf16_supported(str(device)):
-        warnings.warn(f"{what}: the model runs its CNNs in bfloat16, which {device} does not have fast (emulated, many "
-                      "times slower than float32); bf16=None uses it only where it is fast", RuntimeWarning)
+        warn_emulated_bf16(f"{what}: the model runs its CNNs", device)
 
 
 def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config: TrainConfig,
