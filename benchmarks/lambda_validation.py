@@ -9,13 +9,16 @@ patient SCD0000501 or phantom seed 0. Defaults are notebook 03's.
 
     .venv/bin/python benchmarks/lambda_validation.py --data phantom --subject 1 --R 3 --beta 2
     .venv/bin/python benchmarks/lambda_validation.py --data phantom --subject 1 --R 3 --separate -2.5
+    .venv/bin/python benchmarks/lambda_validation.py --data phantom --subject 1 --R 6 --range -5 -2.5  # a sub-range
     .venv/bin/python benchmarks/lambda_validation.py --data sunnybrook:SCD0000401 --R 3 --beta 1 --fit-seed 1
     .venv/bin/python benchmarks/lambda_validation.py --summarise runs/*.jsonl   # the table of gaps
 
 ``--summarise`` reads the printed JSON lines (one run per line, collected in files) and writes
 ``benchmarks/results/lambda_validation.md``: per setting of the conditional fit and validation
 case, the conditional network's PSNR minus the separate fit's (same case and sizes) at each
-log10(lambda) where both exist, the worst two-sided gap and the worst shortfall.
+log10(lambda) where both exist, the worst two-sided gap and the worst shortfall; and, for runs
+that recorded them (``terms``: the data term and TV_t of each render), the objective each
+separate fit minimises evaluated on both forms.
 """
 from __future__ import annotations
 
@@ -27,8 +30,23 @@ import torch
 
 from inr_utils import inr, io, metrics
 from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig
+from inr_utils.tv import temporal_tv
 
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
+
+
+def trained_range(run: dict) -> str:
+    """The log10(lambda) range a conditional run drew from ("[-5, 0]": notebook 03's)."""
+    lo, hi = run.get("range", LambdaStudyConfig().log_lambda_range)
+    return f"[{lo:g}, {hi:g}]"
+
+
+def objective_terms(op, x, y) -> dict:
+    """The two terms of notebook 03's objective for a rendered cine x (T, H, W): the data term
+    0.5 ||A x - y||^2 and TV_t(x) (``inr_utils.tv.temporal_tv``), so that the objective
+    J_lambda = data + lambda TV_t of any lambda can be compared between the two forms."""
+    x = torch.from_numpy(x)
+    return {"data": float(op.data_term(x, y)), "tv_t": float(temporal_tv(x))}
 
 
 def gap_table(runs: list) -> list:
@@ -52,9 +70,36 @@ def gap_table(runs: list) -> list:
             cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
             label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
             sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
-            rows.append(f"| {r['beta']:g} | {r['balance']:g} | {r['steps']} | {steps} | {sizes} | {label} | {r['R']:g} | "
-                        f"{cells} | {max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | "
+            rows.append(f"| {trained_range(r)} | {r['beta']:g} | {r['balance']:g} | {r['steps']} | {steps} | {sizes} | {label} | "
+                        f"{r['R']:g} | {cells} | {max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | "
                         f"{r['seconds']:.0f} |")
+    return sorted(rows)
+
+
+def objective_table(runs: list) -> list:
+    """Markdown rows, for the runs that recorded ``terms``: at each log10(lambda) of a separate fit,
+    the data term and TV_t of the conditional network rendered there and of the separate fit,
+    and the objective J_lambda = data + lambda TV_t of the conditional over the separate fit's
+    (above 1: the conditional network reaches a worse value of that lambda's objective)."""
+    case = lambda r: (r["data"], r.get("subject"), r["R"], r.get("fit_seed", 0), json.dumps(r.get("model", {}), sort_keys=True))
+    separate = {(*case(r), r["steps"], float(r["log10_lambda"])): r["terms"] for r in runs
+                if r["form"] == "separate" and "terms" in r}
+    rows = []
+    for r in runs:
+        if r["form"] != "conditional" or "terms" not in r:
+            continue
+        c = case(r)
+        label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
+        sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
+        for (*k, steps, ll), sep in sorted(separate.items()):
+            cond = r["terms"].get(f"{ll:g}")
+            if tuple(k) != c or cond is None:
+                continue
+            j = lambda t: t["data"] + 10.0 ** ll * t["tv_t"]
+            rows.append(f"| {trained_range(r)} | {r['beta']:g} | {r['balance']:g} | {r['steps']} | {steps} | {sizes} | {label} | "
+                        f"{r['R']:g} | {ll:g} | "
+                        f"{cond['data']:.4g} / {sep['data']:.4g} | {cond['tv_t']:.5g} / {sep['tv_t']:.5g} | "
+                        f"{j(cond) / j(sep):.2f} |")
     return sorted(rows)
 
 
@@ -71,9 +116,18 @@ def summarise(files: list) -> Path:
         "the worst |gap| (the target: within 0.5 dB either way) and the worst shortfall. Each row is one run of "
         "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
         f"--summarise {' '.join(map(str, files))}`.", "",
-        "| beta | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda (dB) | worst abs gap | "
-        "worst shortfall | conditional s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|", *rows])
+        "| trained log10 lambda | beta | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda "
+        "(dB) | worst abs gap | worst shortfall | conditional s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
+    objective = objective_table(runs)
+    if objective:
+        text += "\n".join([
+            "", "", "The objective each separate fit minimises, J_lambda = 0.5 ||A x - y||^2 + lambda TV_t(x), for the "
+            "conditional network rendered at that lambda and for the separate fit (runs that recorded the two terms): a "
+            "ratio above 1 means the conditional network reaches a worse value of that lambda's objective than the separate fit.", "",
+            "| trained log10 lambda | beta | balance | conditional steps | separate steps | sizes | case | R | log10 lambda | "
+            "data term, conditional / separate | TV_t, conditional / separate | J_lambda conditional / separate |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|", *objective])
     return write_benchmark("lambda_validation", text)
 
 
@@ -86,6 +140,9 @@ def main(argv=None):
     p.add_argument("--separate", type=float, default=None, help="fit at this fixed log10(lambda) instead of the conditional fit")
     p.add_argument("--beta", type=float, default=d.lambda_beta, help="conditional fit: Beta(beta, beta) draw of log10(lambda)")
     p.add_argument("--balance", type=float, default=d.balance_log_lambda)
+    p.add_argument("--range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="conditional fit: draw log10(lambda) from [LO, HI] instead of notebook 03's range (a "
+                        "sub-range shows what the rest of the range costs the lambdas inside it)")
     p.add_argument("--steps", type=int, default=None, help="Adam steps (default: notebook 03's STEPS or COND_STEPS)")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--frame-fraction", type=float, default=d.frame_fraction, help="notebook 03's FRAME_FRACTION")
@@ -118,17 +175,25 @@ def main(argv=None):
     config = LambdaStudyConfig(lr=a.lr, model_kwargs=model_kwargs, balance_log_lambda=a.balance, lambda_beta=a.beta,
                                frame_fraction=a.frame_fraction,
                                seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
-                               show=[d.show[0] if a.separate is None else a.separate])
+                               show=[d.show[0] if a.separate is None else a.separate],
+                               log_lambda_range=tuple(a.range) if a.range else d.log_lambda_range)
+    lo, hi = config.log_lambda_range
     study = LambdaStudy(acq, config, None if phantom else a.data)
     out = {"data": a.data, "subject": a.subject if phantom else None, "R": a.R, "fit_seed": a.fit_seed, "model": model_kwargs}
+    y = torch.from_numpy(acq.kspace)
     if a.separate is not None:
         study.separate()
+        x = study.separate_recons[a.separate]
         out.update(form="separate", log10_lambda=a.separate, steps=config.steps, seconds=round(study.seconds_separate, 1),
-                   psnr=round(metrics.psnr(study.separate_recons[a.separate], acq.target), 3))
+                   psnr=round(metrics.psnr(x, acq.target), 3), terms=objective_terms(acq.op, x, y))
     else:
         r = study.conditional()
-        psnr = {f"{ll:g}": round(metrics.psnr(inr.render_numpy(r.model, ll), acq.target), 3) for ll in RENDER_AT}
-        out.update(form="conditional", beta=a.beta, balance=a.balance, steps=r.steps, seconds=round(r.seconds, 1), psnr=psnr)
+        renders = {f"{ll:g}": inr.render_numpy(r.model, ll) for ll in RENDER_AT if lo <= ll <= hi}
+        if a.range:
+            out["range"] = [lo, hi]
+        out.update(form="conditional", beta=a.beta, balance=a.balance, steps=r.steps, seconds=round(r.seconds, 1),
+                   psnr={k: round(metrics.psnr(x, acq.target), 3) for k, x in renders.items()},
+                   terms={k: objective_terms(acq.op, x, y) for k, x in renders.items()})
     print(json.dumps(out))
 
 

@@ -91,6 +91,7 @@ def test_validation_script_refuses_test_data_and_prints_psnr(capsys, monkeypatch
     script.main(["--data", "phantom", "--subject", "1", "--steps", "2", "--threads", str(torch.get_num_threads())])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["form"] == "conditional" and out["steps"] == 2 and set(out["psnr"]) == {f"{v:g}" for v in script.RENDER_AT}
+    assert set(out["terms"]) == set(out["psnr"]) and all(t["data"] > 0 and t["tv_t"] >= 0 for t in out["terms"].values())
     # --model-kw reaches both fits' networks (LambdaStudyConfig.model_kwargs)
     built = []
     real_build = lambda_study.inr.build
@@ -101,6 +102,11 @@ def test_validation_script_refuses_test_data_and_prints_psnr(capsys, monkeypatch
     assert out["model"] == {"hidden": 8, "gate_hidden": 4} and built[-1]["hidden"] == 8 and built[-1]["gate_hidden"] == 4
     with pytest.raises(SystemExit):
         script.main(["--data", "phantom", "--model-kw", "hidden"])
+    # --range: the conditional fit draws from the sub-range and is rendered only inside it
+    script.main(["--data", "phantom", "--subject", "1", "--steps", "2", "--threads", str(torch.get_num_threads()),
+                 "--range", "-5", "-2.5"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["range"] == [-5.0, -2.5] and set(out["psnr"]) == {f"{v:g}" for v in script.RENDER_AT if v <= -2.5}
 
 
 def test_resummarise_rebuilds_stale_verdicts_from_the_record_only(tmp_path):
@@ -138,9 +144,44 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
             {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-5": 35.0, "-2.5": 36.0, "0": 24.5}}]
     rows = script.gap_table(runs)
-    assert rows == ["| 0.5 | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
+    assert rows == ["| [-5, 0] | 0.5 | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
     assert script.gap_table(runs[:3]) == []
     # a separate fit with other steps gives its own row; it never mixes into the 2000-step one
     longer = {**case, "form": "separate", "steps": 4000, "log10_lambda": -5.0, "psnr": 34.0}
     assert script.gap_table(runs + [longer]) == rows + [
-        "| 0.5 | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]
+        "| [-5, 0] | 0.5 | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]
+
+
+def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
+    """objective_terms gives the two terms of ``inr.fitting.objective`` (data + lambda TV_t at any
+    lambda); the objective table pairs a conditional run's render with the separate fit at its
+    lambda and states J_lambda conditional / separate."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    from inr_utils import io
+    from inr_utils.inr.fitting import objective
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_validation.py"
+    spec = importlib.util.spec_from_file_location("lambda_validation", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    acq = io.load_case(None, R=4, seed=1, T=6, N=16, coils=2)
+    y = torch.from_numpy(acq.kspace)
+    x = acq.zero_filled() + 0.01
+    t = script.objective_terms(acq.op, x, y)
+    for ll in (-5.0, -1.0):
+        want = float(objective(acq.op, torch.from_numpy(x), y, 10.0 ** ll))
+        assert abs(t["data"] + 10.0 ** ll * t["tv_t"] - want) <= 1e-4 * want
+    case = {"data": "phantom", "subject": 1, "R": 6.0, "fit_seed": 0}
+    runs = [{**case, "form": "separate", "steps": 2000, "log10_lambda": -1.0, "psnr": 31.0, "terms": {"data": 1.0, "tv_t": 10.0}},
+            {**case, "form": "separate", "steps": 2000, "log10_lambda": -5.0, "psnr": 31.0},  # no terms recorded: no row
+            {**case, "form": "conditional", "beta": 0.5, "balance": -1.0, "steps": 3400, "seconds": 200.0,
+             "psnr": {"-1": 30.0, "-5": 35.0}, "terms": {"-1": {"data": 2.0, "tv_t": 20.0}, "-5": {"data": 2.0, "tv_t": 1.0}}}]
+    assert script.objective_table(runs) == [
+        "| [-5, 0] | 0.5 | -1 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -1 | 2 / 1 | 20 / 10 | 2.00 |"]
+    sub = {**runs[2], "range": [-5.0, -2.5], "terms": {"-5": {"data": 2.0, "tv_t": 1.0}}}
+    assert script.objective_table([runs[0], sub]) == []  # -1 lies outside the sub-range: rendered nowhere, no row
+    assert script.gap_table([runs[0], {**sub, "psnr": {"-5": 35.0, "-2.5": 36.0}}]) == []
