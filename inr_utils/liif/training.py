@@ -50,6 +50,10 @@ def _atomic_save(obj, path: Path):
     os.replace(tmp, path)
 
 
+#: a pattern that matches every ``warn_emulated_bf16`` message (for a caller that already warned)
+EMULATED_BF16_WARNING = r".* in bfloat16, which .* does not have fast"
+
+
 def warn_emulated_bf16(subject: str, device, setting: str = "bf16=None"):
     """The RuntimeWarning that ``subject`` (e.g. "the model runs its CNNs") runs in bfloat16 on a
     ``device`` without fast bfloat16 (a CPU without AVX512-BF16 emulates it many times slower than

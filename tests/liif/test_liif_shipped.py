@@ -1,12 +1,14 @@
 """Training to a plateau or a budget, shipped models (provenance, float16, evaluated instead of
 training when every setting matches), and reconstructing one's own binned k-space."""
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from inr_utils import figures, liif
+from inr_utils.liif.model import bf16_supported
 from inr_utils.acquisition import binned_acquisition
 from inr_utils.phantom import BeatingHeartPhantom
 from inr_utils.runs import RunOutputs
@@ -87,6 +89,20 @@ def test_a_shipped_model_is_evaluated_instead_of_trained_only_when_every_setting
     assert "trained with bf16=False; this run evaluates it with bf16=True" in capsys.readouterr().out
     c = b16.recons["3D"][0]
     assert 0 < np.linalg.norm(c - b) < 3e-2 * np.linalg.norm(b)  # bfloat16 CNNs: close, not equal
+
+
+def test_an_experiment_in_emulated_bf16_warns_once_not_per_trained_model(tmp_path):
+    """Where bfloat16 is emulated (a CPU without AVX512-BF16) an experiment forced to it says so
+    once, at set-up, naming its models; the training of each model adds no second warning.
+    Where bfloat16 is fast nothing is said."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        liif.LiifRunner(_experiment(bf16=True)).run(RunOutputs(tmp_path / "b16"))
+    emulated = [str(w.message) for w in caught if "does not have fast" in str(w.message)]
+    if bf16_supported("cpu"):
+        assert emulated == []
+    else:
+        assert len(emulated) == 1 and emulated[0].startswith("models ['3D'] run their CNNs in bfloat16")
 
 
 def test_ship_refuses_a_folder_without_a_finished_run(tmp_path):
