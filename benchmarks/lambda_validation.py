@@ -172,12 +172,11 @@ def main(argv=None):
             model_kwargs[key] = int(value) if value.lstrip("-").isdigit() else float(value)
         except ValueError:
             p.error(f"--model-kw takes numbers, got {item!r}")
+    lo, hi = tuple(a.range) if a.range else d.log_lambda_range
     config = LambdaStudyConfig(lr=a.lr, model_kwargs=model_kwargs, balance_log_lambda=a.balance, lambda_beta=a.beta,
                                frame_fraction=a.frame_fraction,
                                seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
-                               show=[d.show[0] if a.separate is None else a.separate],
-                               log_lambda_range=tuple(a.range) if a.range else d.log_lambda_range)
-    lo, hi = config.log_lambda_range
+                               show=[lo if a.separate is None else a.separate], log_lambda_range=(lo, hi))
     study = LambdaStudy(acq, config, None if phantom else a.data)
     out = {"data": a.data, "subject": a.subject if phantom else None, "R": a.R, "fit_seed": a.fit_seed, "model": model_kwargs}
     y = torch.from_numpy(acq.kspace)

@@ -104,9 +104,9 @@ def test_validation_script_refuses_test_data_and_prints_psnr(capsys, monkeypatch
         script.main(["--data", "phantom", "--model-kw", "hidden"])
     # --range: the conditional fit draws from the sub-range and is rendered only inside it
     script.main(["--data", "phantom", "--subject", "1", "--steps", "2", "--threads", str(torch.get_num_threads()),
-                 "--range", "-5", "-2.5"])
+                 "--range", "-2.5", "0"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["range"] == [-5.0, -2.5] and set(out["psnr"]) == {f"{v:g}" for v in script.RENDER_AT if v <= -2.5}
+    assert out["range"] == [-2.5, 0.0] and set(out["psnr"]) == {f"{v:g}" for v in script.RENDER_AT if v >= -2.5}
 
 
 def test_resummarise_rebuilds_stale_verdicts_from_the_record_only(tmp_path):
