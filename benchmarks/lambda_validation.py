@@ -35,6 +35,17 @@ from inr_utils.tv import temporal_tv
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
 
 
+def _case(run: dict) -> tuple:
+    """What a conditional run and its separate fits must share: data, subject, R, fit seed, sizes."""
+    return run["data"], run.get("subject"), run["R"], run.get("fit_seed", 0), json.dumps(run.get("model", {}), sort_keys=True)
+
+
+def _labels(run: dict) -> tuple:
+    """The case and the sizes as the tables print them."""
+    label = run["data"] + (f" subject {run['subject']}" if run.get("subject") is not None else "")
+    return label, ", ".join(f"{k}={v}" for k, v in run.get("model", {}).items()) or "defaults"
+
+
 def trained_range(run: dict) -> str:
     """The log10(lambda) range a conditional run drew from ("[-5, 0]": notebook 03's)."""
     lo, hi = run.get("range", LambdaStudyConfig().log_lambda_range)
@@ -55,21 +66,19 @@ def gap_table(runs: list) -> list:
     (same data, subject, R, fit seed and sizes), the worst |gap| and the worst shortfall. Separate
     fits with other steps give their own row, never a mixture; of repeated separate fits with the
     same steps, the last one in the files counts."""
-    case = lambda r: (r["data"], r.get("subject"), r["R"], r.get("fit_seed", 0), json.dumps(r.get("model", {}), sort_keys=True))
-    separate = {(*case(r), r["steps"], float(r["log10_lambda"])): r["psnr"] for r in runs if r["form"] == "separate"}
+    separate = {(*_case(r), r["steps"], float(r["log10_lambda"])): r["psnr"] for r in runs if r["form"] == "separate"}
     rows = []
     for r in runs:
         if r["form"] != "conditional":
             continue
-        c = case(r)
+        c = _case(r)
         for steps in sorted({k[-2] for k in separate if k[:-2] == c}):
             gaps = {ll: r["psnr"][key] - separate[(*c, steps, ll)] for key in r["psnr"]
                     for ll in [float(key)] if (*c, steps, ll) in separate}
             if not gaps:
                 continue
             cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
-            label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
-            sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
+            label, sizes = _labels(r)
             rows.append(f"| {trained_range(r)} | {r['beta']:g} | {r['balance']:g} | {r['steps']} | {steps} | {sizes} | {label} | "
                         f"{r['R']:g} | {cells} | {max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | "
                         f"{r['seconds']:.0f} |")
@@ -81,16 +90,14 @@ def objective_table(runs: list) -> list:
     the data term and TV_t of the conditional network rendered there and of the separate fit,
     and the objective J_lambda = data + lambda TV_t of the conditional over the separate fit's
     (above 1: the conditional network reaches a worse value of that lambda's objective)."""
-    case = lambda r: (r["data"], r.get("subject"), r["R"], r.get("fit_seed", 0), json.dumps(r.get("model", {}), sort_keys=True))
-    separate = {(*case(r), r["steps"], float(r["log10_lambda"])): r["terms"] for r in runs
+    separate = {(*_case(r), r["steps"], float(r["log10_lambda"])): r["terms"] for r in runs
                 if r["form"] == "separate" and "terms" in r}
     rows = []
     for r in runs:
         if r["form"] != "conditional" or "terms" not in r:
             continue
-        c = case(r)
-        label = r["data"] + (f" subject {r['subject']}" if r.get("subject") is not None else "")
-        sizes = ", ".join(f"{k}={v}" for k, v in r.get("model", {}).items()) or "defaults"
+        c = _case(r)
+        label, sizes = _labels(r)
         for (*k, steps, ll), sep in sorted(separate.items()):
             cond = r["terms"].get(f"{ll:g}")
             if tuple(k) != c or cond is None:
