@@ -183,10 +183,11 @@ else:
 # ## Numbers and files
 # Where the conditional network and the separate fits differ, the validation cases
 # (`benchmarks/results/lambda_validation.md`, never this notebook's test data) say why: at
-# small lambda the objective hardly constrains the image, so each fit's image there is set
-# by its optimisation path; near log10 lambda = -2.5 the one network is pulled towards the
-# strongly regularised end of the range it also has to represent (trained on [-5, -2.5] only,
-# it matches the separate fits there). `docs/methods.md` gives the numbers.
+# small lambda the separate fit reaches a lower objective with a worse image (the weak
+# temporal penalty lets it fit the aliasing), which the network shared with larger lambda does
+# not follow; near log10 lambda = -2.5 the one network is pulled towards the strongly
+# regularised end of the range it also has to represent (trained on [-5, -2.5] only, it
+# matches the separate fits there). `docs/methods.md` gives the numbers.
 
 # %%
 result = study.record()  # with its summary block: the README's rows and target verdicts
