@@ -66,20 +66,26 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
     # the sampling density is the conditional fits' (the first and the held-out one), not the fixed fit's
     assert betas[0] == betas[2] == 2.5 and betas[1] in (None, 1.0) and study.record()["lambda_beta"] == 2.5
 
-
-def test_validation_script_refuses_test_data_and_prints_psnr(capsys, monkeypatch):
-    """benchmarks/lambda_validation.py: the test patient and phantom subject 0 are refused; a
-    two-step conditional fit on a training subject prints PSNR at every rendered lambda."""
+def _validation_script():
+    """benchmarks/lambda_validation.py as a module (it is a script, not part of the package)."""
     import importlib.util
-    import json
     from pathlib import Path
-
-    import pytest
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_validation.py"
     spec = importlib.util.spec_from_file_location("lambda_validation", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_validation_script_refuses_test_data_and_prints_psnr(capsys, monkeypatch):
+    """benchmarks/lambda_validation.py: the test patient and phantom subject 0 are refused; a
+    two-step conditional fit on a training subject prints PSNR at every rendered lambda."""
+    import json
+
+    import pytest
+
+    script = _validation_script()
     for argv in (["--data", "sunnybrook:SCD0000501"], ["--data", "sunnybrook"], ["--data", "sunnybrook:501/50"],
                  ["--data", "phantom", "--subject", "0"]):
         with pytest.raises(SystemExit):
@@ -130,13 +136,7 @@ def test_resummarise_rebuilds_stale_verdicts_from_the_record_only(tmp_path):
 
 
 def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_fits():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_validation.py"
-    spec = importlib.util.spec_from_file_location("lambda_validation", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _validation_script()
     case = {"data": "phantom", "subject": 1, "R": 6.0, "fit_seed": 0}
     runs = [{**case, "form": "separate", "steps": 2000, "log10_lambda": -5.0, "psnr": 31.0},
             {**case, "form": "separate", "steps": 2000, "log10_lambda": 0.0, "psnr": 25.0},
@@ -156,18 +156,12 @@ def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
     """objective_terms gives the two terms of ``inr.fitting.objective`` (data + lambda TV_t at any
     lambda); the objective table pairs a conditional run's render with the separate fit at its
     lambda and states J_lambda conditional / separate."""
-    import importlib.util
-    from pathlib import Path
-
     import torch
 
     from inr_utils import io
     from inr_utils.inr.fitting import objective
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_validation.py"
-    spec = importlib.util.spec_from_file_location("lambda_validation", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _validation_script()
     acq = io.load_case(None, R=4, seed=1, T=6, N=16, coils=2)
     y = torch.from_numpy(acq.kspace)
     x = acq.zero_filled() + 0.01

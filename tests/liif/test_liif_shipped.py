@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from inr_utils import figures, liif
-from inr_utils.liif.model import bf16_supported
 from inr_utils.acquisition import binned_acquisition
+from inr_utils.liif.model import bf16_supported
 from inr_utils.phantom import BeatingHeartPhantom
 from inr_utils.runs import RunOutputs
 from liif_helpers import SPEC, mc
