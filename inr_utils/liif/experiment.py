@@ -11,7 +11,6 @@ test subjects at their uniform query times, and return the run's record (``LiifR
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence
@@ -26,7 +25,7 @@ from .data import datasets
 from .evaluation import evaluate_all, mean_metrics, tune_tv, tv_at_queries
 from .model import LiifCine, bf16_supported
 from .shipped import provenance
-from .training import EMULATED_BF16_WARNING, train_all, warn_emulated_bf16
+from .training import train_all, warn_emulated_bf16
 
 
 @dataclass
@@ -57,14 +56,9 @@ class LiifExperiment:
         self.device = check_device(self.device)
         fast = bf16_supported(self.device)
         self.models = {name: c if c.bf16 is not None else replace(c, bf16=fast) for name, c in self.models.items()}
-        if self.emulated_bf16:
-            warn_emulated_bf16(f"models {self.emulated_bf16} run their CNNs", self.device, "BF16=None")
-
-    @property
-    def emulated_bf16(self) -> list:
-        """The models forced to bfloat16 on a device that only emulates it (warned about once, at set-up)."""
-        fast = bf16_supported(self.device)
-        return [name for name, c in self.models.items() if c.bf16 and not fast]
+        emulated = [name for name, c in self.models.items() if c.bf16 and not fast]
+        if emulated:  # once here for all of them; the runner's training does not repeat it per model
+            warn_emulated_bf16(f"models {emulated} run their CNNs", self.device, "BF16=None")
 
     @property
     def bf16(self):
@@ -109,12 +103,9 @@ class LiifRunner:
                   f"({time.perf_counter() - t0:.0f} s)")
         split = {name: [s.name for s in ds.subjects] for name, ds in
                  (("train", self.train_set), ("val", self.val_set), ("test", self.test_set))}
-        with warnings.catch_warnings():
-            if exp.emulated_bf16:  # the set-up warned once for all of them; not again per trained or loaded model
-                warnings.filterwarnings("ignore", message=EMULATED_BF16_WARNING, category=RuntimeWarning)
-            histories, train_seconds, loaded = train_all(
-                self.models, self.train_set, self.val_set, out, exp.training, shipped=exp.shipped,
-                provenance=lambda name: provenance(exp.models[name], exp.data, exp.training, split))
+        histories, train_seconds, loaded = train_all(
+            self.models, self.train_set, self.val_set, out, exp.training, shipped=exp.shipped, warn_bf16=False,
+            provenance=lambda name: provenance(exp.models[name], exp.data, exp.training, split))
         samples, recons, infer_seconds = evaluate_all(self.models, self.test_set)
         targets = [s.target.numpy() for s in samples]
         if tv_ll is not None:

@@ -50,10 +50,6 @@ def _atomic_save(obj, path: Path):
     os.replace(tmp, path)
 
 
-#: a pattern that matches every ``warn_emulated_bf16`` message (for a caller that already warned)
-EMULATED_BF16_WARNING = r".* in bfloat16, which .* does not have fast"
-
-
 def warn_emulated_bf16(subject: str, device, setting: str = "bf16=None"):
     """The RuntimeWarning that ``subject`` (e.g. "the model runs its CNNs") runs in bfloat16 on a
     ``device`` without fast bfloat16 (a CPU without AVX512-BF16 emulates it many times slower than
@@ -70,7 +66,7 @@ def warn_if_emulated_bf16(model: LiifCine, device, what: str):
 
 def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config: TrainConfig,
           checkpoint: Optional[Path] = None, *, progress: bool = True, desc: str = "train", tag: str = "",
-          world: Optional[World] = None) -> dict:
+          world: Optional[World] = None, warn_bf16: bool = True) -> dict:
     """Train ``model`` under ``config`` (``TrainConfig``), validating every epoch. Each step
     decodes ``config.pixels_per_step`` random pixels of every query frame (None: all).
 
@@ -83,7 +79,8 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     loss is scaled by ``world.size`` because DDP averages the gradients. So N processes take
     the steps that one process with the same global batch takes, to float rounding (tested).
     Every process validates on the whole validation set (as the single-process path does);
-    only rank 0 writes the checkpoint and prints.
+    only rank 0 writes the checkpoint and prints (and, unless ``warn_bf16`` is False, warns
+    when the model would run bfloat16 emulated).
 
     ``checkpoint`` is written atomically after each epoch (model, optimiser, scheduler,
     epoch, history) and, with ``config.resume``, resumed from when present, only if it was
@@ -103,7 +100,7 @@ def train(model: LiifCine, train_set: LiifDataset, val_set: LiifDataset, config:
     lead = world is None or world.lead
     progress = progress and lead
     device = next(model.parameters()).device
-    if lead:
+    if lead and warn_bf16:
         warn_if_emulated_bf16(model, device, desc)
     net = model if world is None else torch.nn.parallel.DistributedDataParallel(model)
     if world is not None:  # channels-last conv weights (05's models) make DDP warn about its bucket layout; only speed
@@ -254,12 +251,13 @@ def load_model(path, device: str = "cpu", bf16: Optional[bool] = None) -> LiifCi
 
 
 def train_all(models: dict, train_set, val_set, out, config: TrainConfig, *, provenance=None,
-              shipped=None) -> tuple[dict, dict, dict]:
+              shipped=None, warn_bf16: bool = True) -> tuple[dict, dict, dict]:
     """Train each named model (checkpoints in OUT_DIR/checkpoints/, final models staged in
     models/ of the run, with ``provenance(name)`` when given). With ``shipped`` (a folder of
     shipped models, ``liif.shipped``), a model whose shipped provenance equals the run's is
     loaded instead of trained. Returns (histories, training seconds = the epochs' wall time,
-    also across resumed sessions or of the shipped training, the shipped file per loaded model)."""
+    also across resumed sessions or of the shipped training, the shipped file per loaded model).
+    ``warn_bf16``: ``train``'s (False for a caller that has already warned for these models)."""
     ckpt_dir = out.out_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     spec = train_set.spec
@@ -276,7 +274,8 @@ def train_all(models: dict, train_set, val_set, out, config: TrainConfig, *, pro
                   f"{seconds[name]:.0f} s; RETRAIN=True trains it again)")
             continue
         t0 = time.perf_counter()
-        histories[name] = train(model, train_set, val_set, config, ckpt_dir / f"{name}.pt", desc=name, tag=tag)
+        histories[name] = train(model, train_set, val_set, config, ckpt_dir / f"{name}.pt", desc=name, tag=tag,
+                                warn_bf16=warn_bf16)
         # epochs' wall time summed over every (resumed) session, so a resumed run reports the real cost
         seconds[name] = float(sum(histories[name]["seconds"])) or time.perf_counter() - t0
         save_model(model, out.path(f"models/{name}.pt"), {"tag": tag, "history": histories[name], "provenance": prov})
