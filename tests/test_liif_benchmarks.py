@@ -145,3 +145,51 @@ def test_original_sizes_verdict_names_a_diverged_model_and_the_kept_epoch_is_sho
     assert script.epochs_cell({"epochs": 22, "stop": "plateau after 22 epochs", "kept_epoch": 17}) == "22 (plateau; kept 17)"
     assert script.epochs_cell({"epochs": 22, "stop": "plateau after 22 epochs", "kept_epoch": 22}) == "22 (plateau)"
     assert script.run_dir(Path("w"), 6, 8, 0, 64, 100, "cuda", keep_best=True).name == "R6_T8_N64_seed0_budget100_cuda_best"
+
+
+def test_generalisation_on_own_cines_scores_the_shipped_models_against_an_oracle_tv(tmp_path, monkeypatch):
+    """--cines: the shipped real-trained models on a cine handed in as a file are scored beside TV
+    whose lambda is the best of the grid on those same cines (no lambda does better), and they
+    beat zero filling on a real slice."""
+    import numpy as np
+    from inr_utils import liif
+    from inr_utils.io import load_sunnybrook
+
+    script = _script("liif_generalisation")
+    monkeypatch.setattr(script, "TV_LOG_LAMBDAS", (-2.5, -1.5))  # two candidates keep the test short
+    folder = liif.shipped_dir("05_liif_architecture_search", 6, "sunnybrook", T=8)
+    d = script.trained_on(folder)
+    models = {name: liif.load_model(folder / f"{name}.pt") for name in ("RDN", "UNet")}
+    np.save(tmp_path / "cine.npy", load_sunnybrook("SCD0000501", "slice_051")[0])
+    cines = liif.cine_subjects([tmp_path / "cine.npy"], d["N"])
+    r = script.evaluate(models, "own", 6.0, d["acquisition"]["T_low"], 0.0, d["N"], cines=cines)
+    assert set(r) == {"RDN", "UNet", "TV", "ZF"} and all(np.isfinite(v) and v > 0 for v in r.values())
+    assert min(r["RDN"], r["UNet"]) < r["ZF"]
+    spec = liif.AcquisitionSpec(6.0, d["acquisition"]["T_low"], 32, 64, noise_std=0.0)
+    _, scores = liif.tune_tv(liif.LiifDataset(cines, spec, train=False, seed=2), script.TV_LOG_LAMBDAS)
+    assert r["TV"] == pytest.approx(min(scores.values()), rel=1e-6)
+
+
+def test_generalisation_with_own_cines_measures_the_training_setting_and_keeps_the_default_table(tmp_path, monkeypatch):
+    """--cines: one row at the training setting (its data, rate and noise), then the cines at every
+    rate and noise asked for, written under liif_generalisation_cines (never over the default
+    table), with the cines' label in the table and the headline."""
+    import sys
+    import numpy as np
+
+    script = _script("liif_generalisation")
+    calls, written = [], {}
+    monkeypatch.setattr(script, "evaluate", lambda models, data, R, T_low, noise, N, seed=0, cines=None:
+                        calls.append((data, R, noise, cines)) or {"RDN": 0.09, "UNet": 0.08, "TV": 0.1, "ZF": 0.2})
+    monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).random((4, 24, 30)).astype(np.float32))
+    monkeypatch.setattr(sys, "argv", ["liif_generalisation.py", "--runs", "R6_T8_sunnybrook", "--R", "4", "8",
+                                      "--noise", "0", "0.02", "--cines", str(tmp_path / "a.npy"), "--cines-label", "vendor X"])
+    script.main()
+    assert [c[:3] for c in calls] == [("sunnybrook", 6.0, 0.0), ("vendor X", 4.0, 0.0), ("vendor X", 4.0, 0.02),
+                                      ("vendor X", 8.0, 0.0), ("vendor X", 8.0, 0.02)]
+    assert calls[0][3] is None and all(len(c[3]) == 1 and c[3][0].N == 64 for c in calls[1:])
+    assert list(written) == ["liif_generalisation_cines"]
+    text = written["liif_generalisation_cines"]
+    assert "--cines" in text and "oracle" in text
+    assert "| sunnybrook, R 6, T_low 8 | 0.800 | vendor X | 4 | 0.800-0.800 | 4 of 4 |" in text

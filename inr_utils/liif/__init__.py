@@ -27,8 +27,8 @@ Reconstructing your own binned k-space with a shipped (or your own saved) model:
 """
 from .config import (ENCODER_DEFAULTS, INPUTS, PRESETS, AcquisitionSpec, DataConfig, EncoderConfig, ModelConfig,
                      TrainConfig, preset, preset_data)
-from .data import (PHANTOM_SEEDS, CineSubject, LiifDataset, PhantomSubject, Sample, collate, datasets, make_sample,
-                   sample_from_bins, subjects, view_share)
+from .data import (PHANTOM_SEEDS, CineSubject, LiifDataset, PhantomSubject, Sample, cine_subjects, collate, datasets,
+                   make_sample, sample_from_bins, subjects, view_share)
 from .encoders import ENCODERS, RDN3D, CircularTimeConv3d, UNet, he_init, output_conv, upsample_space
 from .evaluation import (best_to_tv, consistency_floor, evaluate_all, interpolate_bins, mean_metrics, predict, reconstruct, tune_tv,
                          tv_at_queries, zf_at_queries)
@@ -40,7 +40,7 @@ from .training import World, evaluate_loss, load_model, rel_l1_loss, save_model,
 
 __all__ = [
     "ENCODER_DEFAULTS", "INPUTS", "PRESETS", "AcquisitionSpec", "DataConfig", "EncoderConfig", "ModelConfig",
-    "TrainConfig", "preset", "preset_data", "PHANTOM_SEEDS", "CineSubject", "LiifDataset", "PhantomSubject", "Sample", "collate",
+    "TrainConfig", "preset", "preset_data", "PHANTOM_SEEDS", "CineSubject", "LiifDataset", "PhantomSubject", "Sample", "cine_subjects", "collate",
     "datasets", "make_sample", "sample_from_bins", "subjects", "view_share", "ENCODERS", "RDN3D", "CircularTimeConv3d", "UNet",
     "he_init", "output_conv", "upsample_space", "best_to_tv", "consistency_floor", "evaluate_all",
     "interpolate_bins", "mean_metrics", "predict", "reconstruct", "tune_tv", "tv_at_queries", "zf_at_queries", "LiifExperiment",

@@ -15,7 +15,8 @@ import torch
 
 from ..acquisition import binned_acquisition, random_phase
 from ..fourier import ifft2c
-from ..io import SUNNYBROOK_SPLIT, is_phantom, load_sunnybrook, resample_cine, sunnybrook_slices
+from ..io import (SUNNYBROOK_SPLIT, DataFormatError, is_phantom, load_case, load_sunnybrook, normalise, resample_cine,
+                  sunnybrook_slices)
 from ..phantom import BeatingHeartPhantom
 from .config import AcquisitionSpec, DataConfig
 
@@ -64,6 +65,34 @@ def subjects(DATA, split: str, N: int, count: Optional[int] = None) -> list:
     if not out:
         raise ValueError(f"no slices of the {split} patients {SUNNYBROOK_SPLIT[split]} in {path or 'the Sunnybrook file'}")
     return out[:count] if count else out
+
+
+def cine_subjects(sources, N: int) -> list:
+    """Subjects from your own fully sampled cines, e.g. another scanner's, to evaluate trained
+    models on data they never saw.
+
+    Each source is anything a notebook's ``DATA`` takes that holds a fully sampled cine: an image
+    cine (.npy/.npz/.h5), a k-space file with a ``target``, a CMRxRecon file or folder with its
+    fully sampled data, an ISMRMRD file of a fully sampled scan (``path::slice`` for one slice),
+    or ``"sunnybrook:<patient>/<slice>"``. The magnitude of the fully sampled cine is cropped to
+    its central square (the heart is near the centre; resizing a rectangle would distort it),
+    scaled to [0, 1] by its min and max as the Sunnybrook slices are, and resized to N x N."""
+    if isinstance(sources, (str, bytes)) or not len(sources):
+        raise ValueError("cine_subjects takes a non-empty list of cines (DATA strings)")
+    out = []
+    for source in map(str, sources):
+        if is_phantom(source):
+            raise ValueError(f"{source!r} names the embedded phantom; give a file of a real cine")
+        target = load_case(source, T=None, N=None).target
+        if target is None:
+            raise DataFormatError(f"{source}: holds no fully sampled cine (no 'target'): a model can only be scored "
+                                  "against a fully sampled scan")
+        mag = np.abs(np.asarray(target))
+        H, W = mag.shape[-2:]
+        side = min(H, W)
+        top, left = (H - side) // 2, (W - side) // 2
+        out.append(CineSubject(source, normalise(mag[:, top:top + side, left:left + side]), N))
+    return out
 
 
 def view_share(kspace: np.ndarray, mask: np.ndarray) -> np.ndarray:

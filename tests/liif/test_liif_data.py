@@ -50,3 +50,36 @@ def test_sample_cache_returns_the_same_samples_within_its_memory_cap():
     assert not tiny._cache  # a sample is larger than its cap
     with pytest.raises(ValueError, match="SAMPLE_CACHE_GB"):
         liif.DataConfig(None, 16, liif.AcquisitionSpec(3, 4, 16, 4), 4, 1, 1, 1, 0, cache_gb=-1)
+
+
+def test_own_cines_become_the_same_subjects_as_the_sunnybrook_loader(tmp_path):
+    """A Sunnybrook test slice handed in as your own cine (an image file, the same slice zero-padded
+    to a rectangle, or its DATA name) gives the subject the Sunnybrook split gives; a file with no
+    fully sampled cine, the phantom and an empty list are refused with a message naming the problem."""
+    import h5py
+    import numpy as np
+    from inr_utils.io import DataFormatError, load_sunnybrook, save_kspace
+    from inr_utils.acquisition import simulate
+
+    cine, _ = load_sunnybrook("SCD0000501", "slice_051")
+    np.save(tmp_path / "square.npy", cine)
+    np.save(tmp_path / "wide.npy", np.pad(cine * 7.0 + 3.0, ((0, 0), (0, 0), (32, 32)), constant_values=3.0))
+    reference = next(s for s in liif.subjects("sunnybrook", "test", 32) if s.name == "SCD0000501/slice_051")
+    own = liif.cine_subjects([tmp_path / "square.npy", tmp_path / "wide.npy", "sunnybrook:SCD0000501/slice_051"], 32)
+    t = np.array([0.0, 0.37, 0.9])
+    for subject in own:
+        assert subject.N == 32
+        np.testing.assert_allclose(subject.magnitude(t), reference.magnitude(t), atol=1e-5)
+    acq = simulate(cine[:4, :32, :32], 3.0, 0, 2, 0.0)
+    acq.target = None
+    save_kspace(tmp_path / "no_target.h5", acq)
+    with h5py.File(tmp_path / "no_target.h5", "r") as f:
+        assert "target" not in f
+    with pytest.raises(DataFormatError, match="no fully sampled cine"):
+        liif.cine_subjects([tmp_path / "no_target.h5"], 32)
+    with pytest.raises(ValueError, match="phantom"):
+        liif.cine_subjects(["phantom"], 32)
+    with pytest.raises(ValueError, match="non-empty list"):
+        liif.cine_subjects([], 32)
+    with pytest.raises(FileNotFoundError, match="missing.npy"):
+        liif.cine_subjects([tmp_path / "missing.npy"], 32)
