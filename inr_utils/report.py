@@ -79,11 +79,14 @@ def pool_span(records: dict, from_scratch: dict | None = None) -> tuple | None:
     return (span, min(starts), max(ends)) if 0 < span <= sum(r["seconds"] or 0 for r in records.values()) + 1 else None
 
 
-def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | None = None) -> str:
+def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | None = None,
+                   bf16: dict | None = None) -> str:
     """Wall time of every run, per notebook with the dates and machines that ran it, against
     REPRODUCE_MINUTES; ``unrecorded``: runs with results but no record (run before records were
     kept); ``from_scratch``: {run: seconds} of a run from scratch where it differs from its
-    record (``sweep.recorded_seconds``: a LIIF run that resumed records only the rest).
+    record (``sweep.recorded_seconds``: a LIIF run that resumed records only the rest);
+    ``bf16``: {run: whether its CNNs ran in bfloat16} of the LIIF runs (their metrics.json), said
+    beside the time because a CPU without native bfloat16 runs them in float32, more slowly.
 
     When the runs were one ``make reproduce`` (``pool_span``), the verdict is its measured wall
     time. Otherwise it needs no measured ``make reproduce``: that runs 2 at a time on 2 cores, so
@@ -132,16 +135,30 @@ def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | N
             f"`run_info.json`): {len(records)} runs, {total / 60:.1f} min in all. " + "; ".join(parts) + ". "
             "A LIIF run that resumed from its checkpoints counts only the resumed part in papermill's record; "
             "\"from scratch\" adds up its models' training seconds (its `train s` column)." + verdict
+            + precision_sentence(bf16 or {})
             + (f" Runs without a record (executed before records were kept, not counted): {', '.join(unrecorded)}."
                if unrecorded else ""))
+
+
+def precision_sentence(bf16: dict) -> str:
+    """What the LIIF runs' CNNs ran in ({run: bfloat16 or not}), for the wall-time line."""
+    if not bf16:
+        return ""
+    n = sum(map(bool, bf16.values()))
+    which = ("in bfloat16 (a CPU with native bfloat16, AVX512-BF16 or AMX)" if n == len(bf16) else
+             "in float32" if n == 0 else f"in bfloat16 in {n} of {len(bf16)} runs, in float32 in the others")
+    return (f" The LIIF runs ({', '.join(sorted({k.split('/')[0][:2] for k in bf16}))}) trained their CNNs {which}"
+            + ("; a CPU without native bfloat16 runs them in float32, which takes longer." if n else "."))
 
 
 def _wall_time_lines(outputs: Path) -> list[str]:
     """The wall-time line of every run under ``outputs`` (and those without a record), as lines."""
     records = run_records(outputs)
     ran = [p.parent.relative_to(outputs).as_posix() for p in sorted(outputs.glob("[0-9][0-9]_*/R*/metrics.json"))]
+    bf16 = {k: m["bf16"] for k in records for m in [json.loads((outputs / k / "metrics.json").read_text())]
+            if (outputs / k / "metrics.json").is_file() and isinstance(m.get("bf16"), bool)}
     line = wall_time_line(records, tuple(r for r in ran if r not in records),
-                          {k: recorded_seconds(outputs / k) for k in records})
+                          {k: recorded_seconds(outputs / k) for k in records}, bf16)
     return [line, ""] if line else []
 
 

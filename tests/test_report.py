@@ -46,6 +46,13 @@ def test_record_run_and_wall_time_line(tmp_path):
     line = wall_time_line(records, from_scratch={"05_liif/R6": 3000 * 60.0})
     assert "R6 1.0 (from scratch 3000.0)" in line and "**missed** (these runs from scratch add up to 3130.0 min" in line
     assert wall_time_line({}) == ""
+    # the precision the LIIF runs' CNNs trained in is said beside their time
+    assert "bfloat16" not in line
+    assert ("The LIIF runs (05) trained their CNNs in bfloat16 (a CPU with native bfloat16" in
+            wall_time_line(records, bf16={"05_liif/R3": True, "05_liif/R6": True}))
+    assert "in bfloat16 in 1 of 2 runs, in float32 in the others; a CPU without" in \
+        wall_time_line(records, bf16={"05_liif/R3": True, "05_liif/R6": False})
+    assert wall_time_line(records, bf16={"05_liif/R3": False}).endswith("trained their CNNs in float32.")
 
 
 def test_one_make_reproduce_is_judged_by_its_measured_span():
