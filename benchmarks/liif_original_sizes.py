@@ -61,7 +61,8 @@ RECORD_FIELDS = ("rel_l1", "epochs", "stop", "kept_epoch", "train_seconds")
 
 def run_record(folder: Path) -> dict:
     """The record of a finished run folder: its name, the notebook's parameters that define the
-    grid point, each method's ``RECORD_FIELDS``, its start time and the machine it ran on."""
+    grid point, each method's ``RECORD_FIELDS``, its start time, the machine it ran on and whether
+    its CNNs ran in bfloat16."""
     m = json.loads((folder / "metrics.json").read_text())
     info = json.loads((folder / "run_info.json").read_text())
     params = info.get("parameters", {})
@@ -69,6 +70,7 @@ def run_record(folder: Path) -> dict:
             "device": m.get("device", "cpu"),
             "epochs_max": params.get("EPOCHS"), "plateau": params.get("PLATEAU"), "budget_s": params.get("MAX_SECONDS"),
             "keep_best": params.get("KEEP_BEST"), "start_time": info.get("start_time"), "machine": machine(info),
+            **({"bf16": m["bf16"]} if isinstance(m.get("bf16"), bool) else {}),
             "methods": {k: {f: v[f] for f in RECORD_FIELDS if f in v} for k, v in m["methods"].items()}}
 
 
@@ -84,6 +86,11 @@ def save_record(record: dict, path: Path = RUNS_FILE) -> None:
     """Add or replace (by run name) one record; the file is rewritten sorted by name, atomically."""
     records = {**load_records(path), record["run"]: record}
     write_text_atomic(path, "".join(json.dumps(records[k], sort_keys=True) + "\n" for k in sorted(records)))
+
+
+#: the CNNs' precision in the table, from the record's ``bf16`` (absent in records made before it was kept):
+#: a budget in seconds buys fewer epochs in float32 on a CPU without native bfloat16
+PRECISION = {True: " (bfloat16)", False: " (float32)"}
 
 
 #: relative L1 of the zero image: a model above it has diverged (worse than predicting nothing)
@@ -185,7 +192,8 @@ def main():
                             f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
                             f"{epochs_cell(meth['RDN'])}, {epochs_cell(meth['UNet'])} | "
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
-                            f"{(m.get('start_time') or '?')[:10]} | {m.get('machine', '?')}, {m.get('device', 'cpu')} |")
+                            f"{(m.get('start_time') or '?')[:10]} | {m.get('machine', '?')}, {m.get('device', 'cpu')}"
+                            f"{PRECISION.get(m.get('bf16'), '')} |")
                 print(rows[-1], flush=True)
             if runs:
                 verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")

@@ -61,7 +61,7 @@ def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others
         folder.mkdir(parents=True)
         methods = {k: {"rel_l1": v, "epochs": 10, "train_seconds": 100.0, "stop": "plateau after 10 epochs"}
                    for k, v in (("RDN", rdn), ("UNet", unet), ("TV", 0.15), ("ZF", 0.2))}
-        (folder / "metrics.json").write_text(json.dumps({"methods": methods}))
+        (folder / "metrics.json").write_text(json.dumps({"methods": methods, **({"bf16": False} if seed else {})}))
         (folder / "run_info.json").write_text(json.dumps({"start_time": "2026-12-03T10:00", "cpu_count": 2, "cpu": "x"}))
     written = {}
     monkeypatch.setattr(script, "execute", lambda *a, **k: pytest.fail("--table-only must not train"))
@@ -74,6 +74,8 @@ def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others
     assert "| 6 | 4 | 2 | 0.1150 | 0.1025 |" in text and "10 (plateau), 10 (plateau)" in text
     assert "Not run yet (the command resumes them): R 6, T_low 8, seed 0; R 6, T_low 8, seed 1." in text
     assert "--table-only" not in text and "--T-low 4 8" in text and "--runs-file" not in text
+    # the CNNs' precision where the run recorded it (a seconds budget buys fewer epochs in float32)
+    assert "| 2026-12-03 | 2 x x, cpu |" in text and "| 2026-12-03 | 2 x x, cpu (float32) |" in text
     # the finished runs were recorded; without their folders (a fresh clone) the records give the same table
     assert sorted(script.load_records(runs_file)) == ["R6_T4_N64_seed0_budget1800", "R6_T4_N64_seed1_budget1800"]
     for seed in (0, 1):
