@@ -166,12 +166,11 @@ def main():
         if args.cines:  # the training setting (measured in this run, for the ratio to compare with), then the cines
             if N not in cines:
                 cines[N] = liif.cine_subjects(args.cines, N)
-            settings = [(trained_data, R0, noise0)] + [(label, R, noise) for R in rates for noise in args.noise]
+            settings = [(trained_data, R0, noise0, False)] + [(label, R, noise, True) for R in rates for noise in args.noise]
         else:
-            settings = [(data, R, noise) for data in (trained_data, None if trained_data else "sunnybrook")
+            settings = [(data, R, noise, False) for data in (trained_data, None if trained_data else "sunnybrook")
                         for R in rates for noise in args.noise]
-        for data, R, noise in settings:
-            own = args.cines and data == label
+        for data, R, noise, own in settings:  # own: the --cines
             r = evaluate(models, data, R, T_low, noise, N, cines=cines[N] if own else None)
             best = min(r["RDN"], r["UNet"]) / r["TV"]
             same = not own and data == trained_data and R == R0 and noise == noise0
