@@ -86,7 +86,7 @@ def wall_time_line(records: dict, unrecorded: tuple = (), from_scratch: dict | N
     kept); ``from_scratch``: {run: seconds} of a run from scratch where it differs from its
     record (``sweep.recorded_seconds``: a LIIF run that resumed records only the rest);
     ``bf16``: {run: whether its CNNs ran in bfloat16} of the LIIF runs (their metrics.json), said
-    beside the time because a CPU without native bfloat16 runs them in float32, more slowly.
+    beside the time because a CPU without native bfloat16 runs them in float32, at other speeds.
 
     When the runs were one ``make reproduce`` (``pool_span``), the verdict is its measured wall
     time. Otherwise it needs no measured ``make reproduce``: that runs 2 at a time on 2 cores, so
@@ -148,7 +148,7 @@ def precision_sentence(bf16: dict) -> str:
     which = ("in bfloat16 (a CPU with native bfloat16, AVX512-BF16 or AMX)" if n == len(bf16) else
              "in float32" if n == 0 else f"in bfloat16 in {n} of {len(bf16)} runs, in float32 in the others")
     return (f" The LIIF runs ({', '.join(sorted({k.split('/')[0][:2] for k in bf16}))}) trained their CNNs {which}"
-            + ("; a CPU without native bfloat16 runs them in float32, which takes longer." if n else "."))
+            + ("; a CPU without native bfloat16 runs them in float32, so its seconds differ." if n else "."))
 
 
 def _wall_time_lines(outputs: Path) -> list[str]:
