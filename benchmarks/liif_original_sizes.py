@@ -89,7 +89,7 @@ def save_record(record: dict, path: Path = RUNS_FILE) -> None:
 
 
 #: the CNNs' precision in the table, from the record's ``bf16`` (absent in records made before it was kept):
-#: a budget in seconds buys fewer epochs in float32 on a CPU without native bfloat16
+#: a budget in seconds buys another number of epochs in the other precision
 PRECISION = {True: " (bfloat16)", False: " (float32)"}
 
 

@@ -74,7 +74,7 @@ def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others
     assert "| 6 | 4 | 2 | 0.1150 | 0.1025 |" in text and "10 (plateau), 10 (plateau)" in text
     assert "Not run yet (the command resumes them): R 6, T_low 8, seed 0; R 6, T_low 8, seed 1." in text
     assert "--table-only" not in text and "--T-low 4 8" in text and "--runs-file" not in text
-    # the CNNs' precision where the run recorded it (a seconds budget buys fewer epochs in float32)
+    # the CNNs' precision where the run recorded it (a seconds budget buys other epochs in the other precision)
     assert "| 2026-12-03 | 2 x x, cpu |" in text and "| 2026-12-03 | 2 x x, cpu (float32) |" in text
     # the finished runs were recorded; without their folders (a fresh clone) the records give the same table
     assert sorted(script.load_records(runs_file)) == ["R6_T4_N64_seed0_budget1800", "R6_T4_N64_seed1_budget1800"]
