@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -181,8 +182,8 @@ def main():
     cmd = "`.venv/bin/python benchmarks/liif_generalisation.py" + (f" --runs {' '.join(args.runs)}" if args.runs else "") + \
           (f" --run-dirs {' '.join(map(str, args.run_dirs))}" if args.run_dirs else "") + \
           (f" --R {' '.join(f'{r:g}' for r in args.R)}" if args.R else "") + f" --noise {' '.join(f'{n:g}' for n in args.noise)}" + \
-          (f" --cines {' '.join(args.cines)}" if args.cines else "") + \
-          (f" --cines-label '{args.cines_label}'" if args.cines_label else "") + \
+          (f" --cines {shlex.join(args.cines)}" if args.cines else "") + \
+          (f" --cines-label {shlex.quote(args.cines_label)}" if args.cines_label else "") + \
           (f" --name {args.name}" if args.name != ("liif_generalisation_cines" if args.cines else "liif_generalisation")
            else "") + "`"
     intro = ("Notebook 05's trained models evaluated on other data, rates and k-space noise than they were trained on, "
