@@ -41,7 +41,24 @@ def he_init(encoder: nn.Module) -> nn.Module:
     return encoder
 
 
-class CircularTimeConv3d(nn.Conv3d):
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` that runs oneDNN's kernel on a CPU in float32 for any batch size.
+
+    For a small batch (one cine at inference, validation one sample at a time) PyTorch's
+    dispatch picks its native ``slow_conv3d`` (a heuristic that holds for 2-D convolutions),
+    several times slower than oneDNN for these layers; ``torch.mkldnn_convolution`` is the
+    kernel it picks for larger batches, with the same autograd. Elsewhere (CUDA, bfloat16
+    autocast, other dtypes, string padding) it is ``nn.Conv3d``."""
+
+    def _conv_forward(self, x, weight, bias):
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+                and self.padding_mode == "zeros" and not isinstance(self.padding, str)
+                and not torch.is_autocast_enabled("cpu") and torch.backends.mkldnn.is_available()):
+            return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride, self.dilation, self.groups)
+        return super()._conv_forward(x, weight, bias)
+
+
+class CircularTimeConv3d(Conv3d):
     """Conv3d padded periodically in time (the bins cover one cardiac cycle, so the last bin
     neighbours the first) and with zeros in space."""
 
@@ -81,7 +98,7 @@ class UNet(nn.Module):
 
     def __init__(self, dims: int, cin: int, cout: int, channels: Sequence[int] = (16, 32, 64), circular: bool = False):
         super().__init__()
-        conv = nn.Conv2d if dims == 2 else (CircularTimeConv3d if circular else nn.Conv3d)
+        conv = nn.Conv2d if dims == 2 else (CircularTimeConv3d if circular else Conv3d)
         self.pool = (lambda x: F.avg_pool2d(x, 2)) if dims == 2 else (lambda x: F.avg_pool3d(x, (1, 2, 2)))
         self.downs = nn.ModuleList()
         c_prev = cin
@@ -116,10 +133,10 @@ def upsample_space(x, size):
 class RDB(nn.Module):
     """Residual dense block (Zhang et al. 2018) with 3D convolutions."""
 
-    def __init__(self, channels: int, growth: int, layers: int, conv=nn.Conv3d):
+    def __init__(self, channels: int, growth: int, layers: int, conv=Conv3d):
         super().__init__()
         self.convs = nn.ModuleList(conv(channels + i * growth, growth, 3, padding=1) for i in range(layers))
-        self.fuse = nn.Conv3d(channels + layers * growth, channels, 1)
+        self.fuse = Conv3d(channels + layers * growth, channels, 1)
 
     def forward(self, x):
         feats = [x]
@@ -132,10 +149,10 @@ class RDN3D(nn.Module):
     def __init__(self, cin: int, cout: int, channels: int = 32, blocks: int = 5, layers: int = 6, growth: int = 32,
                  circular: bool = False):
         super().__init__()
-        conv = CircularTimeConv3d if circular else nn.Conv3d
+        conv = CircularTimeConv3d if circular else Conv3d
         self.head = conv(cin, channels, 3, padding=1)
         self.blocks = nn.ModuleList(RDB(channels, growth, layers, conv) for _ in range(blocks))
-        self.fuse = nn.Sequential(nn.Conv3d(blocks * channels, channels, 1), conv(channels, channels, 3, padding=1))
+        self.fuse = nn.Sequential(Conv3d(blocks * channels, channels, 1), conv(channels, channels, 3, padding=1))
         self.tail = conv(channels, cout, 3, padding=1)
 
     def forward(self, x):

@@ -60,3 +60,31 @@ def test_spatial_upsampling_equals_trilinear_at_the_same_time_axis(layout):
     ref = torch.nn.functional.interpolate(x, size=(5, 12, 14), mode="trilinear", align_corners=False)
     assert up.shape == ref.shape and torch.allclose(up, ref, atol=1e-6)
     assert torch.allclose(liif.upsample_space(x[:, :, 0], (12, 14)), ref[:, :, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_conv3d_takes_onednn_on_cpu_with_nn_conv3d_values_and_gradients(batch):
+    """The encoders' Conv3d equals nn.Conv3d (values and gradients, same weights) and runs
+    oneDNN's kernel also for one sample in float32, where PyTorch's dispatch picks slow_conv3d;
+    under bfloat16 autocast it is nn.Conv3d (the autocast cast stays)."""
+    from torch import nn
+    from inr_utils.liif.encoders import Conv3d
+
+    torch.manual_seed(0)
+    ours, plain = Conv3d(6, 5, 3, padding=1), nn.Conv3d(6, 5, 3, padding=1)
+    plain.load_state_dict(ours.state_dict())
+    x = torch.randn(batch, 6, 4, 12, 10)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    with torch.autograd.profiler.profile() as prof:
+        y1 = ours(x1)
+    assert "aten::mkldnn_convolution" in {e.key for e in prof.key_averages()}
+    y2 = plain(x2)
+    torch.testing.assert_close(y1, y2, rtol=1e-4, atol=1e-5)
+    g = torch.randn_like(y1)
+    (y1 * g).sum().backward()
+    (y2 * g).sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours.bias.grad, plain.bias.grad, rtol=1e-4, atol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert ours(x).dtype == torch.bfloat16
