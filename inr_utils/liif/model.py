@@ -27,20 +27,30 @@ class SineDecoder(nn.Module):
         return self.net(x)
 
     def feature_part(self, feat: torch.Tensor) -> torch.Tensor:
-        """The first layer's feature term W_f F, channels last: feat (B, C, ..., P) -> (B, ..., P, hidden).
+        """The first layer's argument without its time term, omega0 (W_f F + b), channels last:
+        feat (B, C, ..., P) -> (B, ..., P, hidden).
 
-        The first layer is sin(omega0 (W_f F + w_t t + b)); its feature term is the same for
-        every query time of a pixel (2D) or of a bin (3D), so it is computed once per pixel or
-        bin instead of once per query (``finish`` adds the time term)."""
-        w = self.net[0].linear.weight
-        return feat.movedim(1, -1) @ w[:, :-1].T
+        The first layer is sin(omega0 (W_f F + w_t t + b)); all but the time term is the same
+        for every query time of a pixel (2D) or of a bin (3D), so it is computed once per pixel
+        or bin instead of once per query (``finish`` adds the time term)."""
+        first = self.net[0]
+        w = first.linear.weight
+        return first.omega0 * torch.addmm(first.linear.bias, feat.movedim(1, -1).flatten(0, -2), w[:, :-1].T).view(
+            *feat.movedim(1, -1).shape[:-1], w.shape[0])
 
     def finish(self, pre: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The decoder from the first layer's feature term ``pre`` (..., hidden) and the time
-        input ``t`` (broadcast against pre's leading axes): equals ``forward([F, t])``."""
+        """The decoder from ``feature_part``'s ``pre`` (..., hidden) and the time input ``t``
+        (broadcast against pre's leading axes): equals ``forward([F, t])``. Without autograd
+        (inference) each sine layer works in place on one (..., hidden) tensor: these are the
+        largest tensors of a prediction, one per query time and pixel."""
         first = self.net[0]
-        x = torch.sin(first.omega0 * (pre + t[..., None] * first.linear.weight[:, -1] + first.linear.bias))
-        return self.net[1:](x)
+        w_t = first.omega0 * first.linear.weight[:, -1]
+        if torch.is_grad_enabled():
+            return self.net[1:](torch.sin(pre + t[..., None] * w_t))
+        x = torch.addcmul(pre, t[..., None], w_t).sin_()
+        for layer in self.net[1:-1]:
+            x = layer.linear(x).mul_(layer.omega0).sin_()
+        return self.net[-1](x)
 
 
 class LiifCine(nn.Module):
@@ -150,6 +160,10 @@ class LiifCine(nn.Module):
         """The model on a batch of samples (``collate``) at its query times."""
         return self(self.input_of(batch), batch.bin_times, batch.t_query, pixels, batch.kspace, batch.mask)
 
+    #: query times decoded at a time without autograd (inference): the decoder's tensors, one
+    #: (queries, pixels, hidden) per layer, then stay small enough for the CPU's caches
+    QUERY_CHUNK = 8
+
     def forward(self, zf, bin_times, t_query, pixels: Optional[torch.Tensor] = None,
                 kspace: Optional[torch.Tensor] = None, mask: Optional[torch.Tensor] = None):
         """Complex values at t_query (B, Tq): (B, Tq, H, W), or (B, Tq, P) at flat pixel
@@ -161,26 +175,31 @@ class LiifCine(nn.Module):
         zfn = (zf[:, -2:] / scale + (0 if skip is None else skip)).flatten(-2)  # (B, 2, T, H*W); vs when both
         if pixels is not None:
             feat, zfn = feat[..., pixels], zfn[..., pixels]
+        pre = self.decoder.feature_part(feat)  # (B, P, hidden) 2D; (B, T_low, P, hidden) 3D
+        step = Tq if torch.is_grad_enabled() else self.QUERY_CHUNK
+        out = torch.cat([self._decode(pre, zfn, bin_times, t_query[:, s:s + step]) for s in range(0, Tq, step)], 1)
+        out = torch.complex(out[..., 0], out[..., 1]) * scale.view(-1, 1, 1)
+        return out if pixels is not None else out.view(B, Tq, H, W)
+
+    def _decode(self, pre, zfn, bin_times, t_query):
+        """(real, imag) at t_query (B, Tq): (B, Tq, P, 2), from the decoder's feature term ``pre``
+        and the normalised input bins ``zfn`` (B, 2, T_low, P) for the residual."""
         T = self.T_low
         pos = torch.remainder(t_query - bin_times[:, :1], 1.0) * T  # fractional bin position, periodic
         k0 = torch.floor(pos).long()
         i0, i1 = k0 % T, (k0 + 1) % T
         w = (pos - k0)[:, None, :, None]  # (B, 1, Tq, 1)
-        take = lambda x, idx: torch.gather(x, 2, idx[:, None, :, None].expand(-1, x.shape[1], -1, x.shape[-1]))
-        pre = self.decoder.feature_part(feat)  # (B, P, hidden) 2D; (B, T_low, P, hidden) 3D
+        batch = torch.arange(len(t_query), device=t_query.device)[:, None]
         if not self.temporal:  # dec([F, 2t - 1]) for every query time t
             out = self.decoder.finish(pre[:, None], (2 * t_query - 1)[:, :, None])  # (B, Tq, P, 2)
-        else:
-            def dec(idx, d):  # dec([F_idx, d]) per query: the bin's feature term, gathered
-                pre_q = torch.gather(pre, 1, idx[:, :, None, None].expand(-1, -1, *pre.shape[-2:]))
-                return self.decoder.finish(pre_q, d[:, :, None])  # (B, Tq, P, 2)
+        else:  # dec([F_idx, d]) per query: the bin's feature term, indexed (B, Tq, P, hidden)
             wl = w[:, 0, :, :, None]
-            out = (1 - wl) * dec(i0, pos - k0) + wl * dec(i1, pos - k0 - 1)
+            out = ((1 - wl) * self.decoder.finish(pre[batch, i0], (pos - k0)[:, :, None])
+                   + wl * self.decoder.finish(pre[batch, i1], (pos - k0 - 1)[:, :, None]))
         if self.residual:
-            base = (1 - w) * take(zfn, i0) + w * take(zfn, i1)  # (B, 2, Tq, P)
-            out = out + base.movedim(1, -1)
-        out = torch.complex(out[..., 0], out[..., 1]) * scale.view(-1, 1, 1)
-        return out if pixels is not None else out.view(B, Tq, H, W)
+            take = lambda idx: zfn.movedim(2, 1)[batch, idx].movedim(2, 1)  # (B, 2, Tq, P)
+            out = out + ((1 - w) * take(i0) + w * take(i1)).movedim(1, -1)
+        return out
 
 
 def bf16_supported(device: str = "cpu") -> bool:

@@ -20,6 +20,11 @@ def test_decoder_shapes(encoder, C, residual, input):
     assert out.shape == (2, 5, 16, 16) and out.is_complex()
     pix = torch.tensor([0, 17, 255])
     assert torch.allclose(model(zf, bins, tq, pix), out.flatten(-2)[..., pix], atol=1e-5)
+    # inference decodes QUERY_CHUNK query times at a time, in place: the same values (13: a last, short chunk)
+    tq = torch.rand(2, 13)
+    with torch.no_grad():
+        chunked = model(zf, bins, tq)
+    assert model.QUERY_CHUNK < 13 and torch.allclose(chunked, model(zf, bins, tq), atol=1e-5)
 
 
 def test_residual_model_starts_near_zero_filling():
@@ -181,3 +186,25 @@ def test_bf16_autocast_changes_only_the_cnn_precision(tmp_path, monkeypatch):
         assert any("does not have fast" in str(w.message) for w in caught) is (not supported)
         assert liif.load_model(tmp_path / "f32.pt").bf16 is False  # float32 stays float32
     assert np.allclose(liif.predict(back, s)[0], want, atol=1e-5 * np.abs(want).max())  # float32: f32's output
+
+
+def test_decoder_split_into_feature_and_time_parts_equals_the_mlp_with_and_without_autograd():
+    """finish(feature_part(F), t) is the sine MLP on [F, t]: the same values in inference (in-place
+    path) and in training, and the same gradients for the features and every weight."""
+    torch.manual_seed(0)
+    dec = liif.SineDecoder(7, hidden=16, layers=3).double()  # 6 feature channels and t; float64: omega0 = 30
+    F = torch.randn(2, 6, 40, dtype=torch.float64)  # (B, C, P)                 amplifies float32 rounding
+    t = torch.rand(2, 5, 1, dtype=torch.float64) * 2 - 1  # (B, Tq, 1)
+    full = torch.cat([F.movedim(1, -1)[:, None].expand(2, 5, 40, 6), t[..., None].expand(2, 5, 40, 1)], -1)
+    ref = dec(full)  # (B, Tq, P, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(dec.finish(dec.feature_part(F)[:, None], t), ref.detach(), rtol=1e-9, atol=1e-10)
+    F1, F2 = F.clone().requires_grad_(), F.clone().requires_grad_()
+    out = dec.finish(dec.feature_part(F1)[:, None], t)
+    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-10)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad((out * g).sum(), [F1, *dec.parameters()])
+    full2 = torch.cat([F2.movedim(1, -1)[:, None].expand(2, 5, 40, 6), t[..., None].expand(2, 5, 40, 1)], -1)
+    grads_ref = torch.autograd.grad((dec(full2) * g).sum(), [F2, *dec.parameters()])
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
