@@ -44,11 +44,11 @@ def he_init(encoder: nn.Module) -> nn.Module:
 class Conv3d(nn.Conv3d):
     """``nn.Conv3d`` that runs oneDNN's kernel on a CPU in float32 for any batch size.
 
-    For a small batch (one cine at inference, validation one sample at a time) PyTorch's
-    dispatch picks its native ``slow_conv3d`` (a heuristic that holds for 2-D convolutions),
-    several times slower than oneDNN for these layers; ``torch.mkldnn_convolution`` is the
-    kernel it picks for larger batches, with the same autograd. Elsewhere (CUDA, bfloat16
-    autocast, other dtypes, string padding) it is ``nn.Conv3d``."""
+    For one sample (a cine at inference, ``liif.reconstruct``) PyTorch's dispatch picks its
+    native ``slow_conv3d`` for these layers (a size heuristic made for 2-D convolutions), several
+    times slower than oneDNN; ``torch.mkldnn_convolution`` is the kernel it picks for larger
+    batches, with the same autograd. Elsewhere (CUDA, bfloat16 autocast, other dtypes, string
+    padding) it is ``nn.Conv3d``."""
 
     def _conv_forward(self, x, weight, bias):
         if (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32

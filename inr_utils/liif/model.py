@@ -34,9 +34,9 @@ class SineDecoder(nn.Module):
         for every query time of a pixel (2D) or of a bin (3D), so it is computed once per pixel
         or bin instead of once per query (``finish`` adds the time term)."""
         first = self.net[0]
-        w = first.linear.weight
-        return first.omega0 * torch.addmm(first.linear.bias, feat.movedim(1, -1).flatten(0, -2), w[:, :-1].T).view(
-            *feat.movedim(1, -1).shape[:-1], w.shape[0])
+        f = feat.movedim(1, -1)
+        return first.omega0 * torch.addmm(first.linear.bias, f.reshape(-1, f.shape[-1]), first.linear.weight[:, :-1].T
+                                          ).view(*f.shape[:-1], -1)
 
     def finish(self, pre: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The decoder from ``feature_part``'s ``pre`` (..., hidden) and the time input ``t``
