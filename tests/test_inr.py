@@ -156,17 +156,26 @@ def test_hashgrid_is_seeded_and_its_fit_deterministic(case):
     assert metrics.psnr(res.recon, acq.target) > metrics.psnr(acq.zero_filled(), acq.target) + 2
 
 
-def test_conditional_hashgrid_takes_lambda_as_an_input():
+@pytest.mark.parametrize("frequencies", [0, 3])
+def test_conditional_hashgrid_takes_lambda_as_an_input(frequencies):
     """f(lambda, t, y, x): render equals the per-point forward at any lambda; lambda changes
     the output continuously (an input of the network, no anchors); the static encoding has
-    one node in time; the gain starts at 1."""
+    one node in time; the gain starts at 1 (at c = 0). With lambda_frequencies, c enters as
+    [c, sin(k pi c), cos(k pi c)]."""
     shape = (6, 16, 12)
-    model = inr.build("hashgrid-lambda", shape, log2_table=9, coarsest=4, log_lambda_range=(-5, 0))
+    model = inr.build("hashgrid-lambda", shape, log2_table=9, coarsest=4, log_lambda_range=(-5, 0),
+                      lambda_frequencies=frequencies)
+    c = model._c(-3.0)[0]
+    assert c.shape == (1 + 2 * frequencies,) and abs(float(c[0]) + 0.2) < 1e-6
+    if frequencies:
+        assert torch.allclose(c[1:], torch.tensor([np.sin(np.pi * k * -0.2) for k in (1, 2, 3)]
+                                                  + [np.cos(np.pi * k * -0.2) for k in (1, 2, 3)], dtype=c.dtype))
     with torch.no_grad():
         for g in list(model.dynamic.grids) + list(model.static.grids):
             g.uniform_(-1, 1)
         assert all(r[0] == 1 for r in model.static.resolutions) and any(r[0] > 1 for r in model.dynamic.resolutions)
-        assert torch.allclose(model.gains(-2.5), torch.ones(model.dynamic.out_features), atol=1e-6)
+        if not frequencies:  # c = 0 at the middle of the range (the cosines of the other form are 1 there)
+            assert torch.allclose(model.gains(-2.5), torch.ones(model.dynamic.out_features), atol=1e-6)
         for ll in (-5.0, -1.7, 0.0):
             v = model(_pixel_coords(*shape), ll)
             assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(shape), model.render(None, ll), atol=1e-5)

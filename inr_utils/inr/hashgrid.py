@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -242,7 +244,9 @@ class ConditionalHashGridINR(nn.Module):
     spatial levels, one node in time), so that a large lambda can reach a static cine; g(c) a
     per-channel gate in (0, 2) from a small MLP of c (1 -> ``gate_hidden`` -> channels,
     2 sigmoid), starting at 1, so lambda can scale each level's temporal detail. lambda enters
-    only through the network (no grid along lambda, no anchors). No tying or curriculum:
+    only through the network (no grid along lambda, no anchors). With ``lambda_frequencies`` = K
+    > 0, c enters the gate and the MLP as [c, sin(k pi c), cos(k pi c) for k = 1..K] instead of
+    c alone, so that the network can change faster along lambda. No tying or curriculum:
     ``fit`` draws log10(lambda) from the range at every step (uniformly, or from a symmetric
     Beta distribution that favours the middle: ``log_lambda_beta``); a fixed-lambda fit of
     the same class (c held constant) is the separately fitted network it is compared with.
@@ -250,10 +254,11 @@ class ConditionalHashGridINR(nn.Module):
 
     def __init__(self, shape, levels: Optional[int] = None, features: int = 2, log2_table: Optional[int] = None,
                  coarsest: int = 8, hidden: int = 16, layers: int = 1, gate_hidden: int = 16,
-                 log_lambda_range=(-5.0, 0.0), init_scale: float = 1e-4, seed: int = 0):
+                 log_lambda_range=(-5.0, 0.0), init_scale: float = 1e-4, seed: int = 0, lambda_frequencies: int = 0):
         super().__init__()
-        if hidden < 1 or layers < 0 or gate_hidden < 1:
-            raise ValueError(f"hidden and gate_hidden must be >= 1 and layers >= 0, got {hidden}, {gate_hidden}, {layers}")
+        if hidden < 1 or layers < 0 or gate_hidden < 1 or lambda_frequencies < 0:
+            raise ValueError(f"hidden and gate_hidden must be >= 1, layers and lambda_frequencies >= 0, got {hidden}, "
+                             f"{gate_hidden}, {layers}, {lambda_frequencies}")
         lo, hi = (float(v) for v in log_lambda_range)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValueError(f"log_lambda_range must be finite (lo, hi) with lo < hi, got {log_lambda_range}")
@@ -261,8 +266,10 @@ class ConditionalHashGridINR(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.dynamic = GridEncoding(shape, levels, features, log2_table, coarsest, True, init_scale, gen)
         self.static = GridEncoding(shape, levels, features, log2_table, coarsest, False, init_scale, gen)
-        self.gate = _mlp([1, gate_hidden, self.dynamic.out_features], gen)
-        self.mlp = _mlp([self.static.out_features + self.dynamic.out_features + 1] + [hidden] * layers + [2], gen)
+        self.lambda_frequencies = int(lambda_frequencies)
+        n_c = 1 + 2 * self.lambda_frequencies
+        self.gate = _mlp([n_c, gate_hidden, self.dynamic.out_features], gen)
+        self.mlp = _mlp([self.static.out_features + self.dynamic.out_features + n_c] + [hidden] * layers + [2], gen)
 
     conditional = True
 
@@ -270,7 +277,9 @@ class ConditionalHashGridINR(nn.Module):
         if log_lambda is None:
             raise ValueError("this representation takes lambda as an input: pass log_lambda")
         p = self.mlp[0].weight
-        return torch.tensor([[lambda_coordinate(log_lambda, self.log_lambda_range)]], device=p.device, dtype=p.dtype)
+        c = lambda_coordinate(log_lambda, self.log_lambda_range)
+        k = math.pi * np.arange(1, self.lambda_frequencies + 1) * c
+        return torch.tensor([[c, *np.sin(k), *np.cos(k)]], device=p.device, dtype=p.dtype)
 
     def gains(self, log_lambda) -> torch.Tensor:
         """The gate g(c) on the dynamic features (channels,)."""
@@ -279,7 +288,7 @@ class ConditionalHashGridINR(nn.Module):
     def forward(self, coords: torch.Tensor, log_lambda=None) -> torch.Tensor:
         """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1] and log10(lambda)."""
         c = self._c(log_lambda)
-        feats = [self.static(coords), self.gains(log_lambda) * self.dynamic(coords), c.expand(len(coords), 1)]
+        feats = [self.static(coords), self.gains(log_lambda) * self.dynamic(coords), c.expand(len(coords), -1)]
         return self.mlp(torch.cat(feats, 1))
 
     def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
@@ -293,10 +302,10 @@ class ConditionalHashGridINR(nn.Module):
         first = self.mlp[0]
         t = (frame_times(T) if t is None else t).to(first.weight.device, first.weight.dtype)
         c = self._c(log_lambda)
-        n_s = self.static.out_features
-        w_s, w_d, w_c = first.weight[:, :n_s], first.weight[:, n_s:-1], first.weight[:, -1:]
+        n_s, n_d = self.static.out_features, self.dynamic.out_features
+        w_s, w_d, w_c = first.weight[:, :n_s], first.weight[:, n_s:n_s + n_d], first.weight[:, n_s + n_d:]
         stat = self.static.render_features(t)[0].flatten(1)  # (n_s, H W)
-        bias = w_s @ stat + (first.bias[:, None] + w_c * c)  # (hidden, H W)
+        bias = w_s @ stat + (first.bias[:, None] + w_c @ c.T)  # (hidden, H W)
         dyn = self.dynamic.render_features(t).flatten(2)  # (len(t), n_d, H W)
         x = torch.baddbmm(bias[None], (w_d * self.gains(log_lambda)[None]).expand(len(t), -1, -1), dyn)
         if len(self.mlp) > 1:  # hidden layers: ReLU, then the rest of the MLP
