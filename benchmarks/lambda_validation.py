@@ -41,8 +41,9 @@ def _case(run: dict) -> tuple:
 
 
 def _labels(run: dict) -> tuple:
-    """The case and the sizes as the tables print them."""
-    label = run["data"] + (f" subject {run['subject']}" if run.get("subject") is not None else "")
+    """The case (with its fit seed when not 0) and the sizes as the tables print them."""
+    label = run["data"] + (f" subject {run['subject']}" if run.get("subject") is not None else "") + \
+        (f", fit seed {run['fit_seed']}" if run.get("fit_seed") else "")
     return label, ", ".join(f"{k}={v}" for k, v in run.get("model", {}).items()) or "defaults"
 
 

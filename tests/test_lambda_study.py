@@ -150,6 +150,10 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
     longer = {**case, "form": "separate", "steps": 4000, "log10_lambda": -5.0, "psnr": 34.0}
     assert script.gap_table(runs + [longer]) == rows + [
         "| [-5, 0] | 0.5 | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]
+    # another fit seed is its own case, named in the row, paired only with its own separate fits
+    seeded = [{**r, "fit_seed": 1} for r in runs]
+    assert script.gap_table(runs + seeded[:1] + seeded[3:]) == rows + [
+        "| [-5, 0] | 0.5 | -2 | 3400 | 2000 | defaults | phantom subject 1, fit seed 1 | 6 | -5: +4.00 | 4.00 | 0.00 | 200 |"]
 
 
 def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
