@@ -5,7 +5,6 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -243,7 +242,7 @@ class ConditionalHashGridINR(nn.Module):
     E_d is the spatio-temporal ``GridEncoding`` of ``HashGridINR``; E_s a static one (the same
     spatial levels, one node in time), so that a large lambda can reach a static cine; g(c) a
     per-channel gate in (0, 2) from a small MLP of c (1 -> ``gate_hidden`` -> channels,
-    2 sigmoid), starting at 1, so lambda can scale each level's temporal detail. lambda enters
+    2 sigmoid), starting at 1 at c = 0, so lambda can scale each level's temporal detail. lambda enters
     only through the network (no grid along lambda, no anchors). With ``lambda_frequencies`` = K
     > 0, c enters the gate and the MLP as [c, sin(k pi c), cos(k pi c) for k = 1..K] instead of
     c alone, so that the network can change faster along lambda. No tying or curriculum:
