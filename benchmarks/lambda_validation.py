@@ -53,6 +53,14 @@ def trained_range(run: dict) -> str:
     return f"[{lo:g}, {hi:g}]"
 
 
+def _setting_cells(run: dict, separate_steps: int) -> str:
+    """The cells both tables open a conditional run's row with: its range, sampling, steps, the
+    separate fits' steps, sizes, case and R."""
+    label, sizes = _labels(run)
+    return (f"| {trained_range(run)} | {run['beta']:g} | {run['balance']:g} | {run['steps']} | {separate_steps} | {sizes} | "
+            f"{label} | {run['R']:g} |")
+
+
 def objective_terms(op, x, y) -> dict:
     """The two terms of notebook 03's objective for a rendered cine x (T, H, W): the data term
     0.5 ||A x - y||^2 and TV_t(x) (``inr_utils.tv.temporal_tv``), so that the objective
@@ -79,10 +87,8 @@ def gap_table(runs: list) -> list:
             if not gaps:
                 continue
             cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
-            label, sizes = _labels(r)
-            rows.append(f"| {trained_range(r)} | {r['beta']:g} | {r['balance']:g} | {r['steps']} | {steps} | {sizes} | {label} | "
-                        f"{r['R']:g} | {cells} | {max(abs(g) for g in gaps.values()):.2f} | {max(0.0, -min(gaps.values())):.2f} | "
-                        f"{r['seconds']:.0f} |")
+            rows.append(f"{_setting_cells(r, steps)} {cells} | {max(abs(g) for g in gaps.values()):.2f} | "
+                        f"{max(0.0, -min(gaps.values())):.2f} | {r['seconds']:.0f} |")
     return sorted(rows)
 
 
@@ -98,16 +104,13 @@ def objective_table(runs: list) -> list:
         if r["form"] != "conditional" or "terms" not in r:
             continue
         c = _case(r)
-        label, sizes = _labels(r)
         for (*k, steps, ll), sep in sorted(separate.items()):
             cond = r["terms"].get(f"{ll:g}")
             if tuple(k) != c or cond is None:
                 continue
             j = lambda t: t["data"] + 10.0 ** ll * t["tv_t"]
-            rows.append(f"| {trained_range(r)} | {r['beta']:g} | {r['balance']:g} | {r['steps']} | {steps} | {sizes} | {label} | "
-                        f"{r['R']:g} | {ll:g} | "
-                        f"{cond['data']:.4g} / {sep['data']:.4g} | {cond['tv_t']:.5g} / {sep['tv_t']:.5g} | "
-                        f"{j(cond) / j(sep):.2f} |")
+            rows.append(f"{_setting_cells(r, steps)} {ll:g} | {cond['data']:.4g} / {sep['data']:.4g} | "
+                        f"{cond['tv_t']:.5g} / {sep['tv_t']:.5g} | {j(cond) / j(sep):.2f} |")
     return sorted(rows)
 
 

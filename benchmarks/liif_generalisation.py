@@ -40,19 +40,21 @@ from inr_utils.report import BENCHMARK_RESULTS, BESIDE, HEADLINE, write_benchmar
 
 SHIPPED_05 = liif.SHIPPED_MODELS / "05_liif_architecture_search"
 TV_LOG_LAMBDAS = (-3.0, -2.5, -2.0, -1.5, -1.0)
+#: query times per evaluated cine
+T_EVAL = 64
 
 
 def evaluate(models: dict, data, R: float, T_low: int, noise: float, N: int, seed: int = 0, cines=None) -> dict:
     """Mean relative L1 of each model, ZF and tuned TV at one setting. TV's lambda comes from the
     validation subjects of ``data``; with ``cines`` (``liif.cine_subjects``) the models are scored
     on those instead, and TV's lambda is the one best on those same cines (an oracle: it favours TV)."""
-    spec = liif.AcquisitionSpec(R, T_low, 32, 16, noise_std=noise)
     if cines is None:
-        cfg = liif.DataConfig(data, N, spec, 64, n_train=1, n_val=4, n_test=4, seed=seed)
+        cfg = liif.DataConfig(data, N, liif.AcquisitionSpec(R, T_low, 32, 16, noise_std=noise), T_EVAL, n_train=1, n_val=4,
+                              n_test=4, seed=seed)
         _, tune_set, test_set = liif.datasets(cfg)
-    else:
-        test_set = tune_set = liif.LiifDataset(cines, liif.AcquisitionSpec(R, T_low, 32, 64, noise_std=noise), train=False,
-                                               seed=seed + 2)
+    else:  # as the test set of ``datasets``: T_EVAL uniform query times, seed + 2
+        test_set = tune_set = liif.LiifDataset(cines, liif.AcquisitionSpec(R, T_low, 32, T_EVAL, noise_std=noise),
+                                               train=False, seed=seed + 2)
     tv_ll, _ = liif.tune_tv(tune_set, TV_LOG_LAMBDAS)
     samples, recons, _ = liif.evaluate_all(models, test_set)
     recons["TV"] = [liif.tv_at_queries(s, tv_ll) for s in samples]
