@@ -63,7 +63,7 @@ def main():
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = inr.Siren((T, H, W), hidden=args.hidden, layers=args.layers).to(dev)
-    frame_ops = [SenseOp(acq.smaps, acq.mask[k:k + 1]).to(dev) for k in range(T)]
+    op = SenseOp(acq.smaps, acq.mask).to(dev)
     y = torch.from_numpy(acq.kspace).to(dev)
     lam = 10.0 ** args.log_lambda
     ys, xs = 2 * (torch.arange(H, device=dev) + 0.5) / H - 1, 2 * (torch.arange(W, device=dev) + 0.5) / W - 1
@@ -76,7 +76,7 @@ def main():
         coords = torch.cat([times[k].expand(H * W, 1), grid_yx], 1)
         v = model(coords)
         frame = torch.complex(v[:, 0], v[:, 1]).view(1, H, W)
-        loss = frame_ops[k].data_term(frame, y[k:k + 1]) * T
+        loss = op.data_term(frame, y, frames=slice(k, k + 1)) * T  # frame k's data term, scaled to the cine
         pix = torch.from_numpy(rng.choice(H * W, size=min(args.batch, H * W), replace=False)).to(dev)
         lines = torch.cat([times.repeat_interleave(len(pix))[:, None], grid_yx[pix].repeat(T, 1)], 1)
         v = model(lines)

@@ -161,10 +161,19 @@ class SenseOp:
         cached = self._hybrid_y
         if cached is None or cached[0] is not y or cached[1] != y._version:
             y_masked = self.apply_mask(y)
-            outside = 0.5 * float((y - y_masked).abs().pow(2).sum()) if y.numel() else 0.0
+            # per frame (axis -4), summed over any leading axes
+            outside = (0.5 * (y - y_masked).abs().pow(2).sum(dim=(-3, -2, -1)).reshape(-1, y.shape[-4]).sum(0)
+                       if y.numel() else y.new_zeros(y.shape[-4], dtype=torch.float32))
             y_h = _fft1c(y_masked, inverse=True, dim=-2)
-            cached = self._hybrid_y = (y, y._version, y_h * self._sign_w if self._even_w else y_h, outside)
-        return cached[2], cached[3]
+            cached = self._hybrid_y = (y, y._version, y_h * self._sign_w if self._even_w else y_h, outside,
+                                       float(outside.sum()))
+        return cached[2], cached[4]
+
+    def _hybrid_block(self, y: torch.Tensor, frames):
+        """``_hybrid_data`` of the frames ``frames`` (an index tensor or slice of axis -4 of y),
+        cut from the whole cine's (computed once per measured k-space, not once per block)."""
+        y_h, _ = self._hybrid_data(y)
+        return y_h[..., frames, :, :, :], float(self._hybrid_y[3][frames].sum())
 
     def _residual(self, x: torch.Tensor, y_h: torch.Tensor, maps: Optional[torch.Tensor] = None,
                   frames: slice = slice(None)) -> torch.Tensor:
@@ -201,14 +210,26 @@ class SenseOp:
         y_h, _ = self._hybrid_data(y)
         return _value_and_gradients(self, x, y_h, None, True, False)[1]
 
-    def data_term(self, x: torch.Tensor, y: torch.Tensor, smaps: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def data_term(self, x: torch.Tensor, y: torch.Tensor, smaps: Optional[torch.Tensor] = None,
+                  frames=None) -> torch.Tensor:
         """0.5 ||A x - y||^2 (a real scalar), differentiable in x with the gradient
         A^H (A x - y) written out, which saves autograd's passes over the coil k-space;
         evaluated in hybrid space (module docstring). With ``smaps`` (C, H, W) those maps
         replace the operator's and the term is differentiable in them too (maps fitted with
-        the image): d/dS_c = sum_t conj(x_t) z_{t,c}, z = F_W^H M (M F_W (S x) - F_H^H y)."""
+        the image): d/dS_c = sum_t conj(x_t) z_{t,c}, z = F_W^H M (M F_W (S x) - F_H^H y).
+
+        ``frames`` (an index tensor or slice of the T frames; operator's maps only): the term
+        of those frames, 0.5 ||A_f x - y_f||^2, with x (..., len(frames), H, W) holding just
+        them and y the whole cine's k-space, whose hybrid form is then computed once for all
+        blocks of frames (a fit that draws a block per step reuses it)."""
+        if frames is not None:
+            if smaps is not None:
+                raise ValueError("data_term: frames takes the operator's maps (smaps must be None)")
+            y_h, outside = self._hybrid_block(y, frames)
+            return _DataTerm.apply(x, y_h, outside, SenseOp(self.smaps, self.mask[frames]))
         if smaps is None:
-            return _DataTerm.apply(x, y, self)
+            y_h, outside = self._hybrid_data(y)
+            return _DataTerm.apply(x, y_h, outside, self)
         y_h, outside = self._hybrid_data(y)
         return _DataTermWithMaps.apply(x, smaps, y_h, self) + outside
 
@@ -285,8 +306,7 @@ class _DataTerm(torch.autograd.Function):
     only scales it)."""
 
     @staticmethod
-    def forward(ctx, x, y, op):
-        y_h, outside = op._hybrid_data(y)
+    def forward(ctx, x, y_h, outside, op):
         value, dx, _ = _value_and_gradients(op, x, y_h, None, ctx.needs_input_grad[0], False)
         ctx.save_for_backward(dx)
         return value + outside
@@ -294,7 +314,7 @@ class _DataTerm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (dx,) = ctx.saved_tensors
-        return grad * dx, None, None
+        return grad * dx, None, None, None
 
 
 class _DataTermWithMaps(torch.autograd.Function):

@@ -88,6 +88,37 @@ def test_hybrid_space_operator_is_adjoint_and_gives_the_full_gradient(rng, T, C,
     assert torch.allclose(op.data_gradient(x, y), reference, atol=1e-5 * reference.abs().max())
 
 
+@pytest.mark.parametrize("W", [16, 15])
+def test_data_term_of_a_block_of_frames_matches_autograd_and_reuses_the_hybrid_data(rng, monkeypatch, W):
+    """``frames`` (a block that wraps around the cycle, or a slice): value and gradient equal
+    autograd's 0.5 ||A_f x - y_f||^2 with y's samples off the mask counted, and the hybrid form
+    of y is computed once for every block (its inverse FFT runs on the first block only)."""
+    import inr_utils.fourier as fourier
+
+    T, H = 7, 12
+    op = SenseOp(coil_maps(2, H, W, seed=5), variable_density_masks(T, W, 2, seed=5))
+    y = _crandn(rng, (T, 2, H, W))
+    calls = []
+    original = fourier._fft1c
+    def counted(x, inverse, dim=-1):  # the hybrid form of y is its inverse FFT along H (dim -2)
+        calls.append(dim)
+        return original(x, inverse, dim)
+
+    monkeypatch.setattr(fourier, "_fft1c", counted)
+    for frames in (torch.tensor([5, 6, 0, 1]), slice(2, 5), torch.tensor([3])):
+        sub = SenseOp(op.smaps, op.mask[frames])
+        x = _crandn(rng, (len(sub.mask), H, W)).requires_grad_()
+        reference = 0.5 * (sub.forward(x) - y[frames]).abs().pow(2).sum()
+        (g_ref,) = torch.autograd.grad(reference, x)
+        value = op.data_term(x, y, frames=frames)
+        (g,) = torch.autograd.grad(value, x)
+        assert torch.allclose(value, reference, rtol=1e-5)
+        assert torch.allclose(g, g_ref, atol=1e-5 * g_ref.abs().max())
+    assert calls.count(-2) == 1
+    with pytest.raises(ValueError, match="smaps must be None"):
+        op.data_term(x, y, op.smaps, frames=slice(0, 1))
+
+
 def test_data_term_counts_k_space_outside_the_mask_and_follows_a_changed_y(rng):
     """The value is 0.5 ||A x - y||^2 even where y has samples off the mask (a constant the
     hybrid form adds), and editing y in place is seen (the hybrid copy is rebuilt)."""

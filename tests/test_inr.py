@@ -95,7 +95,7 @@ def test_spatial_term_in_the_inr_objective(case):
 
 def _pixel_coords(T, H, W, t=None):
     t = inr.frame_times(T) if t is None else t
-    ys, xs = 2 * (torch.arange(H) + 0.5) / H - 1, 2 * (torch.arange(W) + 0.5) / W - 1
+    ys, xs = 2 * (torch.arange(H, dtype=t.dtype) + 0.5) / H - 1, 2 * (torch.arange(W, dtype=t.dtype) + 0.5) / W - 1
     return torch.stack(torch.meshgrid(t, ys, xs, indexing="ij"), -1).reshape(-1, 3)
 
 
@@ -117,6 +117,39 @@ def test_hashgrid_has_dense_and_hashed_levels_and_render_matches_queries():
         v = model(_pixel_coords(*shape))
     assert cine.shape == shape
     assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(shape), cine, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["hashgrid", "hashgrid-lambda"])
+def test_hashgrid_render_of_a_block_of_frames_matches_the_queries_and_their_gradients(name):
+    """A block of frame times (wrapping around the cycle: the time nodes it touches only) renders
+    the per-point forward's values, and gives every grid table and weight the gradient that the
+    per-point forward gives (float64)."""
+    shape = (6, 24, 20)
+    model = inr.build(name, shape, log2_table=10, coarsest=4, **({"log_lambda_range": (-5, 0)} if "lambda" in name else {}))
+    model = model.double()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 2 and p.shape[1] <= 2:  # the grid tables (features per node)
+                p.uniform_(-1, 1)
+    encodings = [model.encoding] if name == "hashgrid" else [model.dynamic]
+    assert any(e.hashed[-1] for e in encodings) and any(not h for e in encodings for h in e.hashed)
+    t = inr.frame_times(6).double()[torch.tensor([4, 5, 0])]
+    coords = _pixel_coords(*shape, t=t)
+    ll = -1.5 if "lambda" in name else None
+    v = model(coords, ll)
+    block = model.render(t, ll)
+    assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(block.shape), block, atol=1e-10)
+    grads_q = torch.autograd.grad(v.pow(2).sum(), list(model.parameters()), allow_unused=True)
+    grads_r = torch.autograd.grad(torch.view_as_real(model.render(t, ll)).pow(2).sum(), list(model.parameters()),
+                                  allow_unused=True)
+    for a, b in zip(grads_q, grads_r):
+        if a is None:
+            assert b is None or not b.any()
+        else:
+            assert torch.allclose(a, b, atol=1e-9 * max(1.0, float(a.abs().max())))
+    used_all = [e._time_matrix(inr.frame_times(6).double(), r[0])[1] for e in encodings for r in e.resolutions]
+    assert all(u is None for u in used_all)  # the full cine touches every time node: no selection
+    assert any(e._time_matrix(t, r[0])[1] is not None for e in encodings for r in e.resolutions)
 
 
 def test_hashgrid_encoding_is_trilinear_with_the_right_gradients():

@@ -40,8 +40,7 @@ def objective(op: SenseOp, x: torch.Tensor, y: torch.Tensor, lam: float, frames=
     if frames is None:
         return op.data_term(x, y) + total_variation(x, lam, mu)
     T = op.mask.shape[0]
-    sub = SenseOp(op.smaps, op.mask[frames])
-    data = sub.data_term(x, y[frames]) * (T / len(frames))
+    data = op.data_term(x, y, frames=frames) * (T / len(frames))
     tv = (x[1:] - x[:-1]).abs().sum() * (T / max(len(frames) - 1, 1)) if len(frames) > 1 else x.new_zeros(())
     spatial = total_variation(x, 0.0, mu) * (T / len(frames)) if mu else 0.0
     return data + lam * tv + spatial

@@ -122,15 +122,19 @@ class GridEncoding(nn.Module):
             out.append(acc)
         return torch.cat(out, 1)
 
-    def _time_matrix(self, t: torch.Tensor, res: int) -> torch.Tensor:
-        """(len(t), res) periodic linear interpolation weights (cached for the frame times)."""
+    def _time_matrix(self, t: torch.Tensor, res: int):
+        """(m, used): the (len(t), n) periodic linear interpolation weights from the time nodes
+        ``used`` (indices, ascending) that t touches, and those indices; ``used`` is None when t
+        touches all ``res`` nodes (m is then (len(t), res)). Cached for the frame times."""
         key = (res, t.device, t.dtype, tuple(t.tolist()) if t.numel() <= 4096 else None)
         if key[3] is not None and key in self._weights_cache:
             return self._weights_cache[key]
         m = _two_tap_matrix(*_periodic_corners(t, res), res)
+        used = torch.nonzero(m.ne(0).any(0)).flatten()
+        out = (m, None) if len(used) == res else (m.index_select(1, used), used)
         if key[3] is not None:
-            self._weights_cache[key] = m
-        return m
+            self._weights_cache[key] = out
+        return out
 
     def _axis_matrix(self, res: int, size: int, like: torch.Tensor) -> torch.Tensor:
         """(size, res) linear interpolation weights from ``res`` nodes to ``size`` pixel centres
@@ -150,15 +154,19 @@ class GridEncoding(nn.Module):
         levels = []
         for l, (rt, ry, rx) in enumerate(self.resolutions):
             g = self.grids[l]
+            # only the time nodes that the times t touch (a block of frames needs about half of them)
+            m_t, used = self._time_matrix(t, rt) if self.temporal else (None, None)
             if self.hashed[l]:  # index_select: its backward (index_add) is much cheaper on a CPU than indexing's
                 node_ids = getattr(self, f"_nodes{l}")
-                nodes = g.index_select(0, node_ids.flatten()).view(*node_ids.shape, -1)  # (rt, ry, rx, F)
+                node_ids = node_ids if used is None else node_ids.index_select(0, used)
+                nodes = g.index_select(0, node_ids.flatten()).view(*node_ids.shape, -1)  # (rt or used, ry, rx, F)
             else:
                 nodes = g.view(rt, ry, rx, -1)
+                nodes = nodes if used is None else nodes.index_select(0, used)
             if not self.temporal:
                 g_t = nodes[0].permute(2, 0, 1)[None]  # static: (1, F, ry, rx)
             else:
-                g_t = torch.einsum("tk,kyxf->tfyx", self._time_matrix(t, rt), nodes)  # (len(t), F, ry, rx)
+                g_t = torch.einsum("tk,kyxf->tfyx", m_t, nodes)  # (len(t), F, ry, rx)
             if 2 * ry <= H and 2 * rx <= W:  # a coarse level: two small matrices (faster than F.interpolate's backward)
                 g_t = self._axis_matrix(ry, H, g_t) @ g_t @ self._axis_matrix(rx, W, g_t).T
             elif (ry, rx) != (H, W):  # bilinear, align_corners=False: the same weights as _clamped_corners
