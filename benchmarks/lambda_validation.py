@@ -29,8 +29,7 @@ from pathlib import Path
 import torch
 
 from inr_utils import inr, io, metrics
-from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig
-from inr_utils.tv import temporal_tv
+from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig, objective_terms
 
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
 
@@ -59,14 +58,6 @@ def _setting_cells(run: dict, separate_steps: int) -> str:
     label, sizes = _labels(run)
     return (f"| {trained_range(run)} | {run['beta']:g} | {run['balance']:g} | {run['steps']} | {separate_steps} | {sizes} | "
             f"{label} | {run['R']:g} |")
-
-
-def objective_terms(op, x, y) -> dict:
-    """The two terms of notebook 03's objective for a rendered cine x (T, H, W): the data term
-    0.5 ||A x - y||^2 and TV_t(x) (``inr_utils.tv.temporal_tv``), so that the objective
-    J_lambda = data + lambda TV_t of any lambda can be compared between the two forms."""
-    x = torch.from_numpy(x)
-    return {"data": float(op.data_term(x, y)), "tv_t": float(temporal_tv(x))}
 
 
 def gap_table(runs: list) -> list:

@@ -161,19 +161,25 @@ class LambdaStudy:
         return {"ZF": self.zf, **{f"log10 lambda={ll:g}": self.cond_at[ll] for ll in self.config.show}}
 
     def record(self) -> dict:
-        """metrics.json: PSNR of both forms at the shown lambdas, the times, the dense curve, the
-        automatic and oracle lambdas, the monotonicity check, the table's metrics and the summary."""
+        """metrics.json: at the shown lambdas, both forms' objective (with its terms) and, with a
+        target, PSNR; the times, the dense curve, the automatic and oracle lambdas, the
+        monotonicity check, the table's metrics and the summary."""
         c, target = self.config, self.target
 
-        def psnr_map(recons):
-            return {f"{ll:g}": {"psnr": metrics.psnr(recons[ll], target)} for ll in c.show} if target is not None else {}
+        def at_shown(recons):
+            out = {}
+            for ll in c.show:
+                terms = objective_terms(self.op, recons[ll], self.y)
+                out[f"{ll:g}"] = {**({"psnr": metrics.psnr(recons[ll], target)} if target is not None else {}),
+                                  "objective": terms["data"] + 10.0 ** ll * terms["tv_t"], **terms}
+            return out
 
         methods = ({name: metrics.all_metrics(x, target) for name, x in self.table_rows().items()}
                    if target is not None else {})
         rec = {"R": self.acq.acceleration, "seed": c.seed, "data": self.data,
                "coil_maps": self.acq.meta.get("coil_maps", {"method": "simulated"}), "representation": c.representation,
                "balance_log10_lambda": c.balance_log_lambda, "lambda_beta": c.lambda_beta,
-               "conditional": psnr_map(self.cond_at), "separate": psnr_map(self.separate_recons),
+               "conditional": at_shown(self.cond_at), "separate": at_shown(self.separate_recons),
                "seconds_conditional": self.cond.seconds, "seconds_separate": self.seconds_separate,
                "steps_fixed": c.steps, "steps_conditional": c.cond_steps, "frames_per_step": self.frames_per_step or self.shape[0],
                **self.auto,
@@ -186,16 +192,34 @@ class LambdaStudy:
         return rec
 
 
+def objective_terms(op, x, y) -> dict:
+    """The two terms of the fits' objective for a rendered cine x (T, H, W): the data term
+    0.5 ||A x - y||^2 and TV_t(x) (``tv.temporal_tv``), so that J_lambda = data + lambda TV_t
+    (``inr.fitting.objective`` without a spatial term) can be compared between the two forms
+    at any lambda, with or without ground truth."""
+    x = torch.from_numpy(np.ascontiguousarray(x))
+    return {"data": float(op.data_term(x, y)), "tv_t": float(temporal_tv(x))}
+
+
 def run_summary(record: dict) -> dict:
     rep = record.get("representation", "lowrank-lambda")  # records without the key come from the low-rank form
-    rows, gaps = [], []
+    rows, gaps, objective_rows = [], [], []
     for ll, v in record.get("conditional", {}).items():
-        sep = record["separate"][ll]["psnr"]
-        gaps.append(v["psnr"] - sep)
-        rows.append([rep, ll, f"{v['psnr']:.2f}", f"{sep:.2f}", f"{v['psnr'] - sep:+.2f}"])
+        sep = record["separate"][ll]
+        if "psnr" in v:
+            gaps.append(v["psnr"] - sep["psnr"])
+            rows.append([rep, ll, f"{v['psnr']:.2f}", f"{sep['psnr']:.2f}", f"{v['psnr'] - sep['psnr']:+.2f}"])
+        if "objective" in v:
+            objective_rows.append([rep, ll, f"{v['objective']:.4g}", f"{sep['objective']:.4g}",
+                                   f"{v['objective'] / sep['objective']:.2f}"])
     tables = [summary.table("Lambda study: one conditional fit against separate fits",
                             ["representation", "log10 lambda", "one conditional fit (dB)", "separate fits (dB)",
                              "conditional - separate (dB)"], rows)] if rows else []
+    if objective_rows:  # the problem each lambda poses, solved by either form (needs no target)
+        tables.append(summary.table(
+            "Lambda study: the objective J = 0.5 ||A x - y||^2 + lambda TV_t of each form's output (lower: the better "
+            "solution of that lambda's problem)",
+            ["representation", "log10 lambda", "J conditional", "J separate", "conditional / separate"], objective_rows))
     targets = []
     ratio = record["seconds_conditional"] / (record["seconds_separate"] / max(len(record.get("separate", {})), 1))
     if "psnr_auto" in record:

@@ -15,6 +15,11 @@ def test_lambda_study_verdicts():
     assert not lambda_study.run_summary(rec)["targets"][1]["met"]
     rec["conditional"] = {"-5": {"psnr": 30.4}, "0": {"psnr": 25.5}}
     assert [t["met"] for t in lambda_study.run_summary(rec)["targets"]][1]
+    # a scan without ground truth: the objectives alone give a table, no PSNR rows or gap verdicts
+    blind = {"conditional": {"-5": {"objective": 4.0, "data": 3.0, "tv_t": 1e5}}, "separate": {"-5": {"objective": 2.0}},
+             "seconds_conditional": 30.0, "seconds_separate": 20.0}
+    s = lambda_study.run_summary(blind)
+    assert [t["rows"] for t in s["tables"]] == [[["lowrank-lambda", "-5", "4", "2", "2.00"]]] and s["targets"] == []
 
 
 def test_settings_are_checked_with_the_notebooks_names():
@@ -63,6 +68,21 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
     study = LambdaStudy(acq, LambdaStudyConfig(frame_fraction=0.5, lambda_beta=2.5, steps=2, cond_steps=2, show=[-2.0], dense=2))
     study.conditional(); study.separate(); study.dense_curve(); study.auto_lambda()
     assert seen == [3, 3, 3] and np.isfinite(study.record()["conditional"]["-2"]["psnr"])
+    # both forms' objective at the shown lambda, from their outputs, as the fits define it
+    import torch
+
+    from inr_utils.inr.fitting import objective
+
+    rec = study.record()
+    for form, x in (("conditional", study.cond_at[-2.0]), ("separate", study.separate_recons[-2.0])):
+        terms = rec[form]["-2"]
+        want = float(objective(acq.op, torch.from_numpy(x), torch.from_numpy(acq.kspace), 10.0 ** -2))
+        assert abs(terms["objective"] - want) <= 1e-5 * want
+        assert abs(terms["data"] + 1e-2 * terms["tv_t"] - terms["objective"]) <= 1e-9 * want
+    ratio = rec["conditional"]["-2"]["objective"] / rec["separate"]["-2"]["objective"]
+    objective_table = [t for t in rec["summary"]["tables"] if t["title"].startswith("Lambda study: the objective")][0]
+    assert objective_table["rows"] == [["hashgrid-lambda", "-2", f"{rec['conditional']['-2']['objective']:.4g}",
+                                        f"{rec['separate']['-2']['objective']:.4g}", f"{ratio:.2f}"]]
     # the sampling density is the conditional fits' (the first and the held-out one), not the fixed fit's
     assert betas[0] == betas[2] == 2.5 and betas[1] in (None, 1.0) and study.record()["lambda_beta"] == 2.5
 

@@ -126,7 +126,7 @@ def test_03_lambda_study_small(tmp_path):
     execute(NB03, SMOKE_PARAMETERS["03_lambda_study"], tmp_path)
     m = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("conditional", "separate"):
-        assert set(m[key]) == {"-5", "-2.5", "0"} and all("psnr" in v for v in m[key].values())
+        assert set(m[key]) == {"-5", "-2.5", "0"} and all({"psnr", "objective", "data", "tv_t"} <= set(v) for v in m[key].values())
     for key in ("seconds_conditional", "seconds_separate", "auto_log10_lambda", "oracle_log10_lambda", "psnr_auto", "psnr_oracle"):
         assert np.isfinite(m[key])
     assert m["psnr_oracle"] >= m["psnr_auto"]
@@ -134,6 +134,26 @@ def test_03_lambda_study_small(tmp_path):
     assert m["smoothness_monotone"] == (not m["smoothness_rises_on"])
     assert len(m["dense"]["temporal_fidelity"]) == len(m["dense"]["log10_lambda"]) == SMOKE_PARAMETERS["03_lambda_study"]["DENSE"]
     assert (tmp_path / "lambda_explorer_static.png").exists()
+
+
+def test_03_kspace_file_without_target(tmp_path):
+    """A user's scan without ground truth: no PSNR anywhere, but both forms' objective at the
+    table's lambdas, in the record, its summary table and the printed lines."""
+    from inr_utils import io
+    from inr_utils.acquisition import simulate
+    from inr_utils.phantom import phantom_cine
+
+    acq = simulate(phantom_cine(6, 16, 16, seed=2), R=3, seed=2, coils=2)
+    acq.target = None
+    path = io.save_kspace(tmp_path / "notarget.h5", acq)
+    executed = execute(NB03, {**SMOKE_PARAMETERS["03_lambda_study"], "DATA": str(path)}, tmp_path / "out")
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    for key in ("conditional", "separate"):
+        assert all("psnr" not in v and np.isfinite(v["objective"]) for v in m[key].values())
+    assert "psnr_auto" not in m and np.isfinite(m["auto_log10_lambda"]) and m["methods"] == {}
+    titles = [t["title"] for t in m["summary"]["tables"]]
+    assert len(titles) == 1 and titles[0].startswith("Lambda study: the objective")
+    assert "objective J conditional / separate" in executed.read_text()
 
 
 def test_03_lambda_study_refuses_an_unknown_representation(tmp_path):
