@@ -226,6 +226,8 @@ class SenseOp:
             if smaps is not None:
                 raise ValueError("data_term: frames takes the operator's maps (smaps must be None)")
             y_h, outside = self._hybrid_block(y, frames)
+            if x.shape[-3] != y_h.shape[-4]:
+                raise ValueError(f"data_term: x holds {x.shape[-3]} frame(s), frames selects {y_h.shape[-4]}")
             return _DataTerm.apply(x, y_h, outside, SenseOp(self.smaps, self.mask[frames]))
         if smaps is None:
             y_h, outside = self._hybrid_data(y)

@@ -117,6 +117,8 @@ def test_data_term_of_a_block_of_frames_matches_autograd_and_reuses_the_hybrid_d
     assert calls.count(-2) == 1
     with pytest.raises(ValueError, match="smaps must be None"):
         op.data_term(x, y, op.smaps, frames=slice(0, 1))
+    with pytest.raises(ValueError, match=r"x holds 1 frame\(s\), frames selects 2"):
+        op.data_term(x, y, frames=slice(0, 2))
 
 
 def test_data_term_counts_k_space_outside_the_mask_and_follows_a_changed_y(rng):
