@@ -139,7 +139,8 @@ def main():
     ap.add_argument("--summary-only", action="store_true",
                     help="evaluate nothing: rewrite benchmarks/results/<name>.md's headline from the table it holds")
     args = ap.parse_args()
-    args.name = args.name or ("liif_generalisation_cines" if args.cines else "liif_generalisation")
+    default_name = "liif_generalisation_cines" if args.cines else "liif_generalisation"
+    args.name = args.name or default_name
     if args.summary_only:
         path = BENCHMARK_RESULTS / f"{args.name}.md"
         if not path.is_file():
@@ -186,8 +187,7 @@ def main():
           (f" --R {' '.join(f'{r:g}' for r in args.R)}" if args.R else "") + f" --noise {' '.join(f'{n:g}' for n in args.noise)}" + \
           (f" --cines {shlex.join(args.cines)}" if args.cines else "") + \
           (f" --cines-label {shlex.quote(args.cines_label)}" if args.cines_label else "") + \
-          (f" --name {args.name}" if args.name != ("liif_generalisation_cines" if args.cines else "liif_generalisation")
-           else "") + "`"
+          (f" --name {args.name}" if args.name != default_name else "") + "`"
     intro = ("Notebook 05's trained models evaluated on other data, rates and k-space noise than they were trained on, "
              "against temporal TV tuned on the validation subjects of each setting"
              + (f" (on {label}: TV's lambda chosen on those same cines, an oracle that favours TV; each cine's central "

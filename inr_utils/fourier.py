@@ -109,7 +109,8 @@ class SenseOp:
             self._mask_s = self._m / math.sqrt(W)
             self._coil_scale = board / math.sqrt(W)  # F_W^H M r = coil_scale * ifft(s_W D_W M r) without normalisation
             self._smaps_grad = (self.smaps * self._coil_scale).conj().resolve_conj()
-        self._hybrid_y = None  # (y, y._version, its hybrid form for ``_residual``, 0.5 ||(1 - M) y||^2) of the last data term
+        # (y, y._version, its hybrid form for ``_residual``, 0.5 ||(1 - M) y||^2 per frame) of the last data term
+        self._hybrid_y = None
 
     def apply_mask(self, y: torch.Tensor) -> torch.Tensor:
         """M y: coil k-space (..., T, C, H, W) with the unsampled lines set to zero."""
@@ -154,10 +155,11 @@ class SenseOp:
         """M fft(D_W S x) / sqrt(W) = s_W D_W M F_W (S x) (even W; ``maps_w`` with D_W folded in)."""
         return torch.fft.fft(x.unsqueeze(-3) * maps_w, dim=-1).mul_(self._mask_s[frames])
 
-    def _hybrid_data(self, y: torch.Tensor):
+    def _hybrid_data(self, y: torch.Tensor, frames=None):
         """(the measured data as ``_residual`` compares with it, 0.5 ||(1 - M) y||^2), computed
         once per measured k-space (the same tensor, unmodified, reuses it): F_H^H M y, and for
-        the signed residual M_w F_H^H M y."""
+        the signed residual M_w F_H^H M y. ``frames`` (an index tensor or slice of axis -4):
+        those frames' part, cut from the whole cine's."""
         cached = self._hybrid_y
         if cached is None or cached[0] is not y or cached[1] != y._version:
             y_masked = self.apply_mask(y)
@@ -165,15 +167,11 @@ class SenseOp:
             outside = (0.5 * (y - y_masked).abs().pow(2).sum(dim=(-3, -2, -1)).reshape(-1, y.shape[-4]).sum(0)
                        if y.numel() else y.new_zeros(y.shape[-4], dtype=torch.float32))
             y_h = _fft1c(y_masked, inverse=True, dim=-2)
-            cached = self._hybrid_y = (y, y._version, y_h * self._sign_w if self._even_w else y_h, outside,
-                                       float(outside.sum()))
-        return cached[2], cached[4]
-
-    def _hybrid_block(self, y: torch.Tensor, frames):
-        """``_hybrid_data`` of the frames ``frames`` (an index tensor or slice of axis -4 of y),
-        cut from the whole cine's (computed once per measured k-space, not once per block)."""
-        y_h, _ = self._hybrid_data(y)
-        return y_h[..., frames, :, :, :], float(self._hybrid_y[3][frames].sum())
+            cached = self._hybrid_y = (y, y._version, y_h * self._sign_w if self._even_w else y_h, outside)
+        y_h, outside = cached[2], cached[3]
+        if frames is None:
+            return y_h, float(outside.sum())
+        return y_h[..., frames, :, :, :], float(outside[frames].sum())
 
     def _residual(self, x: torch.Tensor, y_h: torch.Tensor, maps: Optional[torch.Tensor] = None,
                   frames: slice = slice(None)) -> torch.Tensor:
@@ -222,18 +220,16 @@ class SenseOp:
         of those frames, 0.5 ||A_f x - y_f||^2, with x (..., len(frames), H, W) holding just
         them and y the whole cine's k-space, whose hybrid form is then computed once for all
         blocks of frames (a fit that draws a block per step reuses it)."""
-        if frames is not None:
-            if smaps is not None:
-                raise ValueError("data_term: frames takes the operator's maps (smaps must be None)")
-            y_h, outside = self._hybrid_block(y, frames)
-            if x.shape[-3] != y_h.shape[-4]:
-                raise ValueError(f"data_term: x holds {x.shape[-3]} frame(s), frames selects {y_h.shape[-4]}")
-            return _DataTerm.apply(x, y_h, outside, SenseOp(self.smaps, self.mask[frames]))
-        if smaps is None:
-            y_h, outside = self._hybrid_data(y)
+        if frames is not None and smaps is not None:
+            raise ValueError("data_term: frames takes the operator's maps (smaps must be None)")
+        y_h, outside = self._hybrid_data(y, frames)
+        if smaps is not None:
+            return _DataTermWithMaps.apply(x, smaps, y_h, self) + outside
+        if frames is None:
             return _DataTerm.apply(x, y_h, outside, self)
-        y_h, outside = self._hybrid_data(y)
-        return _DataTermWithMaps.apply(x, smaps, y_h, self) + outside
+        if x.shape[-3] != y_h.shape[-4]:
+            raise ValueError(f"data_term: x holds {x.shape[-3]} frame(s), frames selects {y_h.shape[-4]}")
+        return _DataTerm.apply(x, y_h, outside, SenseOp(self.smaps, self.mask[frames]))
 
     __call__ = forward
 
