@@ -168,10 +168,14 @@ LIIF_KEYS = {"rel_l1", "psnr", "ssim", "nrmse", "temporal_fidelity", "train_seco
 
 
 def test_04_liif_2d_vs_3d_small(tmp_path):
-    execute(NB04, SMOKE_PARAMETERS["04_liif_2d_vs_3d"], tmp_path)
+    execute(NB04, {**SMOKE_PARAMETERS["04_liif_2d_vs_3d"], "EPOCHS": 3}, tmp_path)
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert set(m["methods"]) == {"ZF", "2D-C8", "2D-C64", "3D-C16"}
     assert all(LIIF_KEYS <= set(v) for v in m["methods"].values())
+    # three epochs end at the cap (the plateau rule waits for MIN_EPOCHS); the summary says so
+    assert all(m["methods"][n]["stop"] == "reached the most epochs (3)" and np.isfinite(m["methods"][n]["last_quarter_gain"])
+               for n in ("2D-C8", "2D-C64", "3D-C16"))
+    assert m["summary"]["targets"][0]["value"].startswith("0 of 3: 2D-C8 epoch cap (3), last quarter ")
     assert (tmp_path / "models" / "3D-C16.pt").exists() and (tmp_path / "checkpoints" / "3D-C16.pt").exists()
 
 

@@ -117,6 +117,24 @@ def test_liif_2d_vs_3d_summary_states_the_verdict_and_judges_the_real_data_only(
     assert liif.run_summary_2d_vs_3d(_record_04("phantom", (0.2, 0.1, 0.1, 0.1), (0.4,) * 4))["targets"] == []
 
 
+def test_liif_2d_vs_3d_summary_judges_the_plateau_on_every_data_set():
+    stops = {"2D-C8": ("plateau after 52 epochs: ...", 0.004), "2D-C64": ("time budget: 310 s ...", 0.03),
+             "3D-C16": ("reached the most epochs (80)", 0.043)}
+    for data in ("phantom", "sunnybrook"):
+        record = _record_04(data, (0.20, 0.15, 0.18, 0.12), (0.40, 0.30, 0.05, 0.45))
+        for name, (stop, gain) in stops.items():
+            record["methods"][name].update(stop=stop, last_quarter_gain=gain)
+        first = liif.run_summary_2d_vs_3d(record)["targets"][0]
+        assert first["target"].startswith("every model trained to a plateau (stopped by the plateau rule") and not first["met"]
+        assert first["value"] == ("1 of 3: 2D-C8 plateau after 52 epochs, last quarter +0.4%; 2D-C64 time budget, "
+                                  "last quarter +3.0%; 3D-C16 epoch cap (80), last quarter +4.3%")
+        for name in stops:
+            record["methods"][name]["stop"] = "plateau after 60 epochs: ..."
+        assert liif.run_summary_2d_vs_3d(record)["targets"][0]["met"]
+    # a record without stops (a record from before they were kept) is not judged on it
+    assert "plateau" not in liif.run_summary_2d_vs_3d(_record_04("sunnybrook", (0.2,) * 4, (0.4,) * 4))["targets"][0]["target"]
+
+
 def test_report_renders_any_runs_methods_and_summary_without_knowing_the_notebook(tmp_path):
     for run, value in (("R3", "1.0"), ("R6", "2.0")):
         folder = tmp_path / "07_new_study" / run

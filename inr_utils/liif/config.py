@@ -199,6 +199,19 @@ class ModelConfig:
         return cls(**{**d, "encoder": EncoderConfig(**d["encoder"])})
 
 
+def last_quarter_gain(val: Sequence[float]) -> tuple:
+    """How much the last quarter of the epochs (q = max(2, n // 4) of n) improved the best
+    validation error: (1 - min(v[-q:]) / min(v[:-q]), q, min(v[-q:]), min(v[:-q])). The plateau
+    rule stops training when this gain falls below ``TrainConfig.plateau``; negative when the
+    last quarter is worse. Needs n > q (at least 3 epochs)."""
+    n = len(val)
+    q = max(2, n // 4)
+    if n <= q:
+        raise ValueError(f"the last-quarter gain needs at least 3 epochs, got {n}")
+    recent, before = float(min(val[-q:])), float(min(val[:-q]))
+    return 1.0 - recent / before, q, recent, before
+
+
 @dataclass
 class TrainConfig:
     """Adam + reduce-on-plateau on the relative-L1 loss (``training.train``).
@@ -254,9 +267,8 @@ class TrainConfig:
         n = len(val)
         if n >= self.epochs:
             return f"reached the most epochs ({self.epochs})"
-        if self.plateau is not None and n >= self.min_epochs:
-            q = max(2, n // 4)
-            recent, before = min(val[-q:]), min(val[:-q])
+        if self.plateau is not None and n >= max(self.min_epochs, 3):
+            _, q, recent, before = last_quarter_gain(val)
             if recent > (1 - self.plateau) * before:
                 return (f"plateau after {n} epochs: the best validation error of the last {q} ({recent:.4f}) is less "
                         f"than {100 * self.plateau:g}% below the best before them ({before:.4f})")

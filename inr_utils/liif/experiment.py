@@ -20,7 +20,7 @@ import torch
 
 from ..io import data_label
 from ..runs import RunOutputs, check_device, check_int
-from .config import DataConfig, ModelConfig, TrainConfig
+from .config import DataConfig, ModelConfig, TrainConfig, last_quarter_gain
 from .data import datasets
 from .evaluation import evaluate_all, mean_metrics, tune_tv, tv_at_queries
 from .model import LiifCine, bf16_supported
@@ -126,7 +126,8 @@ class LiifRunner:
                 h = histories[name]
                 record["methods"][name].update(epochs=len(h["val"]), stop=h.get("stop", ""),
                                                best_val=float(min(h["val"])) if h["val"] else None,
-                                               kept_epoch=h.get("kept_epoch", len(h["val"])))
+                                               kept_epoch=h.get("kept_epoch", len(h["val"])),
+                                               last_quarter_gain=last_quarter_gain(h["val"])[0] if len(h["val"]) >= 3 else None)
                 if name in loaded:
                     record["methods"][name]["shipped"] = loaded[name]
         return LiifResult(record, histories, samples, recons, targets)

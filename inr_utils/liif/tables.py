@@ -72,7 +72,7 @@ def run_summary_2d_vs_3d(record: dict) -> dict:
     row.append(verdict_3d(m))
     tables = [summary.table("LIIF 2D vs 3D: relative L1 / temporal correlation on held-out subjects (epochs trained)",
                             ["R", "data", "ZF", *names, "3D vs the best 2D"], [row], headline=True)]
-    targets = []
+    targets = [plateau_target(m, names)] if any("stop" in m[n] for n in names) else []
     if record.get("data") == "sunnybrook":
         worst = max(names, key=lambda n: m[n]["rel_l1"] / m["ZF"]["rel_l1"])
         targets.append(summary.target("every LIIF model below ZF's relative L1",
@@ -84,6 +84,21 @@ def run_summary_2d_vs_3d(record: dict) -> dict:
                                           "keeps at least ZF's", f"2D C = 64 {c64:.2f}, 3D C = 16 {c3d:.2f}, ZF {czf:.2f}",
                                           c64 < LIIF_STATIC_TCORR and c3d >= czf))
     return summary.block(tables, targets)
+
+
+def plateau_target(methods: dict, names) -> dict:
+    """Whether every model was trained to a plateau: stopped by the plateau rule, not by the epoch
+    cap or a time budget. The value names each model's stop and, where recorded, how much its last
+    quarter of epochs still improved the best validation error."""
+    def how(n):
+        m = methods[n]
+        gain = m.get("last_quarter_gain")
+        stop = m["stop"].split(":")[0].replace("reached the most epochs", "epoch cap") or "no stop recorded"
+        return f"{n} {stop}" + (f", last quarter {100 * gain:+.1f}%" if gain is not None else "")
+    reached = [n for n in names if methods[n].get("stop", "").startswith("plateau")]
+    return summary.target("every model trained to a plateau (stopped by the plateau rule, not the epoch cap)",
+                          f"{len(reached)} of {len(names)}: " + "; ".join(how(n) for n in names),
+                          len(reached) == len(names))
 
 
 def verdict_3d(methods: dict) -> str:

@@ -27,6 +27,22 @@ def test_stop_reason_plateau_budget_and_most_epochs():
     for bad in (0.0, 1.0, float("nan"), True):
         with pytest.raises(ValueError, match="PLATEAU"):
             liif.TrainConfig(4, plateau=bad)
+    # two epochs have no quarter before the last one: the rule waits instead of failing
+    assert liif.TrainConfig(20, plateau=0.01, min_epochs=2).stop_reason(flat[:2], [1.0] * 2) == ""
+
+
+def test_last_quarter_gain_is_what_the_plateau_rule_compares():
+    from inr_utils.liif.config import last_quarter_gain
+
+    val = [1.0, 0.5, 0.4, 0.45, 0.38, 0.39, 0.37, 0.36]  # q = 2: best of the last two 0.36, before them 0.38
+    gain, q, recent, before = last_quarter_gain(val)
+    assert q == 2 and (recent, before) == (0.36, 0.38) and gain == pytest.approx(1 - 0.36 / 0.38)
+    assert last_quarter_gain([1.0, 0.5, 0.6, 0.7])[0] == pytest.approx(-0.2)  # a worse last quarter is negative
+    assert last_quarter_gain(list(np.linspace(1, 0.5, 40)))[1] == 10
+    cfg = lambda p: liif.TrainConfig(20, plateau=p, min_epochs=4)
+    assert cfg(0.06).stop_reason(val, [1.0] * 8).startswith("plateau") and cfg(0.05).stop_reason(val, [1.0] * 8) == ""
+    with pytest.raises(ValueError, match="at least 3 epochs"):
+        last_quarter_gain([1.0, 0.9])
 
 
 def _tiny_sets():
