@@ -131,6 +131,9 @@ def test_liif_2d_vs_3d_summary_judges_the_plateau_on_every_data_set():
         for name in stops:
             record["methods"][name]["stop"] = "plateau after 60 epochs: ..."
         assert liif.run_summary_2d_vs_3d(record)["targets"][0]["met"]
+        del record["methods"]["2D-C64"]["stop"]  # a model whose stop was not recorded has not shown a plateau
+        first = liif.run_summary_2d_vs_3d(record)["targets"][0]
+        assert not first["met"] and "2D-C64 no stop recorded" in first["value"]
     # a record without stops (a record from before they were kept) is not judged on it
     assert "plateau" not in liif.run_summary_2d_vs_3d(_record_04("sunnybrook", (0.2,) * 4, (0.4,) * 4))["targets"][0]["target"]
 
