@@ -24,6 +24,7 @@ inverse FFT none.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from typing import Optional
@@ -91,6 +92,7 @@ class SenseOp:
         self._fold()
 
     def _fold(self):
+        # an array derived from the mask must also be cut by ``_frames_view``
         self._m = self.mask[:, None, None, :]  # (T, 1, 1, W) broadcast over coils and rows
         H, W = self.smaps.shape[-2:]
         device = str(self.smaps.device)
@@ -111,6 +113,19 @@ class SenseOp:
             self._smaps_grad = (self.smaps * self._coil_scale).conj().resolve_conj()
         # (y, y._version, its hybrid form for ``_residual``, 0.5 ||(1 - M) y||^2 per frame) of the last data term
         self._hybrid_y = None
+
+    def _frames_view(self, frames) -> "SenseOp":
+        """The operator of those frames (an index tensor or slice of the mask's rows): it shares
+        this one's map arrays and takes the rows of the mask arrays ``_fold`` derives (mask, _m,
+        _mask_d, _mask_s), so a block of frames costs no refolding of the maps."""
+        view = copy.copy(self)
+        view.mask, view._m = self.mask[frames], self._m[frames]
+        if self._even:
+            view._mask_d = self._mask_d[frames]
+        if self._even_w:
+            view._mask_s = self._mask_s[frames]
+        view._hybrid_y = None
+        return view
 
     def apply_mask(self, y: torch.Tensor) -> torch.Tensor:
         """M y: coil k-space (..., T, C, H, W) with the unsampled lines set to zero."""
@@ -229,7 +244,7 @@ class SenseOp:
             return _DataTerm.apply(x, y_h, outside, self)
         if x.shape[-3] != y_h.shape[-4]:
             raise ValueError(f"data_term: x holds {x.shape[-3]} frame(s), frames selects {y_h.shape[-4]}")
-        return _DataTerm.apply(x, y_h, outside, SenseOp(self.smaps, self.mask[frames]))
+        return _DataTerm.apply(x, y_h, outside, self._frames_view(frames))
 
     __call__ = forward
 

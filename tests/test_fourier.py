@@ -88,6 +88,25 @@ def test_hybrid_space_operator_is_adjoint_and_gives_the_full_gradient(rng, T, C,
     assert torch.allclose(op.data_gradient(x, y), reference, atol=1e-5 * reference.abs().max())
 
 
+@pytest.mark.parametrize("H,W", [(16, 12), (10, 14), (9, 7)])
+def test_a_frames_view_is_the_operator_of_those_frames(rng, H, W):
+    """The view a block's data term uses equals an operator built from those mask rows, in
+    every form (2-D, hybrid, data term and gradient), for both size parities."""
+    T, C = 5, 3
+    op = SenseOp(coil_maps(C, H, W, seed=4), variable_density_masks(T, W, 2, seed=4))
+    for frames in (torch.tensor([4, 0, 1]), slice(1, 3)):
+        view, built = op._frames_view(frames), SenseOp(op.smaps, op.mask[frames])
+        n = len(built.mask)
+        x, y = _crandn(rng, (n, H, W)), _crandn(rng, (n, C, H, W))
+        for name in ("forward", "forward_hybrid"):
+            assert torch.allclose(getattr(view, name)(x), getattr(built, name)(x), atol=1e-6)
+        for name in ("adjoint", "adjoint_hybrid", "data_gradient"):
+            args = (y,) if name != "data_gradient" else (x, y)
+            assert torch.allclose(getattr(view, name)(*args), getattr(built, name)(*args), atol=1e-5)
+        assert torch.allclose(view.data_term(x, y), built.data_term(x, y))
+    assert op.mask.shape == (T, W) and op._hybrid_y is None  # the operator itself is untouched
+
+
 @pytest.mark.parametrize("W", [16, 15])
 def test_data_term_of_a_block_of_frames_matches_autograd_and_reuses_the_hybrid_data(rng, monkeypatch, W):
     """``frames`` (a block that wraps around the cycle, or a slice): value and gradient equal
