@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from inr_utils import REPO_ROOT
+from inr_utils.liif.config import stopped_by
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
 from inr_utils.report import BENCHMARK_RESULTS, BESIDE, HEADLINE, machine, write_benchmark
 from inr_utils.runs import check_device, write_text_atomic
@@ -95,13 +96,6 @@ PRECISION = {True: " (bfloat16)", False: " (float32)"}
 
 #: relative L1 of the zero image: a model above it has diverged (worse than predicting nothing)
 DIVERGED_REL_L1 = 1.0
-
-
-def stopped_by(method: dict) -> str:
-    """'plateau', 'budget' or 'epochs': which rule ended a model's training (notebook 05's ``stop``)."""
-    stop = method.get("stop", "")
-    return "plateau" if stop.startswith("plateau") else "budget" if stop.startswith("time budget") else \
-        "epochs" if stop.startswith("reached") else "?"
 
 
 def epochs_cell(method: dict) -> str:

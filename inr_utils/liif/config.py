@@ -212,6 +212,14 @@ def last_quarter_gain(val: Sequence[float]) -> tuple:
     return 1.0 - recent / before, q, recent, before
 
 
+def stopped_by(method: dict) -> str:
+    """'plateau', 'budget', 'epochs' or '?': which rule of ``TrainConfig.stop_reason`` ended a
+    model's training, read from its record's ``stop``."""
+    stop = method.get("stop", "")
+    return "plateau" if stop.startswith("plateau") else "budget" if stop.startswith("time budget") else \
+        "epochs" if stop.startswith("reached") else "?"
+
+
 @dataclass
 class TrainConfig:
     """Adam + reduce-on-plateau on the relative-L1 loss (``training.train``).

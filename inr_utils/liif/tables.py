@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import summary
 from ..targets import LIIF_INFER_S, LIIF_STATIC_TCORR, LIIF_TRAIN_S, LIIF_TV_RATIO, ORIGINAL_LIIF_TABLE
+from .config import stopped_by
 from .evaluation import best_to_tv
 
 
@@ -96,7 +97,7 @@ def plateau_target(methods: dict, names) -> dict:
         gain = m.get("last_quarter_gain")
         stop = m.get("stop", "").split(":")[0].replace("reached the most epochs", "epoch cap") or "no stop recorded"
         return f"{n} {stop}" + (f", last quarter {100 * gain:+.1f}%" if gain is not None else "")
-    reached = [n for n in names if methods[n].get("stop", "").startswith("plateau")]
+    reached = [n for n in names if stopped_by(methods[n]) == "plateau"]
     return summary.target("every model trained to a plateau (stopped by the plateau rule, not the epoch cap)",
                           f"{len(reached)} of {len(names)}: " + "; ".join(how(n) for n in names),
                           len(reached) == len(names))
