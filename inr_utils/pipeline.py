@@ -67,6 +67,22 @@ def to_ipynb(notebook: Path):
     return nb
 
 
+def kernel_config(folder: Path):
+    """Kernel-manager configuration for one execution: on POSIX the kernel talks over
+    Unix sockets in ``folder`` (private to this execution) instead of TCP ports.
+
+    With TCP, jupyter_client picks free ports by binding and releasing them before the
+    kernel binds them itself; kernels started at the same moment by parallel sweep
+    workers can draw the same port and one dies before replying ("Address already in
+    use"). Socket files in a private folder cannot collide.
+    """
+    from traitlets.config import Config
+
+    if os.name == "nt":  # no Unix sockets for zmq's ipc transport on Windows
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(folder) / "kernel")}})
+
+
 def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bool = False) -> Path:
     """Execute one Jupytext notebook with papermill; returns the executed ``.ipynb``.
 
@@ -98,7 +114,8 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
             # the kernel inherits the environment: HEADLESS_ENV=1 there, the caller's restored after
             with mock.patch.dict(os.environ, {HEADLESS_ENV: "1"}):
                 pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", language="python",
-                                    cwd=str(notebook.parent), progress_bar=progress, log_output=False)
+                                    cwd=str(notebook.parent), progress_bar=progress, log_output=False,
+                                    config=kernel_config(Path(tmp)))
         except BaseException:
             if dst.exists():
                 os.replace(dst, out_dir / f"{notebook.stem}.failed.ipynb")

@@ -69,6 +69,28 @@ def test_execute_starts_headless_kernels_and_restores_the_environment(tmp_path, 
     assert "INR_HEADLESS" not in os.environ
 
 
+def test_execute_runs_kernels_on_private_unix_sockets(tmp_path):
+    """Kernels talk over Unix sockets in the execution's own temporary folder, not over
+    TCP ports that parallel sweep workers could both draw; the folder is gone afterwards."""
+    import json
+    import os
+    import pathlib
+
+    if os.name == "nt":
+        pytest.skip("zmq's ipc transport needs Unix sockets")
+    nb = tmp_path / "probe.py"
+    nb.write_text('# %% tags=["parameters"]\nOUT_DIR = None\n\n# %%\nimport json, pathlib\n'
+                  'from ipykernel import get_connection_info\n'
+                  'info = get_connection_info(unpack=True)\n'
+                  'pathlib.Path(OUT_DIR, "conn.json").write_text(json.dumps({"transport": info["transport"], "ip": info["ip"]}))\n')
+    pipeline.execute(nb, {}, tmp_path / "out")
+    info = json.loads((tmp_path / "out" / "conn.json").read_text())
+    assert info["transport"] == "ipc"
+    folder = pathlib.Path(info["ip"]).parent
+    assert folder.name.startswith("nb-") and not folder.exists()
+    assert not list((tmp_path / "out").glob("kernel*")) and not list(tmp_path.glob("kernel*"))
+
+
 def test_parameters_doc_is_generated_from_the_current_cells():
     """docs/parameters.md lists every parameter of every numbered notebook and is up to date
     (regenerate with `python -m inr_utils.pipeline parameters-doc`)."""
