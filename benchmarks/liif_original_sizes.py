@@ -5,7 +5,9 @@ Notebook 05 shrinks its encoders to fit a CPU budget (UNet 8/16/32; RDN 12 chann
 RDN 32 channels, 5 blocks of 6 layers, growth 32), everything else at 05's defaults (view-shared
 input, residual with image skip, data-consistency cascade, periodic time padding), on the real
 slices, for each (R, T_low) and two seeds, each model under the same training budget
-(``--budget-s`` seconds, and at most ``--epochs`` epochs; the plateau rule of ``--plateau``).
+(``--budget-s`` seconds, and at most ``--epochs`` epochs; the plateau rule of ``--plateau``, applied
+after ``--min-epochs``: with a few epochs its last quarter is 2-3 epochs, and validation noise
+stops models that still learn).
 Per (R, T_low) it states whether RDN beats UNet by more than the spread between its two seeds.
 Each finished run is also recorded, one JSON line with what the tables need, in
 ``benchmarks/results/liif_original_sizes_runs.jsonl``; a recorded run or a finished one in
@@ -49,9 +51,19 @@ def device_suffix(device: str) -> str:
     return "" if device == "cpu" else "_" + device.replace(":", "")
 
 
+#: the plateau rule's ``min_epochs`` of the runs recorded before ``--min-epochs`` existed (notebook
+#: 05's TrainConfig default then); their folders and results files carry no ``_min`` suffix
+LEGACY_MIN_EPOCHS = 8
+
+
+def min_epochs_suffix(min_epochs: int) -> str:
+    return "" if min_epochs == LEGACY_MIN_EPOCHS else f"_min{min_epochs}"
+
+
 def run_dir(work: Path, R: float, T_low: int, seed: int, N: int, budget: float, device: str = "cpu",
-            keep_best: bool = False) -> Path:
-    return work / f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}{'_best' if keep_best else ''}"
+            keep_best: bool = False, min_epochs: int = LEGACY_MIN_EPOCHS) -> Path:
+    return work / (f"R{R:g}_T{T_low}_N{N}_seed{seed}_budget{budget:g}{device_suffix(device)}{'_best' if keep_best else ''}"
+                   f"{min_epochs_suffix(min_epochs)}")
 
 
 #: one JSON line per finished run (``run_record``), keyed by its run folder's name
@@ -70,6 +82,7 @@ def run_record(folder: Path) -> dict:
     return {"run": folder.name, "R": m.get("R"), "T_low": m.get("T_low"), "seed": m.get("seed"), "N": m.get("N"),
             "device": m.get("device", "cpu"),
             "epochs_max": params.get("EPOCHS"), "plateau": params.get("PLATEAU"), "budget_s": params.get("MAX_SECONDS"),
+            "min_epochs": params.get("MIN_EPOCHS", LEGACY_MIN_EPOCHS),
             "keep_best": params.get("KEEP_BEST"), "start_time": info.get("start_time"), "machine": machine(info),
             **({"bf16": m["bf16"]} if isinstance(m.get("bf16"), bool) else {}),
             "methods": {k: {f: v[f] for f in RECORD_FIELDS if f in v} for k, v in m["methods"].items()}}
@@ -143,6 +156,8 @@ def main():
     ap.add_argument("--budget-s", type=float, default=1800, help="training seconds per model")
     ap.add_argument("--epochs", type=int, default=200, help="most epochs per model")
     ap.add_argument("--plateau", type=float, default=0.01, help="plateau rule (notebook 05's PLATEAU)")
+    ap.add_argument("--min-epochs", type=int, default=40,
+                    help=f"epochs before the plateau rule applies (notebook 05's MIN_EPOCHS; {LEGACY_MIN_EPOCHS}: the first grid's)")
     ap.add_argument("--device", default="auto", help="where the models train: cpu, cuda, cuda:<n> or auto (default)")
     ap.add_argument("--work", type=Path, default=REPO_ROOT / ".build" / "liif_original_sizes",
                     help="where the runs go (reused when finished)")
@@ -152,8 +167,8 @@ def main():
                     help="train nothing: write the table from the runs of the grid recorded or finished in --work")
     ap.add_argument("--runs-file", type=Path, default=RUNS_FILE, help="the record of finished runs (one JSON line each)")
     args = ap.parse_args()
-    if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1:
-        raise SystemExit("--budget-s must be > 0, --epochs >= 1 and --plateau in (0, 1)")
+    if args.budget_s <= 0 or args.epochs < 1 or not 0 < args.plateau < 1 or args.min_epochs < 2:
+        raise SystemExit("--budget-s must be > 0, --epochs >= 1, --plateau in (0, 1) and --min-epochs >= 2")
     try:  # with --table-only the runs' device by name: their table can be written on a machine without it
         device = check_device(args.device, present=not args.table_only)
     except ValueError as err:
@@ -164,7 +179,7 @@ def main():
         for T_low in args.T_low:
             runs = []
             for seed in args.seeds:
-                folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s, device, args.keep_best)
+                folder = run_dir(args.work, R, T_low, seed, args.N, args.budget_s, device, args.keep_best, args.min_epochs)
                 finished = (folder / "metrics.json").exists()
                 if not finished and folder.name not in records and args.table_only:
                     missing.append(f"R {R:g}, T_low {T_low}, seed {seed}")
@@ -172,7 +187,8 @@ def main():
                 if not finished and folder.name not in records:
                     print(f"running 05 at the original's sizes: R {R:g}, T_low {T_low}, seed {seed} -> {folder}", flush=True)
                     execute(NOTEBOOK, {"R": R, "T_LOW": T_low, "DATA": "sunnybrook", "SEED": seed, "N": args.N,
-                                       "EPOCHS": args.epochs, "PLATEAU": args.plateau, "MAX_SECONDS": args.budget_s,
+                                       "EPOCHS": args.epochs, "PLATEAU": args.plateau, "MIN_EPOCHS": args.min_epochs,
+                                       "MAX_SECONDS": args.budget_s,
                                        "RETRAIN": True, "DEVICE": device, "KEEP_BEST": args.keep_best,
                                        **ORIGINAL_SIZES}, folder, progress=True)
                     finished = True
@@ -196,15 +212,17 @@ def main():
         raise SystemExit(f"no finished run of this grid in {args.work} or {args.runs_file}")
     cmd = (f".venv/bin/python benchmarks/liif_original_sizes.py --R {' '.join(f'{r:g}' for r in args.R)} --T-low "
            f"{' '.join(map(str, args.T_low))} --seeds {' '.join(map(str, args.seeds))} --N {args.N} --budget-s {args.budget_s:g} "
-           f"--epochs {args.epochs} --plateau {args.plateau:g} --device {device}" + (" --keep-best" if args.keep_best else ""))
+           f"--epochs {args.epochs} --plateau {args.plateau:g} --min-epochs {args.min_epochs} --device {device}"
+           + (" --keep-best" if args.keep_best else ""))
     kept = "its lowest-validation epoch's weights" if args.keep_best else "its last epoch's weights"
     lines = ["Notebook 05's comparison at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 "
              f"layers, growth 32), 05's defaults otherwise, real slices (test patient SCD0000501), N = {args.N}; each model "
              f"trained for at most {args.budget_s:g} s and {args.epochs} epochs, stopping earlier at a {100 * args.plateau:g}% "
-             f"plateau; each model keeps {kept}. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
+             f"plateau (judged after {args.min_epochs} epochs or more); each model keeps {kept}. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
              f"Notebook 05 at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 layers, growth "
              f"32) on the real test patient, N = {args.N}, each model trained for at most {args.budget_s:g} s on "
-             f"{device} (checked after each epoch), keeping {kept}, mean relative L1 over the seeds; notebook 05 with its own, smaller "
+             f"{device} (checked after each epoch; the {100 * args.plateau:g}% plateau rule after {args.min_epochs} epochs "
+             f"or more), keeping {kept}, mean relative L1 over the seeds; notebook 05 with its own, smaller "
              "encoders is in its LIIF table above.",
              "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "
              "per seed | UNet - RDN per seed (same data) | RDN beats UNet by more than the seed spread? |",
@@ -215,7 +233,7 @@ def main():
              "run on | machine, device |",
              "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "", *verdicts]
     name = "liif_original_sizes" + ("" if args.budget_s == 1800 and args.N == 64 else f"_N{args.N}_budget{args.budget_s:g}")
-    name += device_suffix(device) + ("_best" if args.keep_best else "")
+    name += device_suffix(device) + ("_best" if args.keep_best else "") + min_epochs_suffix(args.min_epochs)
     print(f"wrote {write_benchmark(name, chr(10).join(lines))}")
 
 

@@ -61,6 +61,7 @@ N_VAL: int = 4  # phantom validation subjects
 N_TEST: int = 4  # phantom test subjects (real data: every slice of the test patient)
 EPOCHS: Optional[int] = None  # training epochs per encoder (None: 40 at T_LOW 4 or less, 32 above)
 PLATEAU: Optional[float] = None  # stop earlier when the last quarter of the epochs improved validation by less than this fraction (None: run EPOCHS)
+MIN_EPOCHS: int = 40  # epochs before the plateau rule applies (fewer: validation noise can stop a model that still learns)
 MAX_SECONDS: Optional[float] = None  # training-time budget per model in seconds (None: none)
 KEEP_BEST: bool = False  # end each model with its lowest-validation epoch's weights (False: the last epoch's, as the shipped models were trained)
 BATCH: int = 2  # samples per step (2 learns more per epoch than 4, for a little more time per epoch on a CPU)
@@ -104,8 +105,8 @@ data = liif.DataConfig(DATA, N, liif.AcquisitionSpec(R, T_LOW, T_HIGH, T_QUERY),
 model = dict(T_low=T_LOW, C=C, hidden=HIDDEN, layers=LAYERS, residual=RESIDUAL, input=INPUT, image_skip=IMAGE_SKIP,
              dc_cascade=DC_CASCADE, dc_stages=DC_STAGES, final_dc=FINAL_DC, bf16=BF16)
 experiment = liif.LiifExperiment(
-    data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME, plateau=PLATEAU, max_seconds=MAX_SECONDS,
-                           keep_best=KEEP_BEST),
+    data, liif.TrainConfig(EPOCHS, LR, BATCH, PIXELS_PER_STEP or None, SEED, RESUME, plateau=PLATEAU, min_epochs=MIN_EPOCHS,
+                           max_seconds=MAX_SECONDS, keep_best=KEEP_BEST),
     {"UNet": liif.ModelConfig(liif.EncoderConfig("unet3d", channels=UNET_CHANNELS, circular=CIRCULAR_TIME), **model),
      "RDN": liif.ModelConfig(liif.EncoderConfig("rdn3d", channels=RDN_CHANNELS, blocks=RDN_BLOCKS, layers=RDN_LAYERS,
                                                 growth=RDN_GROWTH, circular=CIRCULAR_TIME), **model)},

@@ -46,12 +46,15 @@ def provenance(model_config, data: DataConfig, training: TrainConfig, split: dic
 
 
 def _weights_key(prov: Optional[dict]) -> dict:
-    """A provenance without the model's ``bf16``: bfloat16 autocast is how the CNNs run on a
-    device, not what the weights are, so a model trained in bfloat16 is the same model on a CPU
-    without fast bfloat16 (where it runs in float32)."""
+    """A provenance without what the weights do not depend on: the model's ``bf16`` (bfloat16
+    autocast is how the CNNs run on a device, not what the weights are, so a model trained in
+    bfloat16 is the same model on a CPU without fast bfloat16, where it runs in float32) and,
+    without a plateau rule, the rule's ``min_epochs``."""
     prov = dict(prov or {})
     if isinstance(prov.get("model"), dict):
         prov["model"] = {k: v for k, v in prov["model"].items() if k != "bf16"}
+    if isinstance(prov.get("training"), dict) and prov["training"].get("plateau") is None:
+        prov["training"] = {k: v for k, v in prov["training"].items() if k != "min_epochs"}
     return prov
 
 
