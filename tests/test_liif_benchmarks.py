@@ -57,7 +57,7 @@ def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others
 
     script = _script("liif_original_sizes")
     for seed, (rdn, unet) in enumerate(((0.11, 0.10), (0.12, 0.105))):
-        folder = script.run_dir(tmp_path, 6, 4, seed, 64, 1800)
+        folder = script.run_dir(tmp_path, 6, 4, seed, 64, 1800, min_epochs=40)
         folder.mkdir(parents=True)
         methods = {k: {"rel_l1": v, "epochs": 10, "train_seconds": 100.0, "stop": "plateau after 10 epochs"}
                    for k, v in (("RDN", rdn), ("UNet", unet), ("TV", 0.15), ("ZF", 0.2))}
@@ -70,19 +70,57 @@ def test_original_sizes_table_only_writes_the_finished_runs_and_names_the_others
     monkeypatch.setattr(sys, "argv", ["x", "--R", "6", "--T-low", "4", "8", "--device", "cpu", "--work", str(tmp_path),
                                       "--table-only", "--runs-file", str(runs_file)])
     script.main()
-    text = written["liif_original_sizes"]
+    text = written["liif_original_sizes_min40"]  # the default --min-epochs 40; 8 (the first grid's) has no suffix
     assert "| 6 | 4 | 2 | 0.1150 | 0.1025 |" in text and "10 (plateau), 10 (plateau)" in text
+    assert "--min-epochs 40" in text and "plateau (judged after 40 epochs or more)" in text
     assert "Not run yet (the command resumes them): R 6, T_low 8, seed 0; R 6, T_low 8, seed 1." in text
     assert "--table-only" not in text and "--T-low 4 8" in text and "--runs-file" not in text
     # the CNNs' precision where the run recorded it (a seconds budget buys other epochs in the other precision)
     assert "| 2026-12-03 | 2 x x, cpu |" in text and "| 2026-12-03 | 2 x x, cpu (float32) |" in text
     # the finished runs were recorded; without their folders (a fresh clone) the records give the same table
-    assert sorted(script.load_records(runs_file)) == ["R6_T4_N64_seed0_budget1800", "R6_T4_N64_seed1_budget1800"]
+    assert sorted(script.load_records(runs_file)) == ["R6_T4_N64_seed0_budget1800_min40", "R6_T4_N64_seed1_budget1800_min40"]
     for seed in (0, 1):
-        for f in script.run_dir(tmp_path, 6, 4, seed, 64, 1800).iterdir():
+        for f in script.run_dir(tmp_path, 6, 4, seed, 64, 1800, min_epochs=40).iterdir():
             f.unlink()
     script.main()
-    assert written["liif_original_sizes"] == text
+    assert written["liif_original_sizes_min40"] == text
+    # the first grid's runs (plateau rule after 8 epochs) are other runs: not in this table
+    monkeypatch.setattr(sys, "argv", sys.argv + ["--min-epochs", "8"])
+    with pytest.raises(SystemExit, match="no finished run"):
+        script.main()
+
+
+def test_original_sizes_runs_05_with_the_plateau_rule_after_min_epochs(tmp_path, monkeypatch):
+    """A missing run executes notebook 05 with the benchmark's plateau settings, MIN_EPOCHS included,
+    into a folder named by them; --min-epochs below 2 is refused."""
+    import json
+    import sys
+
+    script = _script("liif_original_sizes")
+    calls = []
+
+    def fake_execute(notebook, params, folder, progress=False):
+        calls.append((Path(notebook).stem, params, Path(folder).name))
+        methods = {k: {"rel_l1": 0.1, "epochs": 40, "train_seconds": 10.0, "stop": "plateau after 40 epochs"}
+                   for k in ("RDN", "UNet", "TV", "ZF")}
+        (Path(folder) / "metrics.json").write_text(json.dumps({"methods": methods}))
+        (Path(folder) / "run_info.json").write_text(json.dumps({"start_time": "2026-12-05T10:00", "cpu_count": 2, "cpu": "x",
+                                                                "parameters": params}))
+
+    monkeypatch.setattr(script, "execute", lambda nb, params, folder, progress=False: (
+        Path(folder).mkdir(parents=True), fake_execute(nb, params, folder)))
+    monkeypatch.setattr(script, "write_benchmark", lambda name, text: name)
+    argv = ["x", "--R", "6", "--T-low", "8", "--seeds", "0", "--device", "cpu", "--work", str(tmp_path),
+            "--runs-file", str(tmp_path / "runs.jsonl")]
+    monkeypatch.setattr(sys, "argv", argv + ["--min-epochs", "30"])
+    script.main()
+    (stem, params, name), = calls
+    assert stem == "05_liif_architecture_search" and name == "R6_T8_N64_seed0_budget1800_min30"
+    assert (params["PLATEAU"], params["MIN_EPOCHS"], params["MAX_SECONDS"], params["RETRAIN"]) == (0.01, 30, 1800, True)
+    assert script.load_records(tmp_path / "runs.jsonl")[name]["min_epochs"] == 30
+    monkeypatch.setattr(sys, "argv", argv + ["--min-epochs", "1"])
+    with pytest.raises(SystemExit, match="--min-epochs >= 2"):
+        script.main()
 
 
 def test_original_sizes_record_is_replaced_by_its_run_folder(tmp_path):
@@ -115,7 +153,7 @@ def test_original_sizes_table_of_gpu_runs_is_written_without_a_gpu(tmp_path, mon
     import torch
 
     script = _script("liif_original_sizes")
-    folder = script.run_dir(tmp_path, 3, 8, 0, 64, 1800, "cuda")
+    folder = script.run_dir(tmp_path, 3, 8, 0, 64, 1800, "cuda", min_epochs=8)
     assert folder.name.endswith("_cuda")
     folder.mkdir(parents=True)
     methods = {k: {"rel_l1": v, "epochs": 20, "train_seconds": 50.0, "stop": "plateau after 20 epochs"}
@@ -126,7 +164,7 @@ def test_original_sizes_table_of_gpu_runs_is_written_without_a_gpu(tmp_path, mon
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
     argv = ["x", "--R", "3", "--T-low", "8", "--seeds", "0", "--work", str(tmp_path), "--table-only",
-            "--runs-file", str(tmp_path / "runs.jsonl"), "--device"]
+            "--runs-file", str(tmp_path / "runs.jsonl"), "--min-epochs", "8", "--device"]
     monkeypatch.setattr(sys, "argv", argv + ["cuda"])
     script.main()
     assert "| 3 | 8 | 0 | 0.0700 | 0.0800 | 0.0900 | 0.1000 |" in written["liif_original_sizes_cuda"]
@@ -147,6 +185,7 @@ def test_original_sizes_verdict_names_a_diverged_model_and_the_kept_epoch_is_sho
     assert script.epochs_cell({"epochs": 22, "stop": "plateau after 22 epochs", "kept_epoch": 17}) == "22 (plateau; kept 17)"
     assert script.epochs_cell({"epochs": 22, "stop": "plateau after 22 epochs", "kept_epoch": 22}) == "22 (plateau)"
     assert script.run_dir(Path("w"), 6, 8, 0, 64, 100, "cuda", keep_best=True).name == "R6_T8_N64_seed0_budget100_cuda_best"
+    assert script.run_dir(Path("w"), 6, 8, 0, 64, 100, "cuda", keep_best=True, min_epochs=40).name.endswith("_best_min40")
 
 
 def test_generalisation_on_own_cines_scores_the_shipped_models_against_an_oracle_tv(tmp_path, monkeypatch):

@@ -107,6 +107,21 @@ def test_a_shipped_model_is_evaluated_instead_of_trained_only_when_every_setting
     assert 0 < np.linalg.norm(c - b) < 3e-2 * np.linalg.norm(b)  # bfloat16 CNNs: close, not equal
 
 
+def test_a_shipped_model_matches_whatever_min_epochs_when_no_plateau_rule_was_set(tmp_path):
+    """min_epochs only says when the plateau rule may stop training: without the rule the
+    weights do not depend on it, with the rule they do."""
+    from inr_utils.liif.shipped import find
+
+    def prov(plateau, min_epochs):
+        return {"model": {"T_low": 8, "bf16": False}, "data": {"N": 16}, "split": {"test": ["a"]},
+                "training": {"epochs": 32, "plateau": plateau, "min_epochs": min_epochs}}
+
+    for plateau, matches in ((None, True), (0.01, False)):
+        torch.save({"config": {}, "model": {}, "extra": {"provenance": prov(plateau, 8)}}, tmp_path / "UNet.pt")
+        assert (find(tmp_path, "UNet", prov(plateau, 40)) is not None) is matches
+        assert find(tmp_path, "UNet", prov(plateau, 8)) is not None
+
+
 def test_an_experiment_in_emulated_bf16_warns_once_not_per_trained_model(tmp_path):
     """Where bfloat16 is emulated (a CPU without AVX512-BF16) an experiment forced to it says so
     once, at set-up, naming its models; the training of each model adds no second warning.
