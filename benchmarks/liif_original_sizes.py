@@ -84,6 +84,7 @@ def run_record(folder: Path) -> dict:
             "epochs_max": params.get("EPOCHS"), "plateau": params.get("PLATEAU"), "budget_s": params.get("MAX_SECONDS"),
             "min_epochs": params.get("MIN_EPOCHS", LEGACY_MIN_EPOCHS),
             "keep_best": params.get("KEEP_BEST"), "start_time": info.get("start_time"), "machine": machine(info),
+            **({"threads": info["threads"]} if info.get("threads") is not None else {}),
             **({"bf16": m["bf16"]} if isinstance(m.get("bf16"), bool) else {}),
             "methods": {k: {f: v[f] for f in RECORD_FIELDS if f in v} for k, v in m["methods"].items()}}
 
@@ -105,6 +106,13 @@ def save_record(record: dict, path: Path = RUNS_FILE) -> None:
 #: the CNNs' precision in the table, from the record's ``bf16`` (absent in records made before it was kept):
 #: a budget in seconds buys another number of epochs in the other precision
 PRECISION = {True: " (bfloat16)", False: " (float32)"}
+
+
+def threads_note(record: dict) -> str:
+    """', 1 thread' when the run recorded its OMP_NUM_THREADS (a budget in seconds buys more epochs
+    on more threads); '' when it did not (records made before threads were kept)."""
+    n = record.get("threads")
+    return "" if n is None else f", {n} thread" + ("" if n == 1 else "s")
 
 
 #: relative L1 of the zero image: a model above it has diverged (worse than predicting nothing)
@@ -174,7 +182,7 @@ def main():
     except ValueError as err:
         raise SystemExit(f"--table-only needs the device the runs trained on: {err}" if args.table_only else str(err))
     records = load_records(args.runs_file)
-    rows, verdicts, headline, missing = [], [], [], []
+    rows, verdicts, headline, missing, precisions = [], [], [], [], set()
     for R in args.R:
         for T_low in args.T_low:
             runs = []
@@ -197,13 +205,14 @@ def main():
                     save_record(records[folder.name], args.runs_file)
                 m = records[folder.name]
                 runs.append(m)
+                precisions.add({True: " in bfloat16", False: " in float32"}.get(m.get("bf16"), ""))
                 meth = m["methods"]
                 rows.append(f"| {R:g} | {T_low} | {seed} | {meth['RDN']['rel_l1']:.4f} | {meth['UNet']['rel_l1']:.4f} | "
                             f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
                             f"{epochs_cell(meth['RDN'])}, {epochs_cell(meth['UNet'])} | "
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
                             f"{(m.get('start_time') or '?')[:10]} | {m.get('machine', '?')}, {m.get('device', 'cpu')}"
-                            f"{PRECISION.get(m.get('bf16'), '')} |")
+                            f"{PRECISION.get(m.get('bf16'), '')}{threads_note(m)} |")
                 print(rows[-1], flush=True)
             if runs:
                 verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
@@ -221,7 +230,7 @@ def main():
              f"plateau (judged after {args.min_epochs} epochs or more); each model keeps {kept}. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
              f"Notebook 05 at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 layers, growth "
              f"32) on the real test patient, N = {args.N}, each model trained for at most {args.budget_s:g} s on "
-             f"{device} (checked after each epoch; the {100 * args.plateau:g}% plateau rule after {args.min_epochs} epochs "
+             f"{device}{precisions.pop() if len(precisions) == 1 else ''} (checked after each epoch; the {100 * args.plateau:g}% plateau rule after {args.min_epochs} epochs "
              f"or more), keeping {kept}, mean relative L1 over the seeds; notebook 05 with its own, smaller "
              "encoders is in its LIIF table above.",
              "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "

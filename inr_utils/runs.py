@@ -192,7 +192,9 @@ def code_version() -> dict | None:
 
 def record_run(executed) -> Path:
     """Write ``run_info.json`` beside an executed notebook: papermill's start, end and
-    duration, the parameters, the machine (CPU model and count) and the code (``code_version``).
+    duration, the parameters, the machine (CPU model and count, and ``threads``: the kernel's
+    ``OMP_NUM_THREADS``, None when unset, i.e. torch's default of every core) and the code
+    (``code_version``).
     It is tracked in git (the executed notebooks are not), so the README's wall times survive a
     clean checkout."""
     executed = Path(executed)
@@ -203,10 +205,17 @@ def record_run(executed) -> Path:
         params["OUT_DIR"] = out.relative_to(REPO_ROOT).as_posix() if out.is_relative_to(REPO_ROOT) else str(out)
     info = {"notebook": executed.stem, "parameters": params, "start_time": meta.get("start_time"),
             "end_time": meta.get("end_time"), "seconds": meta.get("duration"), "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(), "code": code_version()}
+            "cpu_count": os.cpu_count(), "threads": _threads(), "code": code_version()}
     path = executed.parent / "run_info.json"
     write_text_atomic(path, json.dumps(info, indent=1))
     return path
+
+
+def _threads():
+    """``OMP_NUM_THREADS`` as the kernel inherits it (an int; the raw string if it is not one; None when unset).
+    A wall-time budget buys a different amount of training at another thread count."""
+    value = os.environ.get("OMP_NUM_THREADS")
+    return int(value) if value is not None and value.strip().isdigit() else value
 
 
 def write_text_atomic(path: Path, text: str) -> None:

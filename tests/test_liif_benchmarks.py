@@ -105,11 +105,12 @@ def test_original_sizes_runs_05_with_the_plateau_rule_after_min_epochs(tmp_path,
                    for k in ("RDN", "UNet", "TV", "ZF")}
         (Path(folder) / "metrics.json").write_text(json.dumps({"methods": methods}))
         (Path(folder) / "run_info.json").write_text(json.dumps({"start_time": "2026-12-05T10:00", "cpu_count": 2, "cpu": "x",
-                                                                "parameters": params}))
+                                                                "threads": 1, "parameters": params}))
 
     monkeypatch.setattr(script, "execute", lambda nb, params, folder, progress=False: (
         Path(folder).mkdir(parents=True), fake_execute(nb, params, folder)))
-    monkeypatch.setattr(script, "write_benchmark", lambda name, text: name)
+    written = {}
+    monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
     argv = ["x", "--R", "6", "--T-low", "8", "--seeds", "0", "--device", "cpu", "--work", str(tmp_path),
             "--runs-file", str(tmp_path / "runs.jsonl")]
     monkeypatch.setattr(sys, "argv", argv + ["--min-epochs", "30"])
@@ -118,6 +119,7 @@ def test_original_sizes_runs_05_with_the_plateau_rule_after_min_epochs(tmp_path,
     assert stem == "05_liif_architecture_search" and name == "R6_T8_N64_seed0_budget1800_min30"
     assert (params["PLATEAU"], params["MIN_EPOCHS"], params["MAX_SECONDS"], params["RETRAIN"]) == (0.01, 30, 1800, True)
     assert script.load_records(tmp_path / "runs.jsonl")[name]["min_epochs"] == 30
+    assert "| 2026-12-05 | 2 x x, cpu, 1 thread |" in written["liif_original_sizes_min30"]  # the thread count it ran with
     monkeypatch.setattr(sys, "argv", argv + ["--min-epochs", "1"])
     with pytest.raises(SystemExit, match="--min-epochs >= 2"):
         script.main()

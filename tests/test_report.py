@@ -4,6 +4,28 @@ from inr_utils import liif, summary
 from inr_utils.report import results_markdown
 
 
+def test_record_run_keeps_the_thread_count(tmp_path, monkeypatch):
+    """run_info.json's ``threads`` is the OMP_NUM_THREADS the kernel inherited (None when unset),
+    and the original-size benchmark's table shows it beside the machine."""
+    import importlib.util
+    import json
+
+    from inr_utils import REPO_ROOT
+    from inr_utils.runs import record_run
+
+    (tmp_path / "nb.ipynb").write_text(json.dumps({"metadata": {"papermill": {"parameters": {}}}, "cells": []}))
+    for env, expected in (("1", 1), ("4", 4), (None, None)):
+        if env is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", env)
+        assert json.loads(record_run(tmp_path / "nb.ipynb").read_text())["threads"] == expected
+    spec = importlib.util.spec_from_file_location("los", REPO_ROOT / "benchmarks" / "liif_original_sizes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert [script.threads_note(r) for r in ({"threads": 1}, {"threads": 2}, {})] == [", 1 thread", ", 2 threads", ""]
+
+
 def test_record_run_and_wall_time_line(tmp_path):
     """run_info.json holds papermill's record of an executed notebook; the README line sums
     the runs per notebook with their dates and machines."""
