@@ -169,11 +169,16 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: tracked paths that ``code_version`` does not count as code: results and documentation
+NOT_CODE = ("outputs", "benchmarks/results", "README.md", "docs")
+
+
 def code_version() -> dict | None:
-    """The repository's commit, whether tracked files other than the generated results
-    (``outputs/``, ``benchmarks/results/``) differ from it (``dirty``) and a SHA-1 of that
-    difference (``diff``, None when clean), or None outside a git checkout (or without git).
-    Two runs with equal records ran the same code."""
+    """The repository's commit, whether tracked files other than the results and the documentation
+    (``outputs/``, ``benchmarks/results/``, ``README.md``, ``docs/``: what a finished run or
+    benchmark rewrites while others still run, and not code) differ from it (``dirty``) and a
+    SHA-1 of that difference (``diff``, None when clean), or None outside a git checkout (or
+    without git). Two runs with equal records ran the same code."""
     def git(*args):
         return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True,
                               timeout=30).stdout.strip()
@@ -182,7 +187,7 @@ def code_version() -> dict | None:
         if Path(git("rev-parse", "--show-toplevel")).resolve() != REPO_ROOT.resolve():
             return None  # e.g. an installed copy inside some other repository
         commit = git("rev-parse", "HEAD")
-        paths = ("--", ".", ":(exclude)outputs", ":(exclude)benchmarks/results")
+        paths = ("--", ".", *(f":(exclude){p}" for p in NOT_CODE))
         changed = git("status", "--porcelain", "--untracked-files=no", *paths)
         diff = git("diff", "HEAD", *paths) if changed else ""
     except (OSError, subprocess.SubprocessError):
