@@ -105,7 +105,13 @@ def save_record(record: dict, path: Path = RUNS_FILE) -> None:
 
 #: the CNNs' precision in the table, from the record's ``bf16`` (absent in records made before it was kept):
 #: a budget in seconds buys another number of epochs in the other precision
-PRECISION = {True: " (bfloat16)", False: " (float32)"}
+PRECISION = {True: "bfloat16", False: "float32"}
+
+
+def precision_note(record: dict) -> str:
+    """' (float32)' or ' (bfloat16)' when the run recorded how its CNNs ran; '' when it did not."""
+    name = PRECISION.get(record.get("bf16"))
+    return f" ({name})" if name else ""
 
 
 def threads_note(record: dict) -> str:
@@ -205,14 +211,14 @@ def main():
                     save_record(records[folder.name], args.runs_file)
                 m = records[folder.name]
                 runs.append(m)
-                precisions.add({True: " in bfloat16", False: " in float32"}.get(m.get("bf16"), ""))
+                precisions.add(PRECISION.get(m.get("bf16")))
                 meth = m["methods"]
                 rows.append(f"| {R:g} | {T_low} | {seed} | {meth['RDN']['rel_l1']:.4f} | {meth['UNet']['rel_l1']:.4f} | "
                             f"{meth['TV']['rel_l1']:.4f} | {meth['ZF']['rel_l1']:.4f} | "
                             f"{epochs_cell(meth['RDN'])}, {epochs_cell(meth['UNet'])} | "
                             f"{meth['RDN']['train_seconds']:.0f}, {meth['UNet']['train_seconds']:.0f} | "
                             f"{(m.get('start_time') or '?')[:10]} | {m.get('machine', '?')}, {m.get('device', 'cpu')}"
-                            f"{PRECISION.get(m.get('bf16'), '')}{threads_note(m)} |")
+                            f"{precision_note(m)}{threads_note(m)} |")
                 print(rows[-1], flush=True)
             if runs:
                 verdicts.append(f"- R = {R:g}, T_low = {T_low}: RDN beats UNet by more than the seed spread? {verdict(runs)}")
@@ -224,13 +230,15 @@ def main():
            f"--epochs {args.epochs} --plateau {args.plateau:g} --min-epochs {args.min_epochs} --device {device}"
            + (" --keep-best" if args.keep_best else ""))
     kept = "its lowest-validation epoch's weights" if args.keep_best else "its last epoch's weights"
+    # the headline names the precision only when every run recorded the same one
+    shared_precision = f" in {next(iter(precisions))}" if len(precisions) == 1 and None not in precisions else ""
     lines = ["Notebook 05's comparison at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 "
              f"layers, growth 32), 05's defaults otherwise, real slices (test patient SCD0000501), N = {args.N}; each model "
              f"trained for at most {args.budget_s:g} s and {args.epochs} epochs, stopping earlier at a {100 * args.plateau:g}% "
              f"plateau (judged after {args.min_epochs} epochs or more); each model keeps {kept}. Relative L1 at 64 query times. Command: `{cmd}`", "", BESIDE.format(NOTEBOOK.stem), HEADLINE[0],
              f"Notebook 05 at the original's encoder sizes (UNet 16/32/64; RDN 32 channels, 5 blocks of 6 layers, growth "
              f"32) on the real test patient, N = {args.N}, each model trained for at most {args.budget_s:g} s on "
-             f"{device}{precisions.pop() if len(precisions) == 1 else ''} (checked after each epoch; the {100 * args.plateau:g}% plateau rule after {args.min_epochs} epochs "
+             f"{device}{shared_precision} (checked after each epoch; the {100 * args.plateau:g}% plateau rule after {args.min_epochs} epochs "
              f"or more), keeping {kept}, mean relative L1 over the seeds; notebook 05 with its own, smaller "
              "encoders is in its LIIF table above.",
              "", "| R | T_low | seeds | RDN | UNet | TV | best / TV | epochs (RDN; UNet) per seed | train s (RDN; UNet) "

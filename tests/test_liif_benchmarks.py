@@ -100,6 +100,7 @@ def test_original_sizes_runs_05_with_the_plateau_rule_after_min_epochs(tmp_path,
     calls = []
 
     def fake_execute(notebook, params, folder, progress=False):
+        Path(folder).mkdir(parents=True)
         calls.append((Path(notebook).stem, params, Path(folder).name))
         methods = {k: {"rel_l1": 0.1, "epochs": 40, "train_seconds": 10.0, "stop": "plateau after 40 epochs"}
                    for k in ("RDN", "UNet", "TV", "ZF")}
@@ -107,8 +108,7 @@ def test_original_sizes_runs_05_with_the_plateau_rule_after_min_epochs(tmp_path,
         (Path(folder) / "run_info.json").write_text(json.dumps({"start_time": "2026-12-05T10:00", "cpu_count": 2, "cpu": "x",
                                                                 "threads": 1, "parameters": params}))
 
-    monkeypatch.setattr(script, "execute", lambda nb, params, folder, progress=False: (
-        Path(folder).mkdir(parents=True), fake_execute(nb, params, folder)))
+    monkeypatch.setattr(script, "execute", fake_execute)
     written = {}
     monkeypatch.setattr(script, "write_benchmark", lambda name, text: written.update({name: text}) or name)
     argv = ["x", "--R", "6", "--T-low", "8", "--seeds", "0", "--device", "cpu", "--work", str(tmp_path),
@@ -188,6 +188,8 @@ def test_original_sizes_verdict_names_a_diverged_model_and_the_kept_epoch_is_sho
     assert script.epochs_cell({"epochs": 22, "stop": "plateau after 22 epochs", "kept_epoch": 22}) == "22 (plateau)"
     assert script.run_dir(Path("w"), 6, 8, 0, 64, 100, "cuda", keep_best=True).name == "R6_T8_N64_seed0_budget100_cuda_best"
     assert script.run_dir(Path("w"), 6, 8, 0, 64, 100, "cuda", keep_best=True, min_epochs=40).name.endswith("_best_min40")
+    # the original-size table shows the thread count beside the machine
+    assert [script.threads_note(r) for r in ({"threads": 1}, {"threads": 2}, {})] == [", 1 thread", ", 2 threads", ""]
 
 
 def test_generalisation_on_own_cines_scores_the_shipped_models_against_an_oracle_tv(tmp_path, monkeypatch):

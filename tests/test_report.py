@@ -30,12 +30,9 @@ def test_code_version_counts_code_not_results_or_documentation(tmp_path, monkeyp
 
 
 def test_record_run_keeps_the_thread_count(tmp_path, monkeypatch):
-    """run_info.json's ``threads`` is the OMP_NUM_THREADS the kernel inherited (None when unset),
-    and the original-size benchmark's table shows it beside the machine."""
-    import importlib.util
+    """run_info.json's ``threads`` is the OMP_NUM_THREADS the kernel inherited (None when unset)."""
     import json
 
-    from inr_utils import REPO_ROOT
     from inr_utils.runs import record_run
 
     (tmp_path / "nb.ipynb").write_text(json.dumps({"metadata": {"papermill": {"parameters": {}}}, "cells": []}))
@@ -45,10 +42,6 @@ def test_record_run_keeps_the_thread_count(tmp_path, monkeypatch):
         else:
             monkeypatch.setenv("OMP_NUM_THREADS", env)
         assert json.loads(record_run(tmp_path / "nb.ipynb").read_text())["threads"] == expected
-    spec = importlib.util.spec_from_file_location("los", REPO_ROOT / "benchmarks" / "liif_original_sizes.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert [script.threads_note(r) for r in ({"threads": 1}, {"threads": 2}, {})] == [", 1 thread", ", 2 threads", ""]
 
 
 def test_record_run_and_wall_time_line(tmp_path):
