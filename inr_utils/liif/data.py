@@ -188,7 +188,7 @@ def sample_from_bins(kspace, mask, bin_times=None, t_query=None, T_query: int = 
     divide their input by its peak and multiply the output back."""
     kspace, mask = np.asarray(kspace), np.asarray(mask)
     if kspace.ndim != 3 or not np.iscomplexobj(kspace):
-        raise ValueError(f"kspace must be complex (T_low, H, W), got {kspace.dtype} {kspace.shape}")
+        raise ValueError(f"kspace must be a complex array (T_low, H, W), got {kspace.dtype} of shape {kspace.shape}")
     if mask.shape != (kspace.shape[0], kspace.shape[2]):
         raise ValueError(f"mask must be (T_low, W) = {(kspace.shape[0], kspace.shape[2])}, got {mask.shape}")
     if not np.all(np.isfinite(kspace)):
@@ -196,10 +196,12 @@ def sample_from_bins(kspace, mask, bin_times=None, t_query=None, T_query: int = 
     if not np.isin(mask, (0, 1)).all() or not mask.any(axis=1).all():
         raise ValueError("mask must hold 0/1 and every bin must sample at least one line")
     T_low = kspace.shape[0]
+    if t_query is None and (isinstance(T_query, bool) or not isinstance(T_query, (int, np.integer)) or T_query < 1):
+        raise ValueError(f"T_query must be a positive whole number of query times, got {T_query!r}")
     bin_times = (np.arange(T_low) + 0.5) / T_low if bin_times is None else np.asarray(bin_times, np.float64)
     t_query = (np.arange(T_query) + 0.5) / T_query if t_query is None else np.asarray(t_query, np.float64)
     for name, t, n in (("bin_times", bin_times, T_low), ("t_query", t_query, None)):
-        if t.ndim != 1 or (n is not None and len(t) != n) or not np.all((t >= 0) & (t < 1)):
+        if t.ndim != 1 or len(t) == 0 or (n is not None and len(t) != n) or not np.all((t >= 0) & (t < 1)):
             raise ValueError(f"{name} must be a 1-D array of times in [0, 1)" + (f" of length {n}" if n else "") + f", got {t!r}")
     mask = mask.astype(np.uint8)
     kspace = (kspace * mask[:, None, :]).astype(np.complex64)

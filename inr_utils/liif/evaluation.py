@@ -82,9 +82,10 @@ def reconstruct(model: LiifCine, kspace, mask, bin_times=None, t_query=None, T_q
         model = liif.load_model("inr_utils/data/liif_models/05_liif_architecture_search/R6_T8_sunnybrook/UNet.pt")
         cine = liif.reconstruct(model, kspace, mask, T_query=64)
     """
-    if kspace.shape[0] != model.T_low:
-        raise ValueError(f"this model reads {model.T_low} bins; the k-space has {kspace.shape[0]}")
-    return predict(model, sample_from_bins(kspace, mask, bin_times, t_query, T_query))[0]
+    sample = sample_from_bins(kspace, mask, bin_times, t_query, T_query)  # checks shapes, values and times
+    if sample.kspace.shape[0] != model.T_low:
+        raise ValueError(f"this model reads {model.T_low} bins; the k-space has {sample.kspace.shape[0]}")
+    return predict(model, sample)[0]
 
 
 def mean_metrics(recons: Sequence[np.ndarray], targets: Sequence[np.ndarray]) -> dict:
