@@ -1,18 +1,21 @@
-"""The default INR's steps, learning rate and rank, compared on the training and validation
-slices (a script, not a test).
+"""The default INR's steps, learning rate and rank (or another representation's settings),
+compared on the training and validation slices (a script, not a test).
 
     .venv/bin/python benchmarks/inr_settings.py --configs steps=500 steps=750 lr=3e-2 rank=12
+    .venv/bin/python benchmarks/inr_settings.py --representation hashgrid --configs default start=none
 
 Each slice of ``--slices`` (default: the mid-ventricular slices of the training and validation
 patients) is simulated as the benchmark does (R = 6, 4 coils, per-frame VD masks, noise 1e-3,
 ESPIRiT maps from the undersampled data refined on the default grid) and fitted by the default
 representation at fixed relative weights (``--log-lambda``, ``--log-mu``; several values:
 every pair), once per configuration of ``--configs``. A configuration overrides the defaults
-(``inr.default_settings``): ``steps``, ``lr``, ``map_lr`` or a constructor argument such as
-``rank``, comma-separated (``steps=750,lr=3e-2``); ``default`` is the defaults unchanged.
+(``inr.default_settings``): ``steps``, ``lr``, ``map_lr``, ``start`` (``none``: no starting
+image) or a constructor argument such as ``rank`` or ``log2_table``, comma-separated
+(``steps=750,lr=3e-2``); ``default`` is the defaults unchanged.
 
-Writes ``benchmarks/results/inr_settings.md``: PSNR (dB) and seconds per fit, and the mean
-PSNR and mean seconds of each configuration over the fits.
+Writes ``benchmarks/results/inr_settings.md`` (``inr_settings_<representation>.md`` for another
+representation than the default): PSNR (dB) and seconds per fit, and the mean PSNR and mean
+seconds of each configuration over the fits.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ sys.path.insert(0, str(HERE))
 
 import fixed_weights  # noqa: E402  (beside this script)
 
+INTEGER_SETTINGS = ("steps", "rank", "levels", "features", "log2_table", "coarsest", "hidden", "layers", "map_grid")
+
 
 def parse_config(text: str) -> dict:
     """``"steps=750,lr=3e-2"`` -> ``{"steps": 750, "lr": 0.03}``; ``"default"`` -> ``{}``."""
@@ -36,8 +41,11 @@ def parse_config(text: str) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
             raise ValueError(f"--configs entry {text!r}: write key=value pairs separated by commas, e.g. steps=750,lr=3e-2")
+        if key == "start":  # the one setting that is a word: "zero-filled" or "none"
+            config[key] = value
+            continue
         number = float(value)
-        config[key] = int(number) if number.is_integer() and key in ("steps", "rank") else number
+        config[key] = int(number) if number.is_integer() and key in INTEGER_SETTINGS else number
     return config
 
 
@@ -45,8 +53,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--configs", nargs="+", default=["default"], help="settings to compare (see above)")
     fixed_weights.add_arguments(ap, log_lambda=-3.0, log_mu=-4.0)
+    ap.add_argument("--representation", default=None,
+                    help="the representation whose settings are compared (default: the default INR)")
     ap.add_argument("--R", type=float, default=6)
-    ap.add_argument("--name", default="inr_settings", help="results file name")
+    ap.add_argument("--name", default=None, help="results file name (default: inr_settings[_<representation>])")
     args = ap.parse_args()
 
     import numpy as np
@@ -56,10 +66,15 @@ def main():
     from inr_utils import inr, selection
 
     torch.set_num_threads(args.threads)
+    rep = args.representation or selection.DEFAULT_REPRESENTATION
+    try:
+        inr.REPRESENTATIONS.check(rep)
+    except ValueError as err:
+        raise SystemExit(f"--representation: {err}")
     try:
         configs = [parse_config(c) for c in args.configs]
         for c in configs:  # refuse unknown keys and bad values before any fit
-            inr.default_settings(selection.DEFAULT_REPRESENTATION, (20, 128, 128), **c)
+            inr.build(rep, (2, 8, 8), **inr.default_settings(rep, (2, 8, 8), **c).model)
     except (ValueError, TypeError) as err:
         raise SystemExit(f"--configs: {err}")
     specs = fixed_weights.tuning_specs(args.slices)
@@ -68,7 +83,7 @@ def main():
     def reconstruct(config):
         """The default representation with ``config`` overriding its defaults."""
         return lambda acq, y, lam, mu: inr.reconstructor(
-            inr.default_settings(selection.DEFAULT_REPRESENTATION, acq.target.shape, map_grid=inr.map_grid_for(acq),
+            inr.default_settings(rep, acq.target.shape, map_grid=inr.map_grid_for(acq),
                                  **config), progress=False)(acq.op, y, lam, mu, None)[0]
 
     rows, cells = fixed_weights.fit_rows(
@@ -76,10 +91,12 @@ def main():
         lambda acq, ll, lm: [fixed_weights.timed_fit(acq, ll, lm, reconstruct(c)) for c in configs])
     mean = np.asarray(cells).mean(axis=0)  # (configs, 2)
     rows.append("| **mean** | | " + " | ".join(f"**{p:.2f}** ({s:.0f} s)" for p, s in mean) + " |")
-    caption = (f"The default INR ({selection.DEFAULT_REPRESENTATION}) at fixed relative weights (log10 lambda, log10 mu), "
+    who = f"The default INR ({rep})" if rep == selection.DEFAULT_REPRESENTATION else f"`{rep}`"
+    caption = (f"{who} at fixed relative weights (log10 lambda, log10 mu), "
                f"R = {args.R:g}, 4 coils, noise 1e-3, ESPIRiT maps refined on the default grid: PSNR (dB) and seconds per "
                f"fit for each configuration (overrides of `inr.default_settings`). {args.threads} thread(s).")
-    fixed_weights.write_table(args.name, "inr_settings.py", caption, args.configs, rows)
+    name = args.name or ("inr_settings" if rep == selection.DEFAULT_REPRESENTATION else f"inr_settings_{rep}")
+    fixed_weights.write_table(name, "inr_settings.py", caption, args.configs, rows)
 
 
 if __name__ == "__main__":

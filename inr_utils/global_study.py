@@ -195,7 +195,7 @@ class GlobalStudy:
             if name in self.settings:
                 s = self.settings[name]
                 record["methods"][name].update(representation=name, steps=s.steps, lr=s.lr, size=s.model,
-                                               map_grid=s.map_grid)
+                                               map_grid=s.map_grid, start=s.start)
         for name in ("TV", "TV+S"):
             record["methods"][name].update(iterations=c.tv_iters, map_grid=self.map_grid)
         record["methods"]["INR"] = dict(record["methods"][c.representation])

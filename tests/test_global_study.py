@@ -214,3 +214,15 @@ def test_rows_fitted_with_other_inr_settings_are_flagged():
     results["a|6|lowrank"]["map_lr"] = 1.0
     assert "3 of 3" in outdated_rows(results, ["lowrank"])[1]
     assert "2 of 3" in outdated_rows(results, ["lowrank"], refines=False)[1]  # known maps: no maps' rate to compare
+
+
+def test_inr_settings_script_reads_configs_for_any_representation():
+    """benchmarks/inr_settings.py: key=value configurations (integers where the setting is one,
+    ``start`` as a word) and a clear refusal of malformed entries."""
+    _benchmark()  # puts benchmarks/ on the path: inr_settings imports fixed_weights beside it
+    import inr_settings as script
+    assert script.parse_config("default") == {}
+    assert script.parse_config("log2_table=18,lr=3e-2,start=none") == {"log2_table": 18, "lr": 0.03, "start": "none"}
+    assert isinstance(script.parse_config("steps=800")["steps"], int)
+    with pytest.raises(ValueError, match="key=value"):
+        script.parse_config("steps")

@@ -119,13 +119,16 @@ def test_hashgrid_has_dense_and_hashed_levels_and_render_matches_queries():
     assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(shape), cine, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["hashgrid", "hashgrid-lambda"])
+@pytest.mark.parametrize("name", ["hashgrid", "hashgrid+init", "hashgrid-lambda"])
 def test_hashgrid_render_of_a_block_of_frames_matches_the_queries_and_their_gradients(name):
     """A block of frame times (wrapping around the cycle: the time nodes it touches only) renders
-    the per-point forward's values, and gives every grid table and weight the gradient that the
-    per-point forward gives (float64)."""
+    the per-point forward's values, and gives every grid table and weight (and the static image
+    of ``init``) the gradient that the per-point forward gives (float64)."""
     shape = (6, 24, 20)
-    model = inr.build(name, shape, log2_table=10, coarsest=4, **({"log_lambda_range": (-5, 0)} if "lambda" in name else {}))
+    kw = {"log_lambda_range": (-5, 0)} if "lambda" in name else {}
+    if name == "hashgrid+init":
+        name, kw = "hashgrid", {"init": torch.randn(24, 20, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))}
+    model = inr.build(name, shape, log2_table=10, coarsest=4, **kw)
     model = model.double()
     with torch.no_grad():
         for p in model.parameters():
@@ -175,6 +178,43 @@ def test_hashgrid_is_periodic_and_continuous_in_t():
         c, d = model.render(torch.tensor([0.3, 0.3 + 1e-4]))
         scale = model.render().abs().max()
         assert (c - d).abs().max() < 1e-2 * scale
+
+
+def test_hashgrid_fits_start_from_the_zero_filled_mean(case):
+    """``inr.reconstructor`` gives hashgrid the zero-filled cine's temporal mean as its static
+    image: after one step at a negligible learning rate the model's base is that image, and the
+    rendered cine is it plus the (near-zero) initial field; a wrong ``init`` is refused."""
+    acq, op, y = case
+    fits = []
+    settings = inr.default_settings("hashgrid", acq.target.shape, steps=1, lr=1e-12)
+    inr.reconstructor(settings, progress=False, on_result=fits.append)(op, y, 1e-3, 0.0, None)
+    model = fits[0].model
+    zf_mean = op.adjoint(y).mean(0)
+    assert torch.allclose(torch.complex(model.base[0], model.base[1]), zf_mean, atol=1e-6)
+    with torch.no_grad():
+        field = model.render() - zf_mean
+    assert field.abs().max() < 1e-2 * zf_mean.abs().max()
+    with pytest.raises(ValueError, match=r"init must be a complex \(H, W\)"):
+        inr.build("hashgrid", acq.target.shape, init=zf_mean.real)
+    with pytest.raises(ValueError, match=r"init must be a complex \(H, W\)"):
+        inr.build("hashgrid", acq.target.shape, init=zf_mean[:-1])
+
+
+def test_start_setting_defaults_and_refusals(case):
+    """Low-rank models and hashgrid start from the zero-filled mean unless ``start="none"``; a
+    representation without a starting image (SIREN) cannot be asked for one."""
+    shape = (8, 32, 32)
+    assert [inr.default_settings(n, shape).start for n in ("lowrank", "hashgrid", "siren")] == ["zero-filled", "zero-filled", "none"]
+    assert inr.default_settings("hashgrid", shape, start="none").start == "none"
+    with pytest.raises(ValueError, match="start must be one of"):
+        inr.default_settings("siren", shape, start="zero-filled")
+    with pytest.raises(ValueError, match="start must be one of"):
+        inr.default_settings("hashgrid", shape, start="zeros")
+    acq, op, y = case  # start="none": the field starts near zero, not at the zero-filled mean
+    fits = []
+    settings = inr.default_settings("hashgrid", acq.target.shape, steps=1, lr=1e-12, start="none")
+    inr.reconstructor(settings, progress=False, on_result=fits.append)(op, y, 1e-3, 0.0, None)
+    assert fits[0].model.base is None and np.abs(fits[0].recon).max() < 1e-2 * np.abs(acq.zero_filled()).max()
 
 
 def test_hashgrid_is_seeded_and_its_fit_deterministic(case):

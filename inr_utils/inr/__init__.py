@@ -16,7 +16,8 @@ Registry (``build(name, shape, **kw)``):
   interpolation between neighbours); coarse grids are shared by every lambda.
 * ``"hashgrid"``: a neural field, Instant-NGP style: a multi-resolution grid encoding of
   (t, y, x) (dense coarse levels, hashed fine levels, periodic in t) and a small ReLU MLP
-  with complex output (``HashGridINR``).
+  with complex output, added to a static image (``init``, a learnt parameter: the fits start
+  it at the zero-filled cine's temporal mean) when one is given (``HashGridINR``).
 * ``"hashgrid-lambda"``: the neural field with log10(lambda) as an input of its MLP (beside
   a static spatial encoding and the gated spatio-temporal one; ``ConditionalHashGridINR``).
 * ``"siren"``: the original's sine MLP (omega_0 = 30, 256 wide, 16 hidden layers, last

@@ -162,9 +162,10 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
 
 @dataclass(frozen=True)
 class FitSettings:
-    """A representation, its constructor arguments, Adam steps, learning rate, and the grid and
+    """A representation, its constructor arguments, Adam steps, learning rate, the grid and
     learning rate of the coil-map refinement (``fit``'s ``map_grid``, 0: the maps are used as
-    given; ``map_lr``, None: ``lr``)."""
+    given; ``map_lr``, None: ``lr``) and its starting image (``start``: ``"zero-filled"``, the
+    zero-filled cine's temporal mean as ``init``, for ``STARTS_FROM_ZERO_FILLED``; ``"none"``)."""
 
     name: str
     model: dict = field(default_factory=dict)
@@ -172,6 +173,7 @@ class FitSettings:
     lr: float = 1e-2
     map_grid: int = 0
     map_lr: Optional[float] = None
+    start: str = "none"
 
 
 def default_map_grid(shape) -> int:
@@ -198,9 +200,16 @@ def map_grid_for(acq) -> int:
     return default_map_grid(acq.smaps.shape) if "coil_maps" in acq.meta else 0
 
 
+# representations that take a starting image (``init``) and start from the zero-filled cine's temporal mean
+# by default: with per-frame masks that mean has seen every sampled line, so the fit is left with the motion
+# and the aliasing
+STARTS_FROM_ZERO_FILLED = ("lowrank", "lowrank-lambda", "hashgrid")
+STARTS = ("zero-filled", "none")
+
+
 def default_settings(name: str, shape, **overrides) -> FitSettings:
     """Sizes and steps of each representation from the cine's shape (T, H, W); ``overrides``
-    (``steps``, ``lr``, ``map_grid``, ``map_lr`` or constructor arguments; None keeps the default) win. The low-rank
+    (``steps``, ``lr``, ``map_grid``, ``map_lr``, ``start`` or constructor arguments; None keeps the default) win. The low-rank
     learning rate and rank were chosen on a training patient's slice (SCD0000201, R = 6), its steps and its maps'
     learning rate on the four training and validation mid slices."""
     REPRESENTATIONS.check(name)
@@ -212,7 +221,12 @@ def default_settings(name: str, shape, **overrides) -> FitSettings:
         # validation mid slices (R = 6); +0.29 dB over 500 there after the weight search, while 800 costs 1.7x
         # 500's time for 0.05 dB more than 650 at fixed weights (benchmarks/inr_settings.py, global_recon.py --slices tune)
         base = FitSettings(name, {"rank": min(16, T)}, 650, 2e-2, map_lr=1e-1)
-    elif name in ("hashgrid", "hashgrid-lambda"):
+    elif name == "hashgrid":
+        # a table of 2^ceil(log2(T H W / 2)) entries: the finest level (one node per voxel) is still hashed, with
+        # about twice fewer collisions than the encoding's own default (T H W / 8); 0.2-0.7 dB above it on the
+        # training and validation mid slices at R = 6, about as much as a table that hashes nothing
+        base = FitSettings(name, {"log2_table": max(10, math.ceil(math.log2(T * H * W / 2)))}, 1000, 1e-2)
+    elif name == "hashgrid-lambda":
         base = FitSettings(name, {}, 1000, 1e-2)
     else:
         base = FitSettings(name, {}, 1000, 1e-4)
@@ -220,13 +234,17 @@ def default_settings(name: str, shape, **overrides) -> FitSettings:
     steps, lr = overrides.pop("steps", base.steps), overrides.pop("lr", base.lr)
     map_grid = check_map_grid(overrides.pop("map_grid", base.map_grid))
     map_lr = overrides.pop("map_lr", base.map_lr)
+    start = overrides.pop("start", "zero-filled" if name in STARTS_FROM_ZERO_FILLED else "none")
+    if start not in STARTS or (start == "zero-filled" and name not in STARTS_FROM_ZERO_FILLED):
+        raise ValueError(f"start must be one of {STARTS} ('zero-filled' for {', '.join(STARTS_FROM_ZERO_FILLED)}), "
+                         f"got {start!r} for {name}")
     return FitSettings(name, {**base.model, **overrides}, int(steps), float(lr), map_grid,
-                       None if map_lr is None else float(map_lr))
+                       None if map_lr is None else float(map_lr), start)
 
 
 def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, progress: bool = True, on_result=None):
     """A ``selection.Reconstructor``: fits a fresh model of ``settings`` at absolute weights
-    (lam, mu); low-rank models start from the temporal mean of the zero-filled cine.
+    (lam, mu), started from the temporal mean of the zero-filled cine where ``settings.start`` says so.
     ``on_result(FitResult)`` sees every fit (e.g. to print divergence messages). With
     ``settings.map_grid`` the refined coil maps come back as a third element (the selection
     scores held-out lines with them)."""
@@ -234,7 +252,7 @@ def reconstructor(settings: FitSettings, device: str = "cpu", seed: int = 0, pro
     def reconstruct(op, y, lam, mu, target):
         shape = (op.mask.shape[0],) + tuple(op.smaps.shape[-2:])
         kw = dict(settings.model)
-        if settings.name.startswith("lowrank"):
+        if settings.start == "zero-filled":
             kw["init"] = op.adjoint(torch.as_tensor(y)).mean(0)
         model = build(settings.name, shape, **kw).to(device)
         res = fit(model, op, y, log_lambda=math.log10(lam), mu=mu, steps=settings.steps, lr=settings.lr, target=target,

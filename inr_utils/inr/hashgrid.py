@@ -200,7 +200,13 @@ def _mlp_channels_first(mlp: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 
 class HashGridINR(nn.Module):
     """Neural field: ``GridEncoding`` of (t, y, x) followed by a small ReLU MLP (``layers``
-    hidden layers of ``hidden``) to (real, imag).
+    hidden layers of ``hidden``) to (real, imag); with ``init`` (a complex (H, W) image),
+
+        f(t, y, x) = b(y, x) + MLP(E(t, y, x)),
+
+    b a learnt static image (bilinear between pixel centres) that starts at ``init``: the fits
+    pass the zero-filled cine's temporal mean, so the field starts from an image that has
+    seen every sampled line and fits the motion and the remaining aliasing.
 
     ``render`` evaluates the field on the pixel grid through ``GridEncoding.render_features``
     (separable interpolation) and the MLP channel-first; it equals the per-point ``forward``.
@@ -209,7 +215,8 @@ class HashGridINR(nn.Module):
     """
 
     def __init__(self, shape, levels: Optional[int] = None, features: int = 2, log2_table: Optional[int] = None,
-                 coarsest: int = 8, hidden: int = 16, layers: int = 1, init_scale: float = 1e-4, seed: int = 0):
+                 coarsest: int = 8, hidden: int = 16, layers: int = 1, init_scale: float = 1e-4, seed: int = 0,
+                 init: Optional[torch.Tensor] = None):
         super().__init__()
         if hidden < 1 or layers < 0:
             raise ValueError(f"hidden must be >= 1 and layers >= 0, got {hidden}, {layers}")
@@ -217,6 +224,12 @@ class HashGridINR(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         self.encoding = GridEncoding(shape, levels, features, log2_table, coarsest, True, init_scale, gen)
         self.mlp = _mlp([self.encoding.out_features] + [hidden] * layers + [2], gen)
+        self.base = None
+        if init is not None:  # a static image the field is added to, e.g. the zero-filled cine's temporal mean
+            init = torch.as_tensor(init)
+            if init.shape != self.shape[1:] or not init.is_complex():
+                raise ValueError(f"init must be a complex (H, W) = {self.shape[1:]} image, got {init.dtype} {tuple(init.shape)}")
+            self.base = nn.Parameter(torch.view_as_real(init.to(torch.complex64)).permute(2, 0, 1).contiguous())
 
     # the encoding's tables and layout, for inspection and tests
     grids = property(lambda self: self.encoding.grids)
@@ -230,13 +243,20 @@ class HashGridINR(nn.Module):
 
     def forward(self, coords: torch.Tensor, log_lambda=None) -> torch.Tensor:
         """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1]."""
-        return self.mlp(self.encode(coords))
+        out = self.mlp(self.encode(coords))
+        if self.base is not None:  # bilinear between pixel centres, as the encoding's levels
+            grid = coords[None, None, :, [2, 1]].to(self.base.dtype)
+            out = out + F.grid_sample(self.base[None], grid, mode="bilinear", padding_mode="border",
+                                      align_corners=False)[0, :, 0].T
+        return out
 
     def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
         """The cine (len(t), H, W) complex at normalised times t (default: the T frames)."""
         T, H, W = self.shape
         t = (frame_times(T) if t is None else t).to(self.grids[0].device, self.grids[0].dtype)
         x = _mlp_channels_first(self.mlp, self.encoding.render_features(t).flatten(2))
+        if self.base is not None:
+            x = x + self.base.flatten(1)[None]
         return torch.complex(x[:, 0], x[:, 1]).view(len(t), H, W)
 
 
