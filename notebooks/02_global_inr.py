@@ -101,8 +101,10 @@ study.classical()
 # `lowrank`: f(t, y, x) = sum_k S_k(y, x) T_k(t), complex multi-resolution spatial grids times
 # periodic Fourier series in time. `hashgrid`: an Instant-NGP-style multi-resolution grid
 # encoding of (t, y, x), dense at coarse levels and hashed at fine ones, periodic in t,
-# followed by a small MLP with complex output. Sizes and steps default from the cine's
-# shape (`inr.default_settings`); both fit with Adam and the spatial + temporal TV.
+# followed by a small MLP with complex output, added to a learnt static image. Both start
+# from the zero-filled cine's temporal mean (with per-frame masks it has seen every sampled
+# line), so the fit is left with the motion and the aliasing. Sizes and steps default from
+# the cine's shape (`inr.default_settings`); both fit with Adam and the spatial + temporal TV.
 # `REPRESENTATION` gets the search; the other rows reuse its weights unless
 # `SEARCH_EXTRA_ROWS` (each search is about ten fits). When the coil maps are estimates
 # (from the data, or given by a k-space file) every INR row also refines them, a smooth

@@ -211,7 +211,7 @@ class HashGridINR(nn.Module):
     ``render`` evaluates the field on the pixel grid through ``GridEncoding.render_features``
     (separable interpolation) and the MLP channel-first; it equals the per-point ``forward``.
     Sizes default from (T, H, W): ``levels`` for a growth factor near 1.5, ``log2_table`` =
-    ceil(log2(T H W / 8)).
+    ceil(log2(T H W / 8)) (the fits' settings, ``inr.default_settings``, ask for T H W / 2).
     """
 
     def __init__(self, shape, levels: Optional[int] = None, features: int = 2, log2_table: Optional[int] = None,
