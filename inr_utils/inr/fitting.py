@@ -222,9 +222,10 @@ def default_settings(name: str, shape, **overrides) -> FitSettings:
         # 500's time for 0.05 dB more than 650 at fixed weights (benchmarks/inr_settings.py, global_recon.py --slices tune)
         base = FitSettings(name, {"rank": min(16, T)}, 650, 2e-2, map_lr=1e-1)
     elif name == "hashgrid":
-        # a table of 2^ceil(log2(T H W / 2)) entries: the finest level (one node per voxel) is still hashed, with
-        # about twice fewer collisions than the encoding's own default (T H W / 8); 0.2-0.7 dB above it on the
-        # training and validation mid slices at R = 6, about as much as a table that hashes nothing
+        # a table of 2^ceil(log2(T H W / 2)) entries: only the finest level (one node per voxel) is hashed, against
+        # the two finest with the encoding's own default (T H W / 8); 0.5-0.7 dB above that default, and the start
+        # from the zero-filled mean 2.5-3.1 dB above none, on the training and validation mid slices at R = 6
+        # (benchmarks/inr_settings.py --representation hashgrid)
         base = FitSettings(name, {"log2_table": max(10, math.ceil(math.log2(T * H * W / 2)))}, 1000, 1e-2)
     elif name == "hashgrid-lambda":
         base = FitSettings(name, {}, 1000, 1e-2)
