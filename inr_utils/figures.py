@@ -116,6 +116,8 @@ def comparison_grid(path, recons: Mapping[str, np.ndarray], target=None, metrics
             fig.colorbar(im_err, ax=ax[2], fraction=0.046, pad=0.02, extend="both")
         ax[3].imshow(np.abs(cine[:, H // 2, :]), cmap="gray", vmin=0, vmax=peak, aspect="auto")
         ax[3].set_ylabel("t (frame)")
+        if r == len(rows) - 1:
+            ax[3].set_xlabel("x (pixel)")
         ax[0].set_ylabel(name, fontsize=12, fontweight="bold")
         ax[4].text(0.02, 0.5, _format_metrics((metrics or {}).get(name)), va="center", ha="left", fontsize=10,
                    family="monospace", transform=ax[4].transAxes)
@@ -136,14 +138,26 @@ def comparison_grid(path, recons: Mapping[str, np.ndarray], target=None, metrics
     return Path(path)
 
 
-def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR against wall-clock time") -> Path:
-    """PSNR (dB) against seconds for each iterative method's FitHistory."""
+def seconds_label(threads: int) -> str:
+    """The time axis of ``psnr_vs_time``, with the thread count the fits ran with."""
+    return f"fit seconds, PSNR monitoring excluded ({threads} CPU thread{'s' if threads != 1 else ''})"
+
+
+def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR against wall-clock time",
+                 threads: Optional[int] = None) -> Path:
+    """PSNR (dB) against seconds for each iterative method's FitHistory; the axis names the CPU
+    threads the fits ran with (``threads``, default: torch's current count, the fits' own when
+    called from the process that ran them)."""
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
     for name, h in histories.items():
         pts = [(s, p) for s, p in zip(h.seconds, h.psnr) if p is not None]
         if pts:
             ax.plot(*zip(*pts), marker=".", label=name)
-    ax.set(xlabel="fit seconds, PSNR monitoring excluded (2 CPU threads)", ylabel="PSNR (dB)", title=title)
+    ax.set(xlabel=seconds_label(threads), ylabel="PSNR (dB)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
