@@ -29,8 +29,6 @@ sys.path.insert(0, str(HERE))
 
 import fixed_weights  # noqa: E402  (beside this script)
 
-INTEGER_SETTINGS = ("steps", "rank", "levels", "features", "log2_table", "coarsest", "hidden", "layers", "map_grid")
-
 
 def parse_config(text: str) -> dict:
     """``"steps=750,lr=3e-2"`` -> ``{"steps": 750, "lr": 0.03}``; ``"default"`` -> ``{}``."""
@@ -44,8 +42,7 @@ def parse_config(text: str) -> dict:
         if key == "start":  # the one setting that is a word: "zero-filled" or "none"
             config[key] = value
             continue
-        number = float(value)
-        config[key] = int(number) if number.is_integer() and key in INTEGER_SETTINGS else number
+        config[key] = int(value) if value.lstrip("-").isdigit() else float(value)  # "18" an int, "3e-2" a float
     return config
 
 

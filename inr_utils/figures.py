@@ -143,21 +143,17 @@ def seconds_label(threads: int) -> str:
     return f"fit seconds, PSNR monitoring excluded ({threads} CPU thread{'s' if threads != 1 else ''})"
 
 
-def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR against wall-clock time",
-                 threads: Optional[int] = None) -> Path:
-    """PSNR (dB) against seconds for each iterative method's FitHistory; the axis names the CPU
-    threads the fits ran with (``threads``, default: torch's current count, the fits' own when
-    called from the process that ran them)."""
-    if threads is None:
-        import torch
+def psnr_vs_time(path, histories: Mapping[str, object], title: str = "PSNR against wall-clock time") -> Path:
+    """PSNR (dB) against seconds for each iterative method's FitHistory; the axis names torch's
+    thread count, the fits' own when drawn by the process that ran them (as the notebooks do)."""
+    import torch
 
-        threads = torch.get_num_threads()
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
     for name, h in histories.items():
         pts = [(s, p) for s, p in zip(h.seconds, h.psnr) if p is not None]
         if pts:
             ax.plot(*zip(*pts), marker=".", label=name)
-    ax.set(xlabel=seconds_label(threads), ylabel="PSNR (dB)", title=title)
+    ax.set(xlabel=seconds_label(torch.get_num_threads()), ylabel="PSNR (dB)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -80,3 +80,43 @@ def test_a_device_name_alone_is_checked_without_the_device(monkeypatch):
         check_device("auto", present=False)
     with pytest.raises(ValueError, match="DEVICE must be"):
         check_device("tpu", present=False)
+
+
+def test_code_version_counts_code_not_results_or_documentation(tmp_path, monkeypatch):
+    """A benchmark that finishes first rewrites the README and the results page while other runs
+    still go on: their records stay clean. A change to the code makes them dirty."""
+    import subprocess
+
+    from inr_utils import runs
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    for path in ("README.md", "docs/results.md", "outputs/r/metrics.json", "benchmarks/results/b.md",
+                 "benchmarks/b.py", "inr_utils/x.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("0\n")
+    git("init", "-q"); git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    monkeypatch.setattr(runs, "REPO_ROOT", tmp_path)
+    for path in ("README.md", "docs/results.md", "outputs/r/metrics.json", "benchmarks/results/b.md"):
+        (tmp_path / path).write_text("1\n")
+    assert runs.code_version()["dirty"] is False and runs.code_version()["diff"] is None
+    for path in ("benchmarks/b.py", "inr_utils/x.py"):
+        (tmp_path / path).write_text("1\n")
+        assert runs.code_version()["dirty"] is True
+
+
+def test_record_run_keeps_the_thread_count(tmp_path, monkeypatch):
+    """run_info.json's ``threads`` is the OMP_NUM_THREADS the kernel inherited (None when unset)."""
+    import json
+
+    from inr_utils.runs import record_run
+
+    (tmp_path / "nb.ipynb").write_text(json.dumps({"metadata": {"papermill": {"parameters": {}}}, "cells": []}))
+    for env, expected in (("1", 1), ("4", 4), (None, None)):
+        if env is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", env)
+        assert json.loads(record_run(tmp_path / "nb.ipynb").read_text())["threads"] == expected

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .core import register, frame_times, lambda_coordinate
+from .lowrank import grid_sample_2d
 
 
 _HASH_PRIMES = (1, 2654435761, 805459861)  # Instant-NGP's spatial hash: XOR of coordinate x prime
@@ -245,9 +246,7 @@ class HashGridINR(nn.Module):
         """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1]."""
         out = self.mlp(self.encode(coords))
         if self.base is not None:  # bilinear between pixel centres, as the encoding's levels
-            grid = coords[None, None, :, [2, 1]].to(self.base.dtype)
-            out = out + F.grid_sample(self.base[None], grid, mode="bilinear", padding_mode="border",
-                                      align_corners=False)[0, :, 0].T
+            out = out + grid_sample_2d(self.base[None], coords[None, None, :, [2, 1]].to(self.base.dtype)).T
         return out
 
     def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
