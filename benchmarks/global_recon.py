@@ -347,7 +347,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
             "median time ratio INR / BART's best | INR peak memory (MB, max) | BART's best setting | our best TV |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     if inr_only:
-        head = [f"Summary (`{default}` alone: no BART or TV row to take a margin over; PSNR in dB over the slices):", "",
+        head = [f"Summary (`{default}`: no BART or TV row to take a margin over; PSNR in dB over the slices):", "",
                 "| R | slices | median PSNR | worst slice | peak memory (MB, max) |", "|---|---|---|---|---|"]
     runs = sorted({r["retimed"]["run"] for r in results.values() if r.get("retimed")})
     timing = ["", "Time ratios: " + "; ".join(
@@ -355,7 +355,35 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
         + " from one run that timed each slice's INR and BART's best side by side, one fit each at the chosen weights, "
         f"started together (`--retime`, {', '.join(runs)}); the others from the seconds of each method's own search run."
         ] if runs and counted else []
-    return head + lines + verdicts + timing + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
+    return head + lines + verdicts + other_representations(results, Rs, default, methods) + timing + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
+
+
+def other_representations(results: dict, Rs, default: str, methods) -> list[str]:
+    """Per INR of ``methods`` other than the default and per R, over the cases with both results:
+    its PSNR minus the default INR's (median and range, and the test patient's slices apart when
+    the cases hold other patients' too) and the median ratio of the chosen settings' seconds
+    (other / default). Says how far the default representation is ahead, slice by slice."""
+    from inr_utils import io
+
+    test = io.SUNNYBROOK_SPLIT["test"][0] + "/"
+    lines = []
+    for other in (m for m in methods if m in INR_METHODS and m != default):
+        for R in Rs:
+            pairs = [(k.split("|")[0], results[k], results.get(k.rsplit("|", 1)[0] + "|" + default))
+                     for k in sorted(results) if k.endswith(f"|{R:g}|{other}")]
+            pairs = [(case, a, b) for case, a, b in pairs if b is not None]
+            if not pairs:
+                continue
+            diffs = [a["psnr"] - b["psnr"] for _, a, b in pairs]
+            ratio = statistics.median(a["seconds"] / b["seconds"] for _, a, b in pairs)
+            test_diffs = [d for (case, _, _), d in zip(pairs, diffs) if case.startswith(test)]
+            split = (f"; the test patient's {len(test_diffs)} slice(s), median {statistics.median(test_diffs):+.2f} dB"
+                     if test_diffs and len(test_diffs) < len(diffs) else "")
+            lines += ["", f"`{other}` against `{default}` at R = {R:g} (PSNR of `{other}` minus `{default}`'s, per slice, "
+                      f"each at the weights its own search chose): {len(diffs)} slice(s), median {statistics.median(diffs):+.2f} dB "
+                      f"(from {min(diffs):+.2f} to {max(diffs):+.2f}), `{other}` higher on {sum(d > 0 for d in diffs)}"
+                      f"{split}; median time ratio {other} / {default} {ratio:.2f} (seconds of each chosen setting's fit)."]
+    return lines
 
 
 def _counts(best: dict) -> str:

@@ -151,6 +151,27 @@ def test_benchmark_summary_of_the_inr_alone_gives_its_psnr_instead_of_empty_marg
     assert not any("Targets" in line or "BART's best" in line for line in lines)
 
 
+def test_benchmark_summary_sets_another_representation_against_the_default_slice_by_slice():
+    """With a second INR among the methods, the summary gives its PSNR minus the default INR's
+    per slice (median, range, how often it is higher, the test patient's slices apart) and the
+    median ratio of the two fits' seconds; cases without both results are left out."""
+    summary = _benchmark().summary
+
+    rows = {"SCD0000501/slice_051": (34.0, 33.0, 20.0, 100.0), "SCD0000501/slice_046": (35.0, 35.5, 20.0, 60.0),
+            "SCD0000101/slice_006": (36.0, 33.0, 10.0, 80.0), "SCD0000201/slice_018": (None, 30.0, None, 90.0)}
+    results = {}
+    for case, (low, grid, s_low, s_grid) in rows.items():
+        results[f"{case}|6|hashgrid"] = {"psnr": grid, "seconds": s_grid, "peak_mb": 1.0}
+        if low is not None:
+            results[f"{case}|6|lowrank"] = {"psnr": low, "seconds": s_low, "peak_mb": 1.0}
+    line = next(x for x in summary(results, [6], "lowrank", ["lowrank", "hashgrid"], True) if x.startswith("`hashgrid`"))
+    # differences -1.0, +0.5, -3.0 (the fourth case has no lowrank row); time ratios 5, 3, 8
+    assert "3 slice(s), median -1.00 dB (from -3.00 to +0.50), `hashgrid` higher on 1" in line
+    assert "the test patient's 2 slice(s), median -0.25 dB" in line
+    assert "median time ratio hashgrid / lowrank 5.00" in line
+    assert not any(x.startswith("`hashgrid`") for x in summary(results, [6], "lowrank", ["lowrank"], True))
+
+
 def test_retiming_takes_each_slice_s_inr_best_bart_and_best_tv_and_the_ratio_from_one_run():
     """--retime fits, per complete case, the default INR, that case's best BART row and best TV
     row at their chosen weights, case by case; the summary's ratio uses the retimed seconds only
