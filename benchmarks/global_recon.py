@@ -103,6 +103,9 @@ def _job(method, path, opts, queue, weights=None):
 
         import torch
 
+        from inr_utils.runs import exit_with_parent
+
+        exit_with_parent()  # a killed benchmark leaves no fit running
         torch.set_num_threads(opts["threads"])
         os.environ["OMP_NUM_THREADS"] = str(opts["threads"])  # BART's OpenMP threads: the same budget
         from inr_utils import io, metrics, selection

@@ -112,6 +112,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this process within about ``poll_seconds`` of the process that started it going away
+    (killed, say), so that an orphaned worker does not go on fitting on cores whose results
+    nobody will read. Call it first in a worker process (a pool's ``initializer``, a
+    ``multiprocessing.Process`` target); a daemon thread watches the parent's id, which changes
+    when the parent dies and the worker is handed to another."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)  # no clean-up: whatever this worker was writing is staged, never committed
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def write_if_changed(path, text: str) -> bool:
     """Write ``text`` to ``path`` (folders made) unless it holds exactly that; returns whether it wrote."""
     path = Path(path)

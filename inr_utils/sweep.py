@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import OUTPUTS
-from .runs import code_version, default_out_dir
+from .runs import code_version, default_out_dir, exit_with_parent
 
 EXECUTORS = ("local", "dask")
 #: grid parameters that ``default_out_dir`` names already (besides the OUT_DIR_KEYS)
@@ -275,7 +275,9 @@ def sweep_many(plans: Sequence, out_root=None, executor: str = "local", workers:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         # the pool hands the runs to its workers in the order they were submitted
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # a worker ends with this process (exit_with_parent), so a killed sweep leaves no notebook running
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=exit_with_parent) as pool:
             futures = {pool.submit(execute_run, r, threads): r for r in todo}
             for future in as_completed(futures):
                 finished(futures[future], future.exception())

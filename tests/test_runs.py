@@ -120,3 +120,57 @@ def test_record_run_keeps_the_thread_count(tmp_path, monkeypatch):
         else:
             monkeypatch.setenv("OMP_NUM_THREADS", env)
         assert json.loads(record_run(tmp_path / "nb.ipynb").read_text())["threads"] == expected
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie nobody reaped counts as exited)."""
+    from pathlib import Path
+
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_a_worker_ends_soon_after_its_parent_is_killed(tmp_path):
+    """A worker that called exit_with_parent exits within seconds of its parent being killed
+    (SIGKILL: no clean-up in the parent), instead of running on as an orphan; while the parent
+    lives it keeps running."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "napper.py").write_text(
+        "import os, time\nfrom inr_utils.runs import exit_with_parent\n\n"
+        "def nap(pidfile):\n    exit_with_parent(poll_seconds=0.2)\n"
+        "    open(pidfile, 'w').write(str(os.getpid()))\n    time.sleep(120)\n")
+    (tmp_path / "parent.py").write_text(
+        "import multiprocessing as mp, sys, time\nimport napper\n\n"
+        "if __name__ == '__main__':\n"
+        "    mp.get_context('spawn').Process(target=napper.nap, args=(sys.argv[1],)).start()\n"
+        "    time.sleep(120)\n")
+    pidfile = tmp_path / "worker.pid"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(repo), str(tmp_path)]))
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "parent.py"), str(pidfile)], cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker = int(pidfile.read_text())
+        time.sleep(1.0)
+        assert not _gone(worker), "the worker should run while its parent lives"
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while not _gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not _gone(worker):
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker outlived its killed parent by 10 s")
