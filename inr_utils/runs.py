@@ -125,7 +125,7 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
     def watch():
         while os.getppid() == parent:
             time.sleep(poll_seconds)
-        os._exit(1)  # no clean-up: whatever this worker was writing is staged, never committed
+        os._exit(1)  # no clean-up needed: a run's files stay staged until it commits (RunOutputs)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 

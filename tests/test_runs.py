@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -133,7 +135,7 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_worker_ends_soon_after_its_parent_is_killed(tmp_path):
     """A worker that called exit_with_parent exits within seconds of its parent being killed
     (SIGKILL: no clean-up in the parent), instead of running on as an orphan; while the parent
@@ -141,7 +143,6 @@ def test_a_worker_ends_soon_after_its_parent_is_killed(tmp_path):
     import os
     import signal
     import subprocess
-    import sys
     import time
     from pathlib import Path
 
