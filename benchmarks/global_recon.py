@@ -372,9 +372,9 @@ def other_representations(results: dict, Rs, default: str, methods) -> list[str]
     lines = []
     for other in (m for m in methods if m in INR_METHODS and m != default):
         for R in Rs:
-            pairs = [(k.split("|")[0], results[k], results.get(k.rsplit("|", 1)[0] + "|" + default))
-                     for k in sorted(results) if k.endswith(f"|{R:g}|{other}")]
-            pairs = [(case, a, b) for case, a, b in pairs if b is not None]
+            cases = sorted(k.split("|")[0] for k in results if k.endswith(f"|{R:g}|{other}"))
+            pairs = [(case, results[f"{case}|{R:g}|{other}"], results[f"{case}|{R:g}|{default}"])
+                     for case in cases if f"{case}|{R:g}|{default}" in results]
             if not pairs:
                 continue
             diffs = [a["psnr"] - b["psnr"] for _, a, b in pairs]
