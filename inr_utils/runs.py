@@ -142,7 +142,11 @@ def write_if_changed(path, text: str) -> bool:
 
 def check_int(name: str, value, lo: int = 1) -> int:
     """Return ``value`` as int, or raise one clear error naming the parameter."""
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < lo:
+    try:  # text that is no number, None or a complex number is refused with the same message
+        whole = not isinstance(value, bool) and float(value).is_integer()
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or int(value) < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
     return int(value)
 

@@ -1,5 +1,6 @@
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,8 +59,10 @@ def test_default_out_dir_and_int_checks():
     assert default_out_dir("02", 3, "/data/my case.h5").name == "R3_my-case"
     with pytest.raises(ValueError, match="N must be an integer >= 8"):
         check_int("N", 4, 8)
-    with pytest.raises(ValueError, match="T must be an integer"):
-        check_int("T", 2.5)
+    for bad in (2.5, "eight", "", None, True, 1j, float("nan"), float("inf")):  # one message, never a conversion error
+        with pytest.raises(ValueError, match="T must be an integer >= 1"):
+            check_int("T", bad)
+    assert check_int("T", 8.0) == 8 and check_int("T", np.int64(3)) == 3
 
 
 def test_device_is_checked_once_with_one_clear_error():

@@ -18,6 +18,7 @@ from ..fourier import ifft2c
 from ..io import (SUNNYBROOK_SPLIT, DataFormatError, is_phantom, load_case, load_sunnybrook, normalise, resample_cine,
                   sunnybrook_slices)
 from ..phantom import BeatingHeartPhantom
+from ..runs import check_int
 from .config import AcquisitionSpec, DataConfig
 
 #: phantom subject seeds per split (disjoint ranges)
@@ -196,8 +197,8 @@ def sample_from_bins(kspace, mask, bin_times=None, t_query=None, T_query: int = 
     if not np.isin(mask, (0, 1)).all() or not mask.any(axis=1).all():
         raise ValueError("mask must hold 0/1 and every bin must sample at least one line")
     T_low = kspace.shape[0]
-    if t_query is None and (isinstance(T_query, bool) or not isinstance(T_query, (int, np.integer)) or T_query < 1):
-        raise ValueError(f"T_query must be a positive whole number of query times, got {T_query!r}")
+    if t_query is None:
+        T_query = check_int("T_query", T_query)
     bin_times = (np.arange(T_low) + 0.5) / T_low if bin_times is None else np.asarray(bin_times, np.float64)
     t_query = (np.arange(T_query) + 0.5) / T_query if t_query is None else np.asarray(t_query, np.float64)
     for name, t, n in (("bin_times", bin_times, T_low), ("t_query", t_query, None)):
