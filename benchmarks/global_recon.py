@@ -366,9 +366,6 @@ def other_representations(results: dict, Rs, default: str, methods) -> list[str]
     its PSNR minus the default INR's (median and range, and the test patient's slices apart when
     the cases hold other patients' too) and the median ratio of the chosen settings' seconds
     (other / default). Says how far the default representation is ahead, slice by slice."""
-    from inr_utils import io
-
-    test = io.SUNNYBROOK_SPLIT["test"][0] + "/"
     lines = []
     for other in (m for m in methods if m in INR_METHODS and m != default):
         for R in Rs:
@@ -379,7 +376,7 @@ def other_representations(results: dict, Rs, default: str, methods) -> list[str]
                 continue
             diffs = [a["psnr"] - b["psnr"] for _, a, b in pairs]
             ratio = statistics.median(a["seconds"] / b["seconds"] for _, a, b in pairs)
-            test_diffs = [d for (case, _, _), d in zip(pairs, diffs) if case.startswith(test)]
+            test_diffs = [d for (case, _, _), d in zip(pairs, diffs) if _on_test_patient(case)]
             split = (f"; the test patient's {len(test_diffs)} slice(s), median {statistics.median(test_diffs):+.2f} dB"
                      if test_diffs and len(test_diffs) < len(diffs) else "")
             lines += ["", f"`{other}` against `{default}` at R = {R:g} (PSNR of `{other}` minus `{default}`'s, per slice, "
@@ -394,17 +391,21 @@ def _counts(best: dict) -> str:
     return ", ".join(f"{m} x{n}" for m, n in sorted(best.items(), key=lambda kv: -kv[1]) if m)
 
 
+def _on_test_patient(case: str) -> bool:
+    """Whether a case label (``"<patient>/<slice>"``) is a slice of the Sunnybrook test patient."""
+    from inr_utils import io
+
+    return case.startswith(io.SUNNYBROOK_SPLIT["test"][0] + "/")
+
+
 def by_patient(rows) -> list[str]:
     """The R = 6 margins over BART's best and over our best TV, each split into the test
     patient's slices and the other (training and validation) patients' slices, when the
     cases hold both."""
-    from inr_utils import io
-
-    test = io.SUNNYBROOK_SPLIT["test"][0]
     lines = []
     for index, other in ((0, "BART's best"), (1, "our best TV")):
-        groups = {"the test patient's": [r[index] for r in rows if r[4].startswith(test + "/") and r[index] is not None],
-                  "the training and validation patients'": [r[index] for r in rows if not r[4].startswith(test + "/")
+        groups = {"the test patient's": [r[index] for r in rows if _on_test_patient(r[4]) and r[index] is not None],
+                  "the training and validation patients'": [r[index] for r in rows if not _on_test_patient(r[4])
                                                             and r[4].startswith("SCD") and r[index] is not None]}
         if all(groups.values()):
             lines += ["", f"Margin over {other} at R = 6 by patient: " + "; ".join(
