@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import os
 import re
 import shutil
@@ -143,12 +145,12 @@ def write_if_changed(path, text: str) -> bool:
 def check_int(name: str, value, lo: int = 1) -> int:
     """Return ``value`` as int, or raise one clear error naming the parameter."""
     try:  # text that is no number, None or a complex number is refused with the same message
-        whole = not isinstance(value, bool) and float(value).is_integer()
+        number = float(value)
     except (TypeError, ValueError):
-        whole = False
-    if not whole or int(value) < lo:
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or number < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
+    return int(value) if isinstance(value, numbers.Integral) else int(number)
 
 
 def check_device(value, present: bool = True) -> str:

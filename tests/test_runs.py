@@ -62,7 +62,7 @@ def test_default_out_dir_and_int_checks():
     for bad in (2.5, "eight", "", None, True, 1j, float("nan"), float("inf")):  # one message, never a conversion error
         with pytest.raises(ValueError, match="T must be an integer >= 1"):
             check_int("T", bad)
-    assert check_int("T", 8.0) == 8 and check_int("T", np.int64(3)) == 3
+    assert check_int("T", 8.0) == 8 and check_int("T", np.int64(3)) == 3 and check_int("T", "8.0") == 8
 
 
 def test_device_is_checked_once_with_one_clear_error():
