@@ -57,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from inr_utils import REPO_ROOT  # noqa: E402
+from inr_utils.summary import counted  # noqa: E402
 
 BART_METHODS = tuple(f"BART {terms} -i {iters}" for terms in ("T", "W+T", "L+T") for iters in (100, 300))
 #: ``+maps``: our TV refining the coil maps jointly with the image, as the INRs do (``tv.tv_recon``'s ``map_grid``)
@@ -181,7 +182,7 @@ def scaling(threads: int, name: str = "lowrank"):
         vox = T * N * N
         rows.append((f"{T} x {N} x {N}", vox, plain, plain / vox * 1e6, refined, refined / vox * 1e6))
     lines = [f"`{name}` time per step (spatial and temporal TV on; with the coil maps as given, and refined jointly on "
-             f"the default grid N/8) against cine size (real cine resampled, R = 6, 4 coils), {threads} thread(s). "
+             f"the default grid N/8) against cine size (real cine resampled, R = 6, 4 coils), {counted(threads, 'thread')}. "
              f"Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + sys.argv[1:])}`",
              "", "| cine (T x H x W) | voxels | s / step | microseconds / step / voxel | s / step, maps refined | "
                  "microseconds / step / voxel, maps refined |", "|---|---|---|---|---|---|"]
@@ -298,7 +299,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
     """Per R, over the cases where every method has a result: the default INR's margins over
     BART's best and over our best TV (median, worst slice), the median time ratio to BART's
     best run, the peak memory, which BART setting was best how often, and the targets."""
-    lines, verdicts, retimed, counted = [], [], {}, {}
+    lines, verdicts, retimed, slices_at = [], [], {}, {}
     inr_only = not any(m in methods for m in (*BART_METHODS, *TV_METHODS))  # e.g. a tuning run
     for R in Rs:
         cases = sorted({k.split("|")[0] for k in results if k.split("|")[1] == f"{R:g}"})
@@ -322,7 +323,7 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
                          ratio, inr_row["peak_mb"], case, inr_row["psnr"]))
         if not rows:
             continue
-        counted[R] = len(rows)
+        slices_at[R] = len(rows)
 
         def stat(i, fn):
             vals = [r[i] for r in rows if r[i] is not None]
@@ -354,10 +355,10 @@ def summary(results: dict, Rs, default: str, methods, bart_ok: bool) -> list[str
                 "| R | slices | median PSNR | worst slice | peak memory (MB, max) |", "|---|---|---|---|---|"]
     runs = sorted({r["retimed"]["run"] for r in results.values() if r.get("retimed")})
     timing = ["", "Time ratios: " + "; ".join(
-        f"R = {R:g}: {retimed.get(R, 0)} of {n} slice(s)" for R, n in counted.items())
+        f"R = {R:g}: {retimed.get(R, 0)} of {counted(n, 'slice')}" for R, n in slices_at.items())
         + " from one run that timed each slice's INR and BART's best side by side, one fit each at the chosen weights, "
         f"started together (`--retime`, {', '.join(runs)}); the others from the seconds of each method's own search run."
-        ] if runs and counted else []
+        ] if runs and slices_at else []
     return head + lines + verdicts + other_representations(results, Rs, default, methods) + timing + ([] if bart_ok else ["", "BART was not on PATH (`apt-get install bart` adds it): no BART rows."])
 
 
@@ -377,10 +378,10 @@ def other_representations(results: dict, Rs, default: str, methods) -> list[str]
             diffs = [a["psnr"] - b["psnr"] for _, a, b in pairs]
             ratio = statistics.median(a["seconds"] / b["seconds"] for _, a, b in pairs)
             test_diffs = [d for (case, _, _), d in zip(pairs, diffs) if _on_test_patient(case)]
-            split = (f"; the test patient's {len(test_diffs)} slice(s), median {statistics.median(test_diffs):+.2f} dB"
+            split = (f"; the test patient's {counted(len(test_diffs), 'slice')}, median {statistics.median(test_diffs):+.2f} dB"
                      if test_diffs and len(test_diffs) < len(diffs) else "")
             lines += ["", f"`{other}` against `{default}` at R = {R:g} (PSNR of `{other}` minus `{default}`'s, per slice, "
-                      f"each at the weights its own search chose): {len(diffs)} slice(s), median {statistics.median(diffs):+.2f} dB "
+                      f"each at the weights its own search chose): {counted(len(diffs), 'slice')}, median {statistics.median(diffs):+.2f} dB "
                       f"(from {min(diffs):+.2f} to {max(diffs):+.2f}), `{other}` higher on {sum(d > 0 for d in diffs)}"
                       f"{split}; median time ratio {other} / {default} {ratio:.2f} (seconds of each chosen setting's fit)."]
     return lines
@@ -409,7 +410,7 @@ def by_patient(rows) -> list[str]:
                                                             and r[4].startswith("SCD") and r[index] is not None]}
         if all(groups.values()):
             lines += ["", f"Margin over {other} at R = 6 by patient: " + "; ".join(
-                f"{name} {len(v)} slice(s), median {statistics.median(v):+.2f} dB (from {min(v):+.2f} to {max(v):+.2f})"
+                f"{name} {counted(len(v), 'slice')}, median {statistics.median(v):+.2f} dB (from {min(v):+.2f} to {max(v):+.2f})"
                 for name, v in groups.items()) + "."]
     return lines
 
@@ -474,7 +475,7 @@ def maps_comparison(estimated: dict, known: dict, Rs, methods, maps: str, known_
     return ([f"Coil maps estimated ({maps}) against known (`{known_name}`): PSNR with estimated maps minus PSNR with "
              "the known maps (dB), same data, masks and noise, over the cases with every method's result in both.", "",
              "| R | method | cases | median | min | max |", "|---|---|---|---|---|---|", *lines],
-            f"Estimated ({maps}) against known coil maps (`{known_name}`, {len(cases)} case(s)): every method within 1 dB of its known-map PSNR: {'met' if worst <= 1 else '**missed**'} (largest "
+            f"Estimated ({maps}) against known coil maps (`{known_name}`, {counted(len(cases), 'case')}): every method within 1 dB of its known-map PSNR: {'met' if worst <= 1 else '**missed**'} (largest "
             f"difference {worst:.2f} dB). Ranking of the methods by PSNR (each BART prior by its better budget): "
             + ("unchanged on every case." if not changed else "changes on " + "; ".join(changed) + "."))
 
@@ -650,7 +651,7 @@ def main():
                                                           else "") + " (grid N/8; the other rows use them as estimated)"
                   if args.maps in coils.METHODS and not args.kspace else ""))
     lines = [f"Data: {data_note}, 4 coils, per-frame VD masks, {setting}, seed 0. Machine: {platform.machine()}, "
-             f"{args.threads} thread(s) per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
+             f"{counted(args.threads, 'thread')} per method (torch and BART's OpenMP). Command: `{shlex.join(['.venv/bin/python', 'benchmarks/global_recon.py'] + [a for a in sys.argv[1:] if a != '--report-only'])}`", ""]
     done = {k.split("|")[0] for k in results if k.endswith("|" + args.default_inr)}
     lines.append(HEADLINE[0])  # the README's results summary shows what lies between the markers
     lines += [f"Setting: {setting}; {len(methods)} methods.", ""]
@@ -693,7 +694,7 @@ def main():
     print("\n" + table)
     print(f"\nwrote {write_benchmark(name, table).relative_to(REPO_ROOT)}")
     if failures:
-        raise SystemExit(f"{len(failures)} method run(s) failed:\n" + "\n".join(failures))
+        raise SystemExit(f"{counted(len(failures), 'method run')} failed:\n" + "\n".join(failures))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import fixed_weights  # noqa: E402  (beside this script)
+from inr_utils.summary import counted  # noqa: E402
 
 
 def parse_config(text: str) -> dict:
@@ -91,7 +92,7 @@ def main():
     who = f"The default INR ({rep})" if rep == selection.DEFAULT_REPRESENTATION else f"`{rep}`"
     caption = (f"{who} at fixed relative weights (log10 lambda, log10 mu), "
                f"R = {args.R:g}, 4 coils, noise 1e-3, ESPIRiT maps refined on the default grid: PSNR (dB) and seconds per "
-               f"fit for each configuration (overrides of `inr.default_settings`). {args.threads} thread(s).")
+               f"fit for each configuration (overrides of `inr.default_settings`). {counted(args.threads, 'thread')}.")
     name = args.name or ("inr_settings" if rep == selection.DEFAULT_REPRESENTATION else f"inr_settings_{rep}")
     fixed_weights.write_table(name, "inr_settings.py", caption, args.configs, rows)
 

@@ -40,6 +40,7 @@ from inr_utils.liif.config import stopped_by
 from inr_utils.pipeline import NOTEBOOK_DIR, execute
 from inr_utils.report import BENCHMARK_RESULTS, BESIDE, HEADLINE, machine, write_benchmark
 from inr_utils.runs import check_device, write_text_atomic
+from inr_utils.summary import counted
 
 NOTEBOOK = NOTEBOOK_DIR / "05_liif_architecture_search.py"
 #: the original's encoders (notebook 05's parameters)
@@ -118,7 +119,7 @@ def threads_note(record: dict) -> str:
     """', 1 thread' when the run recorded its OMP_NUM_THREADS (a budget in seconds buys more epochs
     on more threads); '' when it did not (records made before threads were kept)."""
     n = record.get("threads")
-    return "" if n is None else f", {n} thread" + ("" if n == 1 else "s")
+    return "" if n is None else f", {counted(n, 'thread')}"
 
 
 #: relative L1 of the zero image: a model above it has diverged (worse than predicting nothing)

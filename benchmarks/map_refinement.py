@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import fixed_weights  # noqa: E402  (beside this script)
+from inr_utils.summary import counted  # noqa: E402
 
 
 def main():
@@ -75,7 +76,7 @@ def main():
     caption = (f"{fitted} at fixed relative weights (log10 lambda, log10 mu), R = 6, 4 coils, noise 1e-3: PSNR (dB) and "
                f"seconds per fit with the known maps and with ESPIRiT maps refined on each grid (`inr.CoilMapRefinement`)"
                + (f", the maps' correction at learning rate {', '.join(f'{v:g}' for v in map_lrs)}" if map_lrs != [None] else "")
-               + f". {args.threads} thread(s).")
+               + f". {counted(args.threads, 'thread')}.")
     name = "map_refinement_tv" if args.method == "tv" else "map_refinement_inr_lr" if args.map_lrs else "map_refinement"
     fixed_weights.write_table(name, "map_refinement.py", caption, [name for name, *_ in columns], rows)
 

@@ -284,6 +284,8 @@ def sweep_many(plans: Sequence, out_root=None, executor: str = "local", workers:
     elif todo:
         from distributed import Client, LocalCluster, as_completed
 
+        # a LocalCluster's worker processes end with this process too: distributed starts each
+        # with a pipe to its parent and exits it when that pipe closes (a killed sweep included)
         cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                       dashboard_address=None)
         client = Client(scheduler or cluster)

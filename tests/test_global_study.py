@@ -113,8 +113,8 @@ def test_benchmark_splits_the_margin_by_patient():
             (0.5, -0.5, 0, 0, "SCD0000101/slice_006")]
     _, bart_line, _, tv_line = by_patient(rows)
     assert bart_line.startswith("Margin over BART's best") and tv_line.startswith("Margin over our best TV")
-    assert "test patient's 2 slice(s), median +3.50 dB" in bart_line and "patients' 1 slice(s), median +0.50 dB" in bart_line
-    assert "test patient's 2 slice(s), median +1.50 dB" in tv_line and "patients' 1 slice(s), median -0.50 dB" in tv_line
+    assert "test patient's 2 slices, median +3.50 dB" in bart_line and "patients' 1 slice, median +0.50 dB" in bart_line
+    assert "test patient's 2 slices, median +1.50 dB" in tv_line and "patients' 1 slice, median -0.50 dB" in tv_line
     assert by_patient(rows[:2]) == []
     assert by_patient([r[:1] + (None,) + r[2:] for r in rows])[1] == bart_line  # no TV rows: the BART line only
 
@@ -166,8 +166,8 @@ def test_benchmark_summary_sets_another_representation_against_the_default_slice
             results[f"{case}|6|lowrank"] = {"psnr": low, "seconds": s_low, "peak_mb": 1.0}
     line = next(x for x in summary(results, [6], "lowrank", ["lowrank", "hashgrid"], True) if x.startswith("`hashgrid`"))
     # differences -1.0, +0.5, -3.0 (the fourth case has no lowrank row); time ratios 5, 3, 8
-    assert "3 slice(s), median -1.00 dB (from -3.00 to +0.50), `hashgrid` higher on 1" in line
-    assert "the test patient's 2 slice(s), median -0.25 dB" in line
+    assert "3 slices, median -1.00 dB (from -3.00 to +0.50), `hashgrid` higher on 1" in line
+    assert "the test patient's 2 slices, median -0.25 dB" in line
     assert "median time ratio hashgrid / lowrank 5.00" in line
     assert not any(x.startswith("`hashgrid`") for x in summary(results, [6], "lowrank", ["lowrank"], True))
 
@@ -200,7 +200,7 @@ def test_retiming_takes_each_slice_s_inr_best_bart_and_best_tv_and_the_ratio_fro
     results["a|6|BART L+T -i 300"]["retimed"]["run"] = "r1"
     lines = bench.summary(results, [6], "lowrank", methods, True)
     assert ratio_cell(results) == "1.00"  # median of 1.5 (a, retimed) and 0.5 (b)
-    assert any(line.startswith("Time ratios: R = 6: 1 of 2 slice(s)") for line in lines)
+    assert any(line.startswith("Time ratios: R = 6: 1 of 2 slices") for line in lines)
 
 
 def test_known_map_comparison_takes_the_plain_row_for_a_maps_row():

@@ -15,3 +15,11 @@ def test_tables_of_equal_title_join_across_runs_and_verdicts_are_listed():
 def test_a_row_of_the_wrong_width_is_refused():
     with pytest.raises(ValueError, match="every row needs 2 cells"):
         summary.table("T", ["x", "y"], [["1"]])
+
+
+def test_counted_puts_the_noun_in_the_number_of_its_count():
+    assert summary.counted(1, "slice") == "1 slice"
+    assert summary.counted(0, "slice") == "0 slices"
+    assert summary.counted(11, "slice") == "11 slices"
+    assert summary.counted(2, "case", "cases of it") == "2 cases of it"  # an irregular plural
+    assert summary.counted(1, "case", "cases of it") == "1 case"
