@@ -60,13 +60,21 @@ def _setting_cells(run: dict, separate_steps: int) -> str:
             f"{label} | {run['R']:g} |")
 
 
-def gap_table(runs: list) -> list:
-    """Markdown rows: for each conditional run (with its number of steps) and each number of steps
-    its case's separate fits ran with, its PSNR minus the separate fit's at the lambdas both have
-    (same data, subject, R, fit seed and sizes), the worst |gap| and the worst shortfall. Separate
-    fits with other steps give their own row, never a mixture; of repeated separate fits with the
-    same steps, the last one in the files counts."""
-    separate = {(*_case(r), r["steps"], float(r["log10_lambda"])): r["psnr"] for r in runs if r["form"] == "separate"}
+def _notebook_steps() -> int:
+    """The steps of notebook 03's separate fits (``STEPS``), the fits its gap is measured against."""
+    return LambdaStudyConfig().steps
+
+
+def gap_table(runs: list, separate_steps: int | None = None) -> list:
+    """Markdown rows: for each conditional run (with its number of steps), its PSNR minus the
+    separate fit's at the lambdas both have (same data, subject, R, fit seed and sizes; separate
+    fits of ``separate_steps``, default notebook 03's ``STEPS``, as the notebook compares), the
+    worst |gap| and the worst shortfall. Separate fits with other steps are left to
+    ``convergence_table``; of repeated separate fits with the same steps, the last one in the
+    files counts."""
+    separate_steps = _notebook_steps() if separate_steps is None else separate_steps
+    separate = {(*_case(r), r["steps"], float(r["log10_lambda"])): r["psnr"] for r in runs
+                if r["form"] == "separate" and r["steps"] == separate_steps}
     rows = []
     for r in runs:
         if r["form"] != "conditional":
@@ -89,7 +97,7 @@ def objective_table(runs: list) -> list:
     and the objective J_lambda = data + lambda TV_t of the conditional over the separate fit's
     (above 1: the conditional network reaches a worse value of that lambda's objective)."""
     separate = {(*_case(r), r["steps"], float(r["log10_lambda"])): r["terms"] for r in runs
-                if r["form"] == "separate" and "terms" in r}
+                if r["form"] == "separate" and "terms" in r and r["steps"] == _notebook_steps()}
     rows = []
     for r in runs:
         if r["form"] != "conditional" or "terms" not in r:
@@ -103,6 +111,41 @@ def objective_table(runs: list) -> list:
             rows.append(f"{_setting_cells(r, steps)} {ll:g} | {cond['data']:.4g} / {sep['data']:.4g} | "
                         f"{cond['tv_t']:.5g} / {sep['tv_t']:.5g} | {j(cond) / j(sep):.2f} |")
     return sorted(rows)
+
+
+def _notebook_setting(run: dict) -> bool:
+    """Whether a conditional run is notebook 03's fit: its sampling, balance, steps, range and sizes."""
+    d = LambdaStudyConfig()
+    return (run["beta"] == d.lambda_beta and run["balance"] == d.balance_log_lambda and run["steps"] == d.cond_steps
+            and "range" not in run and not run.get("model"))
+
+
+def convergence_table(runs: list) -> list:
+    """Markdown rows for the cases whose separate fits ran with more than one number of steps:
+    per case and log10(lambda), the separate fit's PSNR at each number of steps, the conditional
+    network's at notebook 03's setting (the last such run of the case) and its gap to the
+    longest separate fit, i.e. the gap measured against a reference closer to convergence."""
+    separate = {}
+    for r in runs:
+        if r["form"] == "separate":
+            separate.setdefault((*_case(r), float(r["log10_lambda"])), {})[r["steps"]] = r
+    conditional = {_case(r): r for r in runs if r["form"] == "conditional" and _notebook_setting(r)}
+    all_steps = sorted({st for fits in separate.values() for st in fits if len(fits) > 1})
+    rows = []
+    for key, fits in sorted(separate.items(), key=lambda kv: (json.dumps(kv[0][:-1], default=str), kv[0][-1])):
+        if len(fits) < 2:
+            continue
+        case, ll, longest = key[:-1], key[-1], fits[max(fits)]
+        label, sizes = _labels(longest)
+        cells = " | ".join(f"{fits[st]['psnr']:.2f}" if st in fits else "" for st in all_steps)
+        cond = conditional.get(case, {}).get("psnr", {}).get(f"{ll:g}")
+        tail = (f"{cond:.2f} | {cond - longest['psnr']:+.2f}" if cond is not None else " | ")
+        rows.append(f"| {label} | {longest['R']:g} | {sizes} | {ll:g} | {cells} | {tail} |")
+    if not rows:
+        return []
+    return ["| case | R | sizes | log10 lambda | " + " | ".join(f"separate, {st} steps" for st in all_steps)
+            + " | conditional (notebook's setting) | conditional - longest separate |",
+            "|" + "---|" * (6 + len(all_steps)), *rows]
 
 
 def summarise(files: list) -> Path:
@@ -121,6 +164,12 @@ def summarise(files: list) -> Path:
         "| trained log10 lambda | beta | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda "
         "(dB) | worst abs gap | worst shortfall | conditional s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
+    convergence = convergence_table(runs)
+    if convergence:
+        text += "\n".join([
+            "", "", f"How far the separate fits are from convergence: the separate fit's PSNR (dB) after each number of "
+            f"Adam steps (notebook 03 runs {_notebook_steps()}), the conditional network's at notebook 03's setting, and its "
+            "gap to the longest separate fit.", "", *convergence])
     objective = objective_table(runs)
     if objective:
         text += "\n".join([

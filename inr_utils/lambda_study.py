@@ -109,15 +109,23 @@ class LambdaStudy:
         return self.cond
 
     def separate(self):
-        """The fixed-lambda form at each shown lambda (``self.separate_recons``, ``self.seconds_separate``)."""
+        """The fixed-lambda form at each shown lambda (``self.separate_recons``, ``self.seconds_separate``).
+
+        With a target, each fit's PSNR is also taken at every eighth of its steps (outside its
+        time; ``self.separate_psnr_by_step``), so the record shows whether the reference the
+        conditional network is held to had converged: a fit still rising at its last steps
+        makes the gap at that lambda partly the fit's own shortfall."""
         c = self.config
-        self.separate_recons, self.seconds_separate = {}, 0.0
+        self.separate_recons, self.seconds_separate, self.separate_psnr_by_step = {}, 0.0, {}
         for ll in c.show:
             model = self.build(CONDITIONAL_FORMS[c.representation], self.op, self.y)
             res = inr.fit(model, self.op, self.y, log_lambda=ll, steps=c.steps, lr=c.lr, seed=c.seed,
-                          frames_per_step=self.frames_per_step, desc=f"separate log10 lambda={ll:g}")
+                          frames_per_step=self.frames_per_step, desc=f"separate log10 lambda={ll:g}",
+                          target=self.target, log_every=max(1, c.steps // 8))
             self.separate_recons[ll] = res.recon
             self.seconds_separate += res.seconds
+            if self.target is not None:
+                self.separate_psnr_by_step[ll] = {"step": res.history.step, "psnr": res.history.psnr}
         print(f"separate fits: {len(c.show)} x {c.steps} steps, {self.seconds_separate:.1f} s in all")
 
     def dense_curve(self):
@@ -188,6 +196,8 @@ class LambdaStudy:
                          "heldout_error": self.heldout_error},
                "smoothness_monotone": not self.rises, "smoothness_rises_on": self.rises,
                "methods": methods}
+        for ll, curve in getattr(self, "separate_psnr_by_step", {}).items():
+            rec["separate"][f"{ll:g}"]["psnr_by_step"] = curve
         rec["summary"] = run_summary(rec)
         return rec
 
@@ -201,20 +211,32 @@ def objective_terms(op, x, y) -> dict:
     return {"data": float(op.data_term(x, y)), "tv_t": float(temporal_tv(x))}
 
 
+def psnr_halfway(curve: dict, steps: int) -> float:
+    """PSNR of a fit's recorded curve ({"step": [...], "psnr": [...]}) at the recorded step
+    nearest half of ``steps``."""
+    i = min(range(len(curve["step"])), key=lambda k: abs(curve["step"][k] - steps / 2))
+    return float(curve["psnr"][i])
+
+
 def run_summary(record: dict) -> dict:
     rep = record.get("representation", "lowrank-lambda")  # records without the key come from the low-rank form
     rows, gaps, objective_rows = [], [], []
+    # the separate fits' PSNR half-way (runs that recorded their curves): is the reference converged?
+    halfway = all("psnr_by_step" in v for v in record.get("separate", {}).values()) and bool(record.get("separate"))
     for ll, v in record.get("conditional", {}).items():
         sep = record["separate"][ll]
         if "psnr" in v:
             gaps.append(v["psnr"] - sep["psnr"])
             rows.append([rep, ll, f"{v['psnr']:.2f}", f"{sep['psnr']:.2f}", f"{v['psnr'] - sep['psnr']:+.2f}"])
+            if halfway:
+                rows[-1].append(f"{psnr_halfway(sep['psnr_by_step'], record['steps_fixed']):.2f}")
         if "objective" in v:
             objective_rows.append([rep, ll, f"{v['objective']:.4g}", f"{sep['objective']:.4g}",
                                    f"{v['objective'] / sep['objective']:.2f}"])
     tables = [summary.table("Lambda study: one conditional fit against separate fits",
                             ["representation", "log10 lambda", "one conditional fit (dB)", "separate fits (dB)",
-                             "conditional - separate (dB)"], rows)] if rows else []
+                             "conditional - separate (dB)"] + (["separate fit at half its steps (dB)"] if halfway else []),
+                            rows)] if rows else []
     if objective_rows:  # the problem each lambda poses, solved by either form (needs no target)
         tables.append(summary.table(
             "Lambda study: the objective J = 0.5 ||A x - y||^2 + lambda TV_t of each form's output (lower: the better "

@@ -86,6 +86,30 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
     # the sampling density is the conditional fits' (the first and the held-out one), not the fixed fit's
     assert betas[0] == betas[2] == 2.5 and betas[1] in (None, 1.0) and study.record()["lambda_beta"] == 2.5
 
+def test_the_separate_fits_record_their_psnr_on_the_way_and_the_table_shows_it_half_way():
+    """With a target, each separate fit's PSNR is taken at every eighth of its steps; its last
+    value is the fit's own PSNR, and the gap table shows the value half-way (is the reference
+    converged?)."""
+    from inr_utils import io
+    from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig, psnr_halfway
+
+    acq = io.load_case(None, R=4, T=6, N=16, coils=2)
+    study = LambdaStudy(acq, LambdaStudyConfig(steps=16, cond_steps=2, show=[-2.0], dense=2))
+    study.conditional(); study.separate(); study.dense_curve(); study.auto_lambda()
+    rec = study.record()
+    curve = rec["separate"]["-2"]["psnr_by_step"]
+    assert curve["step"] == [2, 4, 6, 8, 10, 12, 14, 16]
+    assert abs(curve["psnr"][-1] - rec["separate"]["-2"]["psnr"]) < 1e-3
+    assert curve["psnr"][0] != curve["psnr"][-1]  # the fit moved: these are values on the way, not one repeated
+    table = [t for t in rec["summary"]["tables"] if t["title"].startswith("Lambda study: one conditional")][0]
+    assert table["columns"][-1] == "separate fit at half its steps (dB)"
+    assert table["rows"][0][-1] == f"{curve['psnr'][3]:.2f}" == f"{psnr_halfway(curve, 16):.2f}"
+    # without the curves (older records, no target) the column is left out
+    del rec["separate"]["-2"]["psnr_by_step"]
+    table = [t for t in lambda_study.run_summary(rec)["tables"] if t["title"].startswith("Lambda study: one conditional")][0]
+    assert "separate fit at half its steps (dB)" not in table["columns"]
+
+
 def _validation_script():
     """benchmarks/lambda_validation.py as a module (it is a script, not part of the package)."""
     import importlib.util
@@ -166,10 +190,17 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
     rows = script.gap_table(runs)
     assert rows == ["| [-5, 0] | 0.5 | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
     assert script.gap_table(runs[:3]) == []
-    # a separate fit with other steps gives its own row; it never mixes into the 2000-step one
+    # a separate fit with other steps never mixes into the notebook's 2000-step comparison; asked
+    # for, it gives its own row, and the convergence table sets it beside the 2000-step fit
     longer = {**case, "form": "separate", "steps": 4000, "log10_lambda": -5.0, "psnr": 34.0}
-    assert script.gap_table(runs + [longer]) == rows + [
+    assert script.gap_table(runs + [longer]) == rows
+    assert script.gap_table(runs + [longer], separate_steps=4000) == [
         "| [-5, 0] | 0.5 | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]
+    notebook = {**runs[3], "balance": -1.0}  # notebook 03's setting (Beta 0.5, balance -1, 3400 steps)
+    table = script.convergence_table(runs + [longer, notebook])
+    assert table[0].startswith("| case | R | sizes | log10 lambda | separate, 2000 steps | separate, 4000 steps |")
+    assert table[2:] == ["| phantom subject 1 | 6 | defaults | -5 | 31.00 | 34.00 | 35.00 | +1.00 |"]
+    assert script.convergence_table(runs) == []  # one number of steps per lambda: nothing to compare
     # another fit seed is its own case, named in the row, paired only with its own separate fits
     seeded = [{**r, "fit_seed": 1} for r in runs]
     assert script.gap_table(runs + seeded[:1] + seeded[3:]) == rows + [
