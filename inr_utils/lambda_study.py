@@ -196,7 +196,7 @@ class LambdaStudy:
                          "heldout_error": self.heldout_error},
                "smoothness_monotone": not self.rises, "smoothness_rises_on": self.rises,
                "methods": methods}
-        for ll, curve in getattr(self, "separate_psnr_by_step", {}).items():
+        for ll, curve in self.separate_psnr_by_step.items():
             rec["separate"][f"{ll:g}"]["psnr_by_step"] = curve
         rec["summary"] = run_summary(rec)
         return rec
