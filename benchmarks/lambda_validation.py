@@ -32,6 +32,8 @@ from inr_utils import inr, io, metrics
 from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig, objective_terms
 
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
+#: notebook 03's defaults: the settings its fits run with and the tables single out
+NOTEBOOK = LambdaStudyConfig()
 
 
 def _case(run: dict) -> tuple:
@@ -48,7 +50,7 @@ def _labels(run: dict) -> tuple:
 
 def trained_range(run: dict) -> str:
     """The log10(lambda) range a conditional run drew from ("[-5, 0]": notebook 03's)."""
-    lo, hi = run.get("range", LambdaStudyConfig().log_lambda_range)
+    lo, hi = run.get("range", NOTEBOOK.log_lambda_range)
     return f"[{lo:g}, {hi:g}]"
 
 
@@ -60,11 +62,6 @@ def _setting_cells(run: dict, separate_steps: int) -> str:
             f"{label} | {run['R']:g} |")
 
 
-def _notebook_steps() -> int:
-    """The steps of notebook 03's separate fits (``STEPS``), the fits its gap is measured against."""
-    return LambdaStudyConfig().steps
-
-
 def gap_table(runs: list, separate_steps: int | None = None) -> list:
     """Markdown rows: for each conditional run (with its number of steps), its PSNR minus the
     separate fit's at the lambdas both have (same data, subject, R, fit seed and sizes; separate
@@ -72,7 +69,7 @@ def gap_table(runs: list, separate_steps: int | None = None) -> list:
     worst |gap| and the worst shortfall. Separate fits with other steps are left to
     ``convergence_table``; of repeated separate fits with the same steps, the last one in the
     files counts."""
-    separate_steps = _notebook_steps() if separate_steps is None else separate_steps
+    separate_steps = NOTEBOOK.steps if separate_steps is None else separate_steps
     separate = {(*_case(r), r["steps"], float(r["log10_lambda"])): r["psnr"] for r in runs
                 if r["form"] == "separate" and r["steps"] == separate_steps}
     rows = []
@@ -97,7 +94,7 @@ def objective_table(runs: list) -> list:
     and the objective J_lambda = data + lambda TV_t of the conditional over the separate fit's
     (above 1: the conditional network reaches a worse value of that lambda's objective)."""
     separate = {(*_case(r), r["steps"], float(r["log10_lambda"])): r["terms"] for r in runs
-                if r["form"] == "separate" and "terms" in r and r["steps"] == _notebook_steps()}
+                if r["form"] == "separate" and "terms" in r and r["steps"] == NOTEBOOK.steps}
     rows = []
     for r in runs:
         if r["form"] != "conditional" or "terms" not in r:
@@ -115,8 +112,8 @@ def objective_table(runs: list) -> list:
 
 def _notebook_setting(run: dict) -> bool:
     """Whether a conditional run is notebook 03's fit: its sampling, balance, steps, range and sizes."""
-    d = LambdaStudyConfig()
-    return (run["beta"] == d.lambda_beta and run["balance"] == d.balance_log_lambda and run["steps"] == d.cond_steps
+    return (run["beta"] == NOTEBOOK.lambda_beta and run["balance"] == NOTEBOOK.balance_log_lambda
+            and run["steps"] == NOTEBOOK.cond_steps
             and "range" not in run and not run.get("model"))
 
 
@@ -132,7 +129,7 @@ def convergence_table(runs: list) -> list:
     conditional = {_case(r): r for r in runs if r["form"] == "conditional" and _notebook_setting(r)}
     all_steps = sorted({st for fits in separate.values() for st in fits if len(fits) > 1})
     rows = []
-    for key, fits in sorted(separate.items(), key=lambda kv: (json.dumps(kv[0][:-1], default=str), kv[0][-1])):
+    for key, fits in sorted(separate.items(), key=lambda kv: (str(kv[0][:-1]), kv[0][-1])):
         if len(fits) < 2:
             continue
         case, ll, longest = key[:-1], key[-1], fits[max(fits)]
@@ -168,7 +165,7 @@ def summarise(files: list) -> Path:
     if convergence:
         text += "\n".join([
             "", "", f"How far the separate fits are from convergence: the separate fit's PSNR (dB) after each number of "
-            f"Adam steps (notebook 03 runs {_notebook_steps()}), the conditional network's at notebook 03's setting, and its "
+            f"Adam steps (notebook 03 runs {NOTEBOOK.steps}), the conditional network's at notebook 03's setting, and its "
             "gap to the longest separate fit.", "", *convergence])
     objective = objective_table(runs)
     if objective:
@@ -183,7 +180,7 @@ def summarise(files: list) -> Path:
 
 
 def main(argv=None):
-    d = LambdaStudyConfig()
+    d = NOTEBOOK
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="phantom", help="'phantom' or 'sunnybrook:<patient>[/<slice>]' (not the test patient)")
     p.add_argument("--subject", type=int, default=1, help="phantom subject seed (0 is the test subject)")
