@@ -24,10 +24,10 @@ def target(text: str, value: str, met: bool) -> dict:
     return {"target": text, "value": str(value), "met": bool(met)}
 
 
-def counted(n: int, noun: str, plural: str = "") -> str:
-    """``n`` with its noun in the right number: ``counted(1, "slice")`` is "1 slice",
-    ``counted(11, "slice")`` "11 slices" (``plural``: an irregular plural)."""
-    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+def counted(n: int, noun: str) -> str:
+    """``n`` with its noun in the right number (regular plurals): ``counted(1, "slice")`` is
+    "1 slice", ``counted(11, "slice")`` "11 slices"."""
+    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def block(tables: Sequence[dict] = (), targets: Sequence[dict] = ()) -> dict:
