@@ -58,7 +58,7 @@ def _setting_cells(run: dict, separate_steps: int) -> str:
     """The cells both tables open a conditional run's row with: its range, sampling, steps, the
     separate fits' steps, sizes, case and R."""
     label, sizes = _labels(run)
-    return (f"| {trained_range(run)} | {run['beta']:g} | {run['balance']:g} | {run['steps']} | {separate_steps} | {sizes} | "
+    return (f"| {trained_range(run)} | {run['beta']:g} | {run.get('draws', 'random')} | {run['balance']:g} | {run['steps']} | {separate_steps} | {sizes} | "
             f"{label} | {run['R']:g} |")
 
 
@@ -111,9 +111,9 @@ def objective_table(runs: list) -> list:
 
 
 def _notebook_setting(run: dict) -> bool:
-    """Whether a conditional run is notebook 03's fit: its sampling, balance, steps, range and sizes."""
+    """Whether a conditional run is notebook 03's fit: its sampling (distribution and draws), balance, steps, range and sizes."""
     return (run["beta"] == NOTEBOOK.lambda_beta and run["balance"] == NOTEBOOK.balance_log_lambda
-            and run["steps"] == NOTEBOOK.cond_steps
+            and run.get("draws", "random") == NOTEBOOK.lambda_draws and run["steps"] == NOTEBOOK.cond_steps
             and "range" not in run and not run.get("model"))
 
 
@@ -158,9 +158,9 @@ def summarise(files: list) -> Path:
         "the worst |gap| (the target: within 0.5 dB either way) and the worst shortfall. Each row is one run of "
         "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
         f"--summarise {' '.join(map(str, files))}`.", "",
-        "| trained log10 lambda | beta | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda "
+        "| trained log10 lambda | beta | lambda draws | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda "
         "(dB) | worst abs gap | worst shortfall | conditional s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
     convergence = convergence_table(runs)
     if convergence:
         text += "\n".join([
@@ -173,9 +173,9 @@ def summarise(files: list) -> Path:
             "", "", "The objective each separate fit minimises, J_lambda = 0.5 ||A x - y||^2 + lambda TV_t(x), for the "
             "conditional network rendered at that lambda and for the separate fit (runs that recorded the two terms): a "
             "ratio above 1 means the conditional network reaches a worse value of that lambda's objective than the separate fit.", "",
-            "| trained log10 lambda | beta | balance | conditional steps | separate steps | sizes | case | R | log10 lambda | "
+            "| trained log10 lambda | beta | lambda draws | balance | conditional steps | separate steps | sizes | case | R | log10 lambda | "
             "data term, conditional / separate | TV_t, conditional / separate | J_lambda conditional / separate |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|", *objective])
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|", *objective])
     return write_benchmark("lambda_validation", text)
 
 
@@ -188,6 +188,8 @@ def main(argv=None):
     p.add_argument("--separate", type=float, default=None, help="fit at this fixed log10(lambda) instead of the conditional fit")
     p.add_argument("--beta", type=float, default=d.lambda_beta, help="conditional fit: Beta(beta, beta) draw of log10(lambda)")
     p.add_argument("--balance", type=float, default=d.balance_log_lambda)
+    p.add_argument("--draws", choices=["random", "quasi"], default=d.lambda_draws,
+                   help="conditional fit: independent or quasi-random draws of log10(lambda) (notebook 03's LAMBDA_DRAWS)")
     p.add_argument("--range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="conditional fit: draw log10(lambda) from [LO, HI] instead of notebook 03's range (a "
                         "sub-range shows what the rest of the range costs the lambdas inside it)")
@@ -222,7 +224,7 @@ def main(argv=None):
             p.error(f"--model-kw takes numbers, got {item!r}")
     lo, hi = tuple(a.range) if a.range else d.log_lambda_range
     config = LambdaStudyConfig(lr=a.lr, model_kwargs=model_kwargs, balance_log_lambda=a.balance, lambda_beta=a.beta,
-                               frame_fraction=a.frame_fraction,
+                               lambda_draws=a.draws, frame_fraction=a.frame_fraction,
                                seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
                                show=[lo if a.separate is None else a.separate], log_lambda_range=(lo, hi))
     study = LambdaStudy(acq, config, None if phantom else a.data)
@@ -238,7 +240,7 @@ def main(argv=None):
         renders = {f"{ll:g}": inr.render_numpy(r.model, ll) for ll in RENDER_AT if lo <= ll <= hi}
         if a.range:
             out["range"] = [lo, hi]
-        out.update(form="conditional", beta=a.beta, balance=a.balance, steps=r.steps, seconds=round(r.seconds, 1),
+        out.update(form="conditional", beta=a.beta, balance=a.balance, draws=a.draws, steps=r.steps, seconds=round(r.seconds, 1),
                    psnr={k: round(metrics.psnr(x, acq.target), 3) for k, x in renders.items()},
                    terms={k: objective_terms(acq.op, x, y) for k, x in renders.items()})
     print(json.dumps(out))

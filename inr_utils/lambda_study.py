@@ -18,6 +18,7 @@ from . import inr, metrics, selection, summary
 from .acquisition import Acquisition
 from .io import data_label
 from .runs import check_device, check_int
+from .inr.fitting import LAMBDA_DRAWS
 from .targets import LAMBDA_AUTO_GAP_DB, LAMBDA_COND_GAP_DB, LAMBDA_TIME_RATIO
 from .tv import temporal_tv
 
@@ -34,8 +35,9 @@ class LambdaStudyConfig:
     cond_steps: int = 3400  # Adam steps of the conditional fit
     frame_fraction: float = 0.5  # each step fits a random contiguous (circular) block of this fraction of the frames
     lr: float = 1e-2
-    balance_log_lambda: Optional[float] = -1.0  # each conditional step's objective / (1 + lambda / 10**this)
+    balance_log_lambda: Optional[float] = -2.0  # each conditional step's objective / (1 + lambda / 10**this)
     lambda_beta: float = 0.5  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform)
+    lambda_draws: str = "quasi"  # "random": independent draws; "quasi": a quasi-random sequence (inr.fitting.quasi_log_lambdas)
     rank: int = 16  # lowrank-lambda only
     lambda_anchors: int = 5  # lowrank-lambda only
     log_lambda_range: tuple = (-5.0, 0.0)
@@ -63,6 +65,8 @@ class LambdaStudyConfig:
             raise ValueError(f"BALANCE_LOG_LAMBDA must be finite or None, got {self.balance_log_lambda}")
         if not (isinstance(self.lambda_beta, (int, float)) and np.isfinite(self.lambda_beta) and self.lambda_beta > 0):
             raise ValueError(f"LAMBDA_BETA must be a finite number > 0 (1: log10 lambda drawn uniformly), got {self.lambda_beta!r}")
+        if self.lambda_draws not in LAMBDA_DRAWS:
+            raise ValueError(f"LAMBDA_DRAWS must be one of {list(LAMBDA_DRAWS)}, got {self.lambda_draws!r}")
         if not all(lo <= ll <= hi for ll in self.show):
             raise ValueError(f"every SHOW value must lie in [{lo:g}, {hi:g}], got {list(self.show)}")
 
@@ -99,7 +103,7 @@ class LambdaStudy:
         c = self.config
         return inr.fit(self.build(c.representation, op, y), op, y, log_lambda_range=c.log_lambda_range, steps=c.cond_steps,
                        lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, log_lambda_beta=c.lambda_beta,
-                       frames_per_step=self.frames_per_step,
+                       log_lambda_draws=c.lambda_draws, frames_per_step=self.frames_per_step,
                        desc=desc)
 
     def conditional(self):
@@ -187,6 +191,7 @@ class LambdaStudy:
         rec = {"R": self.acq.acceleration, "seed": c.seed, "data": self.data,
                "coil_maps": self.acq.meta.get("coil_maps", {"method": "simulated"}), "representation": c.representation,
                "balance_log10_lambda": c.balance_log_lambda, "lambda_beta": c.lambda_beta,
+               "lambda_draws": c.lambda_draws,
                "conditional": at_shown(self.cond_at), "separate": at_shown(self.separate_recons),
                "seconds_conditional": self.cond.seconds, "seconds_separate": self.seconds_separate,
                "steps_fixed": c.steps, "steps_conditional": c.cond_steps, "frames_per_step": self.frames_per_step or self.shape[0],

@@ -41,6 +41,8 @@ def test_settings_are_checked_with_the_notebooks_names():
     for bad in (0, -2.0, float("nan"), float("inf"), "4"):
         with pytest.raises(ValueError, match="LAMBDA_BETA must be a finite number > 0"):
             LambdaStudyConfig(lambda_beta=bad)
+    with pytest.raises(ValueError, match="LAMBDA_DRAWS must be one of"):
+        LambdaStudyConfig(lambda_draws="sobol")
 
 
 def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
@@ -56,16 +58,18 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
     for fraction, expected in cases.items():
         cfg = LambdaStudyConfig(frame_fraction=fraction, steps=2, cond_steps=2, show=[-2.0], dense=2)
         assert LambdaStudy(acq, cfg).frames_per_step == expected
-    seen, betas = [], []
+    seen, betas, draws = [], [], []
     real_fit = lambda_study.inr.fit
 
     def spy(*a, **kw):
         seen.append(kw["frames_per_step"])
         betas.append(kw.get("log_lambda_beta"))
+        draws.append(kw.get("log_lambda_draws"))
         return real_fit(*a, **kw)
 
     monkeypatch.setattr(lambda_study.inr, "fit", spy)
-    study = LambdaStudy(acq, LambdaStudyConfig(frame_fraction=0.5, lambda_beta=2.5, steps=2, cond_steps=2, show=[-2.0], dense=2))
+    study = LambdaStudy(acq, LambdaStudyConfig(frame_fraction=0.5, lambda_beta=2.5, lambda_draws="quasi", steps=2, cond_steps=2,
+                                                show=[-2.0], dense=2))
     study.conditional(); study.separate(); study.dense_curve(); study.auto_lambda()
     assert seen == [3, 3, 3] and np.isfinite(study.record()["conditional"]["-2"]["psnr"])
     # both forms' objective at the shown lambda, from their outputs, as the fits define it
@@ -85,6 +89,7 @@ def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
                                         f"{rec['separate']['-2']['objective']:.4g}", f"{ratio:.2f}"]]
     # the sampling density is the conditional fits' (the first and the held-out one), not the fixed fit's
     assert betas[0] == betas[2] == 2.5 and betas[1] in (None, 1.0) and study.record()["lambda_beta"] == 2.5
+    assert draws[0] == draws[2] == study.record()["lambda_draws"] == "quasi"  # both conditional fits
 
 def test_the_separate_fits_record_their_psnr_on_the_way_and_the_table_shows_it_half_way():
     """With a target, each separate fit's PSNR is taken at every eighth of its steps; its last
@@ -188,15 +193,15 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
             {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-5": 35.0, "-2.5": 36.0, "0": 24.5}}]
     rows = script.gap_table(runs)
-    assert rows == ["| [-5, 0] | 0.5 | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
+    assert rows == ["| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
     assert script.gap_table(runs[:3]) == []
     # a separate fit with other steps never mixes into the notebook's 2000-step comparison; asked
     # for, it gives its own row, and the convergence table sets it beside the 2000-step fit
     longer = {**case, "form": "separate", "steps": 4000, "log10_lambda": -5.0, "psnr": 34.0}
     assert script.gap_table(runs + [longer]) == rows
     assert script.gap_table(runs + [longer], separate_steps=4000) == [
-        "| [-5, 0] | 0.5 | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]
-    notebook = {**runs[3], "balance": -1.0}  # notebook 03's setting (Beta 0.5, balance -1, 3400 steps)
+        "| [-5, 0] | 0.5 | random | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]
+    notebook = {**runs[3], "draws": "quasi"}  # notebook 03's setting (Beta 0.5 drawn quasi-randomly, balance -2, 3400 steps)
     table = script.convergence_table(runs + [longer, notebook])
     assert table[0].startswith("| case | R | sizes | log10 lambda | separate, 2000 steps | separate, 4000 steps |")
     assert table[2:] == ["| phantom subject 1 | 6 | defaults | -5 | 31.00 | 34.00 | 35.00 | +1.00 |"]
@@ -204,7 +209,7 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
     # another fit seed is its own case, named in the row, paired only with its own separate fits
     seeded = [{**r, "fit_seed": 1} for r in runs]
     assert script.gap_table(runs + seeded[:1] + seeded[3:]) == rows + [
-        "| [-5, 0] | 0.5 | -2 | 3400 | 2000 | defaults | phantom subject 1, fit seed 1 | 6 | -5: +4.00 | 4.00 | 0.00 | 200 |"]
+        "| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1, fit seed 1 | 6 | -5: +4.00 | 4.00 | 0.00 | 200 |"]
 
 
 def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
@@ -230,7 +235,7 @@ def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
             {**case, "form": "conditional", "beta": 0.5, "balance": -1.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-1": 30.0, "-5": 35.0}, "terms": {"-1": {"data": 2.0, "tv_t": 20.0}, "-5": {"data": 2.0, "tv_t": 1.0}}}]
     assert script.objective_table(runs) == [
-        "| [-5, 0] | 0.5 | -1 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -1 | 2 / 1 | 20 / 10 | 2.00 |"]
+        "| [-5, 0] | 0.5 | random | -1 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -1 | 2 / 1 | 20 / 10 | 2.00 |"]
     sub = {**runs[2], "range": [-5.0, -2.5], "terms": {"-5": {"data": 2.0, "tv_t": 1.0}}}
     assert script.objective_table([runs[0], sub]) == []  # -1 lies outside the sub-range: rendered nowhere, no row
     assert script.gap_table([runs[0], {**sub, "psnr": {"-5": 35.0, "-2.5": 36.0}}]) == []

@@ -54,12 +54,36 @@ def draw_log_lambda(rng: np.random.Generator, log_lambda_range: Sequence[float],
     return float(lo + (hi - lo) * u)
 
 
+LAMBDA_DRAWS = ("random", "quasi")
+_GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+def quasi_log_lambdas(n: int, log_lambda_range: Sequence[float], beta: float = 1.0, offset: float = 0.0) -> np.ndarray:
+    """n values of log10(lambda) with the same Beta(beta, beta) distribution over the range as
+    ``draw_log_lambda``, from a quasi-random (Kronecker) sequence instead of independent draws:
+
+        u_k = frac(offset + k (sqrt 5 - 1) / 2),   log10 lambda_k = lo + (hi - lo) B^-1(u_k),
+
+    B^-1 the Beta(beta, beta) quantile. Any run of m consecutive u_k leaves no gap in [0, 1)
+    wider than about 2.6 / m (three-gap theorem), so every stretch of a fit's steps, its last
+    ones under the smallest learning rate included, spreads over the whole range; independent
+    draws cluster by chance, and a conditional network ends up favouring the lambdas that its
+    last steps happened to draw."""
+    from scipy.special import betaincinv
+
+    lo, hi = log_lambda_range
+    u = np.mod(offset + _GOLDEN * np.arange(n), 1.0)
+    if beta != 1:
+        u = betaincinv(beta, beta, u)
+    return lo + (hi - lo) * u
+
+
 def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None, steps: int = 1000, lr: float = 1e-2,
         log_lambda_range: Optional[Sequence[float]] = None, frames_per_step: Optional[int] = None,
         max_seconds: Optional[float] = None, target: Optional[np.ndarray] = None, log_every: int = 25,
         seed: int = 0, progress: bool = True, desc: str = "fit", mu: float = 0.0,
-        balance_log_lambda: Optional[float] = None, log_lambda_beta: float = 1.0, map_grid: int = 0,
-        map_weight: float = 0.0, map_lr: Optional[float] = None) -> FitResult:
+        balance_log_lambda: Optional[float] = None, log_lambda_beta: float = 1.0, log_lambda_draws: str = "random",
+        map_grid: int = 0, map_weight: float = 0.0, map_lr: Optional[float] = None) -> FitResult:
     """Fit a representation to k-space y (T, C, H, W):
 
         min_theta  0.5 ||A f_theta - y||_2^2 + lambda TV_t(f_theta) + mu TV_s(f_theta)
@@ -68,7 +92,9 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     with Adam and a cosine learning-rate decay. Fixed lambda = 10**log_lambda, or, for a
     conditional model with ``log_lambda_range`` = (lo, hi), log10(lambda) drawn from it at
     every step (one network for every lambda; ``draw_log_lambda``: uniformly at
-    ``log_lambda_beta`` = 1, from Beta(a, a) stretched over the range at a); with ``balance_log_lambda`` = b,
+    ``log_lambda_beta`` = 1, from Beta(a, a) stretched over the range at a; ``log_lambda_draws``
+    "random": independent draws, "quasi": the same distribution from ``quasi_log_lambdas``,
+    its offset drawn from the seed); with ``balance_log_lambda`` = b,
     each such step's objective is divided by 1 + lambda / 10**b, which leaves every lambda's
     minimiser unchanged and keeps the steps at large lambda (whose penalty is orders of
     magnitude larger) from dominating Adam's moment estimates. ``frames_per_step`` trains on a
@@ -87,8 +113,13 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     mu = check_weight("mu", mu)
     if not (np.isfinite(log_lambda_beta) and log_lambda_beta > 0):
         raise ValueError(f"log_lambda_beta must be a finite number > 0 (1: uniform), got {log_lambda_beta}")
+    if log_lambda_draws not in LAMBDA_DRAWS:
+        raise ValueError(f"log_lambda_draws must be one of {LAMBDA_DRAWS}, got {log_lambda_draws!r}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    quasi = None  # the conditional fit's log10(lambda) per step, when drawn quasi-randomly
+    if log_lambda is None and log_lambda_draws == "quasi":
+        quasi = quasi_log_lambdas(steps, log_lambda_range, log_lambda_beta, offset=rng.uniform())
     device = next(model.parameters()).device  # move the model first to fit on a GPU
     y = torch.as_tensor(y).to(device)
     if op.smaps.device != device:
@@ -114,7 +145,10 @@ def fit(model: nn.Module, op: SenseOp, y, *, log_lambda: Optional[float] = None,
     rendered = None  # the render of the last monitored (and kept) parameters, reused as the result
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
     for step in bar:
-        ll = log_lambda if log_lambda is not None else draw_log_lambda(rng, log_lambda_range, log_lambda_beta)
+        if log_lambda is not None:
+            ll = log_lambda
+        else:
+            ll = float(quasi[step]) if quasi is not None else draw_log_lambda(rng, log_lambda_range, log_lambda_beta)
         cond_ll = ll if getattr(model, "conditional", False) else None
         if frames_per_step and frames_per_step < T:
             start = int(rng.integers(T))
