@@ -7,11 +7,11 @@ def test_lambda_study_verdicts():
            "psnr_auto": 31.0, "psnr_oracle": 31.3, "smoothness_monotone": False, "smoothness_rises_on": [[-1.0, -0.5]]}
     s = lambda_study.run_summary(rec)
     verdicts = [(t["value"], t["met"]) for t in s["targets"]]
-    assert verdicts == [("0.30 dB", True), ("largest gap -0.90 dB", False), ("3.00x", False)]
+    assert verdicts == [("0.30 dB", True), ("largest gap -0.90 dB; by log10 lambda: -5 -0.20, 0 -0.90", False), ("3.00x", False)]
     assert s["tables"][1]["rows"][0][2] == "3.00" and s["tables"][1]["rows"][0][-1] == "no: rises on [-1, -0.5]"
     # the gap counts on both sides: far above a separate fit is not matching it either
     rec["conditional"] = {"-5": {"psnr": 30.4}, "0": {"psnr": 26.6}}
-    assert lambda_study.run_summary(rec)["targets"][1]["value"] == "largest gap +0.70 dB"
+    assert lambda_study.run_summary(rec)["targets"][1]["value"] == "largest gap +0.70 dB; by log10 lambda: -5 +0.20, 0 +0.70"
     assert not lambda_study.run_summary(rec)["targets"][1]["met"]
     rec["conditional"] = {"-5": {"psnr": 30.4}, "0": {"psnr": 25.5}}
     assert [t["met"] for t in lambda_study.run_summary(rec)["targets"]][1]
@@ -180,7 +180,7 @@ def test_resummarise_rebuilds_stale_verdicts_from_the_record_only(tmp_path):
     assert resummarise(tmp_path) == [path]
     now = json.loads(path.read_text())
     assert {k: v for k, v in now.items() if k != "summary"} == rec
-    assert [(t["value"], t["met"]) for t in now["summary"]["targets"]] == [("largest gap +3.00 dB", False), ("1.50x", True)]
+    assert [(t["value"], t["met"]) for t in now["summary"]["targets"]] == [("largest gap +3.00 dB; by log10 lambda: -5 +3.00", False), ("1.50x", True)]
     assert resummarise(tmp_path) == []
 
 
@@ -193,14 +193,14 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
             {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-5": 35.0, "-2.5": 36.0, "0": 24.5}}]
     rows = script.gap_table(runs)
-    assert rows == ["| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 200 |"]
+    assert rows == ["| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 0.50 | 200 |"]
     assert script.gap_table(runs[:3]) == []
     # a separate fit with other steps never mixes into the notebook's 2000-step comparison; asked
     # for, it gives its own row, and the convergence table sets it beside the 2000-step fit
     longer = {**case, "form": "separate", "steps": 4000, "log10_lambda": -5.0, "psnr": 34.0}
     assert script.gap_table(runs + [longer]) == rows
     assert script.gap_table(runs + [longer], separate_steps=4000) == [
-        "| [-5, 0] | 0.5 | random | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 | 0.00 | 200 |"]
+        "| [-5, 0] | 0.5 | random | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 |  | 0.00 | 200 |"]
     notebook = {**runs[3], "draws": "quasi"}  # notebook 03's setting (Beta 0.5 drawn quasi-randomly, balance -2, 3400 steps)
     table = script.convergence_table(runs + [longer, notebook])
     assert table[0].startswith("| case | R | sizes | log10 lambda | separate, 2000 steps | separate, 4000 steps |")
@@ -209,7 +209,7 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
     # another fit seed is its own case, named in the row, paired only with its own separate fits
     seeded = [{**r, "fit_seed": 1} for r in runs]
     assert script.gap_table(runs + seeded[:1] + seeded[3:]) == rows + [
-        "| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1, fit seed 1 | 6 | -5: +4.00 | 4.00 | 0.00 | 200 |"]
+        "| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1, fit seed 1 | 6 | -5: +4.00 | 4.00 |  | 0.00 | 200 |"]
 
 
 def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
