@@ -55,11 +55,12 @@ def trained_range(run: dict) -> str:
 
 
 def _setting_cells(run: dict, separate_steps: int) -> str:
-    """The cells both tables open a conditional run's row with: its range, sampling, steps, the
-    separate fits' steps, sizes, case and R."""
+    """The cells both tables open a conditional run's row with: its range, sampling (Beta and
+    draws; runs that do not name their draws drew independently), balance, steps, the separate
+    fits' steps, sizes, case and R."""
     label, sizes = _labels(run)
-    return (f"| {trained_range(run)} | {run['beta']:g} | {run.get('draws', 'random')} | {run['balance']:g} | {run['steps']} | {separate_steps} | {sizes} | "
-            f"{label} | {run['R']:g} |")
+    return (f"| {trained_range(run)} | {run['beta']:g} | {run.get('draws', 'random')} | {run['balance']:g} | {run['steps']} | "
+            f"{separate_steps} | {sizes} | {label} | {run['R']:g} |")
 
 
 def gap_table(runs: list, separate_steps: int | None = None) -> list:
@@ -67,7 +68,7 @@ def gap_table(runs: list, separate_steps: int | None = None) -> list:
     separate fit's at the lambdas both have (same data, subject, R, fit seed and sizes; separate
     fits of ``separate_steps``, default notebook 03's ``STEPS``, as the notebook compares), the
     worst |gap|, the worst |gap| without the range's smallest lambda (where those separate fits
-    are still rising: ``convergence_table``) and the worst shortfall. Separate fits with other steps are left to
+    are still rising) and the worst shortfall. Separate fits with other steps are left to
     ``convergence_table``; of repeated separate fits with the same steps, the last one in the
     files counts."""
     separate_steps = NOTEBOOK.steps if separate_steps is None else separate_steps
@@ -84,12 +85,12 @@ def gap_table(runs: list, separate_steps: int | None = None) -> list:
             if not gaps:
                 continue
             cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
+            worst = max(abs(g) for g in gaps.values())
             # without the range's smallest lambda, where the notebook's separate fits are still rising
             above = [abs(g) for ll, g in gaps.items() if ll > NOTEBOOK.log_lambda_range[0]]
-            rows.append(f"{_setting_cells(r, steps)} {cells} | {max(abs(g) for g in gaps.values()):.2f} | "
-                        f"{max(above):.2f} |" if above else f"{_setting_cells(r, steps)} {cells} | "
-                        f"{max(abs(g) for g in gaps.values()):.2f} |  |")
-            rows[-1] += f" {max(0.0, -min(gaps.values())):.2f} | {r['seconds']:.0f} |"
+            above_cell = f"{max(above):.2f}" if above else ""
+            rows.append(f"{_setting_cells(r, steps)} {cells} | {worst:.2f} | {above_cell} | "
+                        f"{max(0.0, -min(gaps.values())):.2f} | {r['seconds']:.0f} |")
     return sorted(rows)
 
 
