@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from inr_utils import inr, io, metrics
+from inr_utils.inr.fitting import LAMBDA_DRAWS
 from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig, objective_terms
 
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
@@ -48,6 +49,11 @@ def _labels(run: dict) -> tuple:
     return label, ", ".join(f"{k}={v}" for k, v in run.get("model", {}).items()) or "defaults"
 
 
+def _draws(run: dict) -> str:
+    """How a conditional run drew log10(lambda); runs that do not say drew independently."""
+    return run.get("draws", "random")
+
+
 def trained_range(run: dict) -> str:
     """The log10(lambda) range a conditional run drew from ("[-5, 0]": notebook 03's)."""
     lo, hi = run.get("range", NOTEBOOK.log_lambda_range)
@@ -56,10 +62,9 @@ def trained_range(run: dict) -> str:
 
 def _setting_cells(run: dict, separate_steps: int) -> str:
     """The cells both tables open a conditional run's row with: its range, sampling (Beta and
-    draws; runs that do not name their draws drew independently), balance, steps, the separate
-    fits' steps, sizes, case and R."""
+    draws), balance, steps, the separate fits' steps, sizes, case and R."""
     label, sizes = _labels(run)
-    return (f"| {trained_range(run)} | {run['beta']:g} | {run.get('draws', 'random')} | {run['balance']:g} | {run['steps']} | "
+    return (f"| {trained_range(run)} | {run['beta']:g} | {_draws(run)} | {run['balance']:g} | {run['steps']} | "
             f"{separate_steps} | {sizes} | {label} | {run['R']:g} |")
 
 
@@ -67,7 +72,7 @@ def gap_table(runs: list, separate_steps: int | None = None) -> list:
     """Markdown rows: for each conditional run (with its number of steps), its PSNR minus the
     separate fit's at the lambdas both have (same data, subject, R, fit seed and sizes; separate
     fits of ``separate_steps``, default notebook 03's ``STEPS``, as the notebook compares), the
-    worst |gap|, the worst |gap| without the range's smallest lambda (where those separate fits
+    worst |gap|, the worst |gap| without notebook 03's smallest lambda (where those separate fits
     are still rising) and the worst shortfall. Separate fits with other steps are left to
     ``convergence_table``; of repeated separate fits with the same steps, the last one in the
     files counts."""
@@ -86,7 +91,6 @@ def gap_table(runs: list, separate_steps: int | None = None) -> list:
                 continue
             cells = ", ".join(f"{ll:g}: {g:+.2f}" for ll, g in sorted(gaps.items()))
             worst = max(abs(g) for g in gaps.values())
-            # without the range's smallest lambda, where the notebook's separate fits are still rising
             above = [abs(g) for ll, g in gaps.items() if ll > NOTEBOOK.log_lambda_range[0]]
             above_cell = f"{max(above):.2f}" if above else ""
             rows.append(f"{_setting_cells(r, steps)} {cells} | {worst:.2f} | {above_cell} | "
@@ -119,7 +123,7 @@ def objective_table(runs: list) -> list:
 def _notebook_setting(run: dict) -> bool:
     """Whether a conditional run is notebook 03's fit: its sampling (distribution and draws), balance, steps, range and sizes."""
     return (run["beta"] == NOTEBOOK.lambda_beta and run["balance"] == NOTEBOOK.balance_log_lambda
-            and run.get("draws", "random") == NOTEBOOK.lambda_draws and run["steps"] == NOTEBOOK.cond_steps
+            and _draws(run) == NOTEBOOK.lambda_draws and run["steps"] == NOTEBOOK.cond_steps
             and "range" not in run and not run.get("model"))
 
 
@@ -158,16 +162,17 @@ def summarise(files: list) -> Path:
     rows = gap_table(runs)
     if not rows:
         raise SystemExit("no conditional run with a separate fit of the same case in " + ", ".join(map(str, files)))
+    lowest = f"{NOTEBOOK.log_lambda_range[0]:g}"
     text = "\n".join([
         "Notebook 03's conditional network against separately fitted networks on validation cases (never the test "
         "patient or phantom seed 0): PSNR of the conditional network minus the separate fit's (dB) at each log10(lambda), "
-        "the worst |gap| (the target: within 0.5 dB either way), the same without log10 lambda = -5 (where the separate "
+        f"the worst |gap| (the target: within 0.5 dB either way), the same without log10 lambda = {lowest} (where the separate "
         "fits have not converged: the convergence table below; notebook 03's defaults were chosen on this column) and "
         "the worst shortfall. Each row is one run of "
         "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
         f"--summarise {' '.join(map(str, files))}`.", "",
         "| trained log10 lambda | beta | lambda draws | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda "
-        "(dB) | worst abs gap | worst abs gap above log10 lambda = -5 | worst shortfall | conditional s |",
+        f"(dB) | worst abs gap | worst abs gap above log10 lambda = {lowest} | worst shortfall | conditional s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
     convergence = convergence_table(runs)
     if convergence:
@@ -196,7 +201,7 @@ def main(argv=None):
     p.add_argument("--separate", type=float, default=None, help="fit at this fixed log10(lambda) instead of the conditional fit")
     p.add_argument("--beta", type=float, default=d.lambda_beta, help="conditional fit: Beta(beta, beta) draw of log10(lambda)")
     p.add_argument("--balance", type=float, default=d.balance_log_lambda)
-    p.add_argument("--draws", choices=["random", "quasi"], default=d.lambda_draws,
+    p.add_argument("--draws", choices=LAMBDA_DRAWS, default=d.lambda_draws,
                    help="conditional fit: independent or quasi-random draws of log10(lambda) (notebook 03's LAMBDA_DRAWS)")
     p.add_argument("--range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="conditional fit: draw log10(lambda) from [LO, HI] instead of notebook 03's range (a "

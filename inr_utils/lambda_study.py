@@ -16,9 +16,9 @@ import torch
 
 from . import inr, metrics, selection, summary
 from .acquisition import Acquisition
+from .inr.fitting import LAMBDA_DRAWS
 from .io import data_label
 from .runs import check_device, check_int
-from .inr.fitting import LAMBDA_DRAWS
 from .targets import LAMBDA_AUTO_GAP_DB, LAMBDA_COND_GAP_DB, LAMBDA_TIME_RATIO
 from .tv import temporal_tv
 
