@@ -35,6 +35,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from inr_utils import REPO_ROOT
 from inr_utils.liif.config import stopped_by
@@ -192,7 +193,6 @@ def main():
     if not args.table_only:
         # a budget in seconds buys more epochs on more threads: name torch's default thread count
         # explicitly, so that every run's run_info.json (and with it its record) carries it
-        import torch
         os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
     records = load_records(args.runs_file)
     rows, verdicts, headline, missing, precisions = [], [], [], [], set()
