@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from inr_utils import REPO_ROOT
 from inr_utils.liif.config import stopped_by
@@ -190,10 +188,6 @@ def main():
         device = check_device(args.device, present=not args.table_only)
     except ValueError as err:
         raise SystemExit(f"--table-only needs the device the runs trained on: {err}" if args.table_only else str(err))
-    if not args.table_only:
-        # a budget in seconds buys more epochs on more threads: name torch's default thread count
-        # explicitly, so that every run's run_info.json (and with it its record) carries it
-        os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
     records = load_records(args.runs_file)
     rows, verdicts, headline, missing, precisions = [], [], [], [], set()
     for R in args.R:

@@ -107,21 +107,28 @@ def execute(notebook, parameters: dict | None = None, out_dir=None, progress: bo
         params["DATA"] = _absolute_data(params["DATA"])
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{notebook.stem}.ipynb"
-    with tempfile.TemporaryDirectory(prefix="nb-") as tmp:
+    # The kernel inherits the environment: HEADLESS_ENV=1 there, and OMP_NUM_THREADS named even when
+    # the caller leaves it unset (torch's default then, which the kernel would take anyway), so that
+    # run_info.json records the threads every run trained with: a wall-time budget buys more
+    # training on more threads. The caller's environment is restored after.
+    kernel_env = {HEADLESS_ENV: "1"}
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        kernel_env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    with mock.patch.dict(os.environ, kernel_env), tempfile.TemporaryDirectory(prefix="nb-") as tmp:
         src, dst = Path(tmp) / "input.ipynb", Path(tmp) / "executed.ipynb"
         nbformat.write(to_ipynb(notebook), src)
         try:
-            # the kernel inherits the environment: HEADLESS_ENV=1 there, the caller's restored after
-            with mock.patch.dict(os.environ, {HEADLESS_ENV: "1"}):
-                pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", language="python",
-                                    cwd=str(notebook.parent), progress_bar=progress, log_output=False,
-                                    config=kernel_config(Path(tmp)))
+            pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", language="python",
+                                cwd=str(notebook.parent), progress_bar=progress, log_output=False,
+                                config=kernel_config(Path(tmp)))
         except BaseException:
             if dst.exists():
                 os.replace(dst, out_dir / f"{notebook.stem}.failed.ipynb")
             raise
         os.replace(dst, final)
-    record_run(final)
+        record_run(final)  # reads the thread count the kernel inherited
     return final
 
 

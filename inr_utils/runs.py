@@ -222,8 +222,8 @@ def code_version() -> dict | None:
 def record_run(executed) -> Path:
     """Write ``run_info.json`` beside an executed notebook: papermill's start, end and
     duration, the parameters, the machine (CPU model and count, and ``threads``: the kernel's
-    ``OMP_NUM_THREADS``, None when unset, i.e. torch's default of every core) and the code
-    (``code_version``).
+    ``OMP_NUM_THREADS``, which ``pipeline.execute`` names for its kernels; None when unset, i.e.
+    torch's default of every core) and the code (``code_version``).
     It is tracked in git (the executed notebooks are not), so the README's wall times survive a
     clean checkout."""
     executed = Path(executed)

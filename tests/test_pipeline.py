@@ -55,18 +55,30 @@ def test_execute_resolves_relative_out_dir_and_data_against_the_caller(tmp_path,
     assert pipeline._absolute_data("missing.h5") == "missing.h5"  # the notebook's loader names it
 
 
-def test_execute_starts_headless_kernels_and_restores_the_environment(tmp_path, monkeypatch):
+def test_execute_starts_headless_kernels_names_their_threads_and_restores_the_environment(tmp_path, monkeypatch):
     """Kernels that pipeline.execute starts see INR_HEADLESS=1 (notebook 03 then shows no
-    widgets); the caller's environment is left as it was."""
+    widgets) and OMP_NUM_THREADS: the caller's when set, torch's default when unset, which
+    run_info.json records; the caller's environment is left as it was."""
+    import json
     import os
+
+    import torch
 
     monkeypatch.delenv("INR_HEADLESS", raising=False)
     nb = tmp_path / "probe.py"
-    nb.write_text('# %% tags=["parameters"]\nOUT_DIR = None\n\n# %%\nimport os, pathlib\n'
-                  'pathlib.Path(OUT_DIR, "env.txt").write_text(os.environ.get("INR_HEADLESS", "unset"))\n')
-    pipeline.execute(nb, {}, tmp_path / "out")
-    assert (tmp_path / "out" / "env.txt").read_text() == "1"
-    assert "INR_HEADLESS" not in os.environ
+    nb.write_text('# %% tags=["parameters"]\nOUT_DIR = None\n\n# %%\nimport json, os, pathlib\n'
+                  'pathlib.Path(OUT_DIR, "env.json").write_text(json.dumps('
+                  '[os.environ.get(k, "unset") for k in ("INR_HEADLESS", "OMP_NUM_THREADS")]))\n')
+    for caller, seen in ((None, str(torch.get_num_threads())), ("1", "1")):
+        if caller is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", caller)
+        out = tmp_path / f"out-{caller}"
+        pipeline.execute(nb, {}, out)
+        assert json.loads((out / "env.json").read_text()) == ["1", seen]
+        assert json.loads((out / "run_info.json").read_text())["threads"] == int(seen)
+        assert "INR_HEADLESS" not in os.environ and os.environ.get("OMP_NUM_THREADS") == caller
 
 
 def test_execute_runs_kernels_on_private_unix_sockets(tmp_path):
