@@ -181,7 +181,8 @@ def resolve_out_dir(out_dir, notebook: str, R, DATA=None, SEED: int = 0, **more)
     return Path(out_dir) if out_dir else default_out_dir(notebook, R, DATA, SEED, **more)
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU model name (/proc/cpuinfo; the platform's processor name elsewhere)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -233,7 +234,7 @@ def record_run(executed) -> Path:
         out = Path(str(params["OUT_DIR"])).resolve()
         params["OUT_DIR"] = out.relative_to(REPO_ROOT).as_posix() if out.is_relative_to(REPO_ROOT) else str(out)
     info = {"notebook": executed.stem, "parameters": params, "start_time": meta.get("start_time"),
-            "end_time": meta.get("end_time"), "seconds": meta.get("duration"), "cpu": _cpu_model(),
+            "end_time": meta.get("end_time"), "seconds": meta.get("duration"), "cpu": cpu_model(),
             "cpu_count": os.cpu_count(), "threads": _threads(), "code": code_version()}
     path = executed.parent / "run_info.json"
     write_text_atomic(path, json.dumps(info, indent=1))

@@ -238,3 +238,71 @@ def test_generalisation_with_own_cines_measures_the_training_setting_and_keeps_t
     text = written["liif_generalisation_cines"]
     assert "--cines" in text and "oracle" in text
     assert "| sunnybrook, R 6, T_low 8 | 0.800 | vendor X | 4 | 0.800-0.800 | 4 of 4 |" in text
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_compute_bound_counts_the_operations_torch_counts_for_a_convolution(input_grad):
+    """The per-step convolution count (forward, weight gradient, input gradient where one is
+    needed) equals torch's FlopCounterMode on nn.Conv2d / nn.Conv3d (strided, padded), and the
+    oneDNN ``Conv3d`` of the encoders, which FlopCounterMode cannot see, counts as nn.Conv3d."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from inr_utils.liif.encoders import Conv3d
+
+    script = _script("liif_compute_bound")
+    cases = [(torch.nn.Conv2d(3, 8, 3, padding=1, stride=2), (2, 3, 9, 9)),
+             (torch.nn.Conv3d(4, 6, (3, 1, 3), padding=(1, 0, 1)), (2, 4, 5, 8, 8))]
+    for conv, shape in cases:
+        x = torch.randn(shape, requires_grad=input_grad)
+        with FlopCounterMode(display=False) as counter:
+            conv(x).square().sum().backward()
+        assert script.conv_flops(conv, lambda: conv(x).square().sum().backward()) == counter.get_total_flops() > 0
+    onednn, reference = Conv3d(4, 6, 3, padding=1), torch.nn.Conv3d(4, 6, 3, padding=1)
+    x = torch.randn(2, 4, 5, 8, 8, requires_grad=input_grad)
+    counts = [script.conv_flops(m, lambda m=m: m(x).sum().backward()) for m in (onednn, reference)]
+    assert counts[0] == counts[1] == 2 * 2 * 6 * 5 * 8 * 8 * 4 * 27 * (3 if input_grad else 2)
+
+
+def test_compute_bound_scales_only_the_liif_models_training_seconds(tmp_path):
+    """The bound keeps a non-LIIF run's seconds and the LIIF run's other seconds, scales its
+    models' training seconds by their ratio, and schedules the runs on 2 workers."""
+    import json
+
+    script = _script("liif_compute_bound")
+    runs = {"01_data/R3": (600, None),
+            "05_liif_architecture_search/R3_T8": (1000, {"T_low": 8, "methods": {"UNet": {"train_seconds": 800},
+                                                                                 "TV": {"train_seconds": 0}}}),
+            "05_liif_architecture_search/R6_T8": (900, {"T_low": 8, "methods": {"UNet": {"train_seconds": 500}}})}
+    for run, (seconds, metrics) in runs.items():
+        (tmp_path / run).mkdir(parents=True)
+        (tmp_path / run / "run_info.json").write_text(json.dumps({"seconds": seconds, "cpu": "X", "cpu_count": 2}))
+        if metrics:
+            (tmp_path / run / "metrics.json").write_text(json.dumps(metrics))
+    result = {"models": {"05_liif_architecture_search/T8/UNet": {"bound_ratio": 0.25}}}
+    bound = script.reproduce_bound(result, tmp_path)
+    assert bound["runs"] == 3 and bound["machines"] == ["2 x X"]
+    assert bound["recorded_min"] == pytest.approx(1500 / 60)  # 1000 | 900 + 600
+    assert bound["liif_runs"]["05_liif_architecture_search/R3_T8"] == pytest.approx((1000, 800, 400))
+    assert bound["liif_runs"]["05_liif_architecture_search/R6_T8"] == pytest.approx((900, 500, 525))
+    assert bound["bound_min"] == pytest.approx((525 + 400) / 60)  # 600 | 525 + 400
+    text = script.markdown({"ceiling": 1e11, "rates": {"matmul": 8e10, "conv3d": 1e11}, "steps": 5, "models": {
+        "05_liif_architecture_search/T8/UNet": {"step_s": 0.8, "conv_share": 0.6, "conv_flops": 2e10, "conv_rate": 7e10,
+                                                "bound_ratio": 0.25}}}, bound, "today", "2 x X")
+    head = text.split("<!-- headline -->")[1].split("<!-- /headline -->")[0]
+    assert "| 05 | 8 | UNet | 0.800 | 60% | 70.0 | 70% | 0.200 | 0.25 |" in head
+    assert "at least 15.4 min" in head and "under it" in head
+
+
+def test_compute_bound_profiles_a_small_model_training_step():
+    """One training step of a small 3D-UNet LIIF on phantom samples: a positive time, the
+    convolutions found by the profiler (a share in (0, 1]) and counted."""
+    from inr_utils import liif
+    from inr_utils.liif.data import collate, datasets
+
+    script = _script("liif_compute_bound")
+    data = liif.DataConfig(None, 16, liif.AcquisitionSpec(3, 4, 8, 4), 4, 2, 1, 1)
+    batch = collate([datasets(data)[0][i] for i in range(2)])
+    config = liif.ModelConfig(liif.EncoderConfig("unet3d", channels=[4, 8]), T_low=4, C=4, hidden=8, layers=1)
+    r = script.profile_model(config, batch, 32, 1)
+    assert r["step_s"] > 0 and 0 < r["conv_share"] <= 1 and r["conv_flops"] > 0 and r["conv_rate"] > 0
