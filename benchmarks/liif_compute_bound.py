@@ -151,6 +151,9 @@ def model_settings(notebook: str) -> dict:
         batch = collate([train_set[i] for i in range(m["training"]["batch"])])
         models = {name: liif.ModelConfig.from_dict(v["config"]) for name, v in m["models"].items()}
         out[t_low] = (models, m["training"]["pixels_per_step"], batch)
+    if not out:
+        raise FileNotFoundError(f"no shipped default runs of {notebook} under {SHIPPED_MODELS} (their manifest.json "
+                                "gives the models and settings this benchmark times)")
     return out
 
 

@@ -306,3 +306,10 @@ def test_compute_bound_profiles_a_small_model_training_step():
     config = liif.ModelConfig(liif.EncoderConfig("unet3d", channels=[4, 8]), T_low=4, C=4, hidden=8, layers=1)
     r = script.profile_model(config, batch, 32, 1)
     assert r["step_s"] > 0 and 0 < r["conv_share"] <= 1 and r["conv_flops"] > 0 and r["conv_rate"] > 0
+
+
+def test_compute_bound_names_the_missing_shipped_runs(tmp_path, monkeypatch):
+    script = _script("liif_compute_bound")
+    monkeypatch.setattr(script, "SHIPPED_MODELS", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no shipped default runs of 05_liif_architecture_search"):
+        script.model_settings("05_liif_architecture_search")
