@@ -54,6 +54,11 @@ def _draws(run: dict) -> str:
     return run.get("draws", "random")
 
 
+def _split(run: dict):
+    """The conditional network's ``lambda_split``; runs that do not say had one encoding (None)."""
+    return run.get("lambda_split")
+
+
 def trained_range(run: dict) -> str:
     """The log10(lambda) range a conditional run drew from ("[-5, 0]": notebook 03's)."""
     lo, hi = run.get("range", NOTEBOOK.log_lambda_range)
@@ -62,9 +67,10 @@ def trained_range(run: dict) -> str:
 
 def _setting_cells(run: dict, separate_steps: int) -> str:
     """The cells both tables open a conditional run's row with: its range, sampling (Beta and
-    draws), balance, steps, the separate fits' steps, sizes, case and R."""
+    draws), balance, split, steps, the separate fits' steps, sizes, case and R."""
     label, sizes = _labels(run)
-    return (f"| {trained_range(run)} | {run['beta']:g} | {_draws(run)} | {run['balance']:g} | {run['steps']} | "
+    split = "none" if _split(run) is None else f"{_split(run):g}"
+    return (f"| {trained_range(run)} | {run['beta']:g} | {_draws(run)} | {run['balance']:g} | {split} | {run['steps']} | "
             f"{separate_steps} | {sizes} | {label} | {run['R']:g} |")
 
 
@@ -121,10 +127,11 @@ def objective_table(runs: list) -> list:
 
 
 def _notebook_setting(run: dict) -> bool:
-    """Whether a conditional run is notebook 03's fit: its sampling (distribution and draws), balance, steps, range and sizes."""
+    """Whether a conditional run is notebook 03's fit: its sampling (distribution and draws), balance, split, steps,
+    range and sizes."""
     return (run["beta"] == NOTEBOOK.lambda_beta and run["balance"] == NOTEBOOK.balance_log_lambda
-            and _draws(run) == NOTEBOOK.lambda_draws and run["steps"] == NOTEBOOK.cond_steps
-            and "range" not in run and not run.get("model"))
+            and _draws(run) == NOTEBOOK.lambda_draws and _split(run) == NOTEBOOK.lambda_split
+            and run["steps"] == NOTEBOOK.cond_steps            and "range" not in run and not run.get("model"))
 
 
 def convergence_table(runs: list) -> list:
@@ -171,9 +178,9 @@ def summarise(files: list) -> Path:
         "the worst shortfall. Each row is one run of "
         "`benchmarks/lambda_validation.py` (one thread); the table: `.venv/bin/python benchmarks/lambda_validation.py "
         f"--summarise {' '.join(map(str, files))}`.", "",
-        "| trained log10 lambda | beta | lambda draws | balance | conditional steps | separate steps | sizes | case | R | gap at log10 lambda "
-        f"(dB) | worst abs gap | worst abs gap above log10 lambda = {lowest} | worst shortfall | conditional s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
+        "| trained log10 lambda | beta | lambda draws | balance | split | conditional steps | separate steps | sizes | case | R | gap at "
+        f"log10 lambda (dB) | worst abs gap | worst abs gap above log10 lambda = {lowest} | worst shortfall | conditional s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
     convergence = convergence_table(runs)
     if convergence:
         text += "\n".join([
@@ -186,9 +193,9 @@ def summarise(files: list) -> Path:
             "", "", "The objective each separate fit minimises, J_lambda = 0.5 ||A x - y||^2 + lambda TV_t(x), for the "
             "conditional network rendered at that lambda and for the separate fit (runs that recorded the two terms): a "
             "ratio above 1 means the conditional network reaches a worse value of that lambda's objective than the separate fit.", "",
-            "| trained log10 lambda | beta | lambda draws | balance | conditional steps | separate steps | sizes | case | R | log10 lambda | "
-            "data term, conditional / separate | TV_t, conditional / separate | J_lambda conditional / separate |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|", *objective])
+            "| trained log10 lambda | beta | lambda draws | balance | split | conditional steps | separate steps | sizes | case | R | "
+            "log10 lambda | data term, conditional / separate | TV_t, conditional / separate | J_lambda conditional / separate |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *objective])
     return write_benchmark("lambda_validation", text)
 
 
@@ -206,6 +213,8 @@ def main(argv=None):
     p.add_argument("--range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="conditional fit: draw log10(lambda) from [LO, HI] instead of notebook 03's range (a "
                         "sub-range shows what the rest of the range costs the lambdas inside it)")
+    p.add_argument("--lambda-split", type=lambda v: None if v.lower() == "none" else float(v), default=d.lambda_split,
+                   help="conditional fit: notebook 03's LAMBDA_SPLIT ('none': one spatio-temporal encoding)")
     p.add_argument("--steps", type=int, default=None, help="Adam steps (default: notebook 03's STEPS or COND_STEPS)")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--frame-fraction", type=float, default=d.frame_fraction, help="notebook 03's FRAME_FRACTION")
@@ -236,8 +245,10 @@ def main(argv=None):
         except ValueError:
             p.error(f"--model-kw takes numbers, got {item!r}")
     lo, hi = tuple(a.range) if a.range else d.log_lambda_range
+    if a.lambda_split is not None and not lo < a.lambda_split < hi:
+        p.error(f"--lambda-split {a.lambda_split:g} lies outside the range ({lo:g}, {hi:g}): give one inside, or none")
     config = LambdaStudyConfig(lr=a.lr, model_kwargs=model_kwargs, balance_log_lambda=a.balance, lambda_beta=a.beta,
-                               lambda_draws=a.draws, frame_fraction=a.frame_fraction,
+                               lambda_draws=a.draws, lambda_split=a.lambda_split, frame_fraction=a.frame_fraction,
                                seed=a.fit_seed, steps=a.steps or d.steps, cond_steps=a.steps or d.cond_steps,
                                show=[lo if a.separate is None else a.separate], log_lambda_range=(lo, hi))
     study = LambdaStudy(acq, config, None if phantom else a.data)
@@ -253,7 +264,8 @@ def main(argv=None):
         renders = {f"{ll:g}": inr.render_numpy(r.model, ll) for ll in RENDER_AT if lo <= ll <= hi}
         if a.range:
             out["range"] = [lo, hi]
-        out.update(form="conditional", beta=a.beta, balance=a.balance, draws=a.draws, steps=r.steps, seconds=round(r.seconds, 1),
+        out.update(form="conditional", beta=a.beta, balance=a.balance, draws=a.draws, lambda_split=a.lambda_split,
+                   steps=r.steps, seconds=round(r.seconds, 1),
                    psnr={k: round(metrics.psnr(x, acq.target), 3) for k, x in renders.items()},
                    terms={k: objective_terms(acq.op, x, y) for k, x in renders.items()})
     print(json.dumps(out))

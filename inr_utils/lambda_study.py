@@ -47,6 +47,9 @@ class LambdaStudyConfig:
     device: str = "cpu"
     seed: int = 0
     model_kwargs: dict = field(default_factory=dict)  # the representation's sizes beyond its defaults (e.g. hidden)
+    # hashgrid-lambda's conditional network: the log10(lambda) where its temporal detail passes
+    # from one spatio-temporal encoding to a second (None: one encoding)
+    lambda_split: Optional[float] = -1.5
 
     def __post_init__(self):
         self.seed, self.steps = check_int("SEED", self.seed, 0), check_int("STEPS", self.steps)
@@ -67,6 +70,9 @@ class LambdaStudyConfig:
             raise ValueError(f"LAMBDA_BETA must be a finite number > 0 (1: log10 lambda drawn uniformly), got {self.lambda_beta!r}")
         if self.lambda_draws not in LAMBDA_DRAWS:
             raise ValueError(f"LAMBDA_DRAWS must be one of {list(LAMBDA_DRAWS)}, got {self.lambda_draws!r}")
+        split = self.lambda_split
+        if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not lo < split < hi):
+            raise ValueError(f"LAMBDA_SPLIT must be None or a log10(lambda) inside ({lo:g}, {hi:g}), got {self.lambda_split!r}")
         if not all(lo <= ll <= hi for ll in self.show):
             raise ValueError(f"every SHOW value must lie in [{lo:g}, {hi:g}], got {list(self.show)}")
 
@@ -81,15 +87,18 @@ class LambdaStudy:
         self.target = acq.target
         self.zf = acq.zero_filled()
 
-    def build(self, name, op, y):
-        """A fresh model; the low-rank forms start from the temporal mean of the zero-filled cine."""
+    def build(self, name, op, y, conditional: bool = False):
+        """A fresh model; the low-rank forms start from the temporal mean of the zero-filled cine;
+        ``conditional``: the network fitted for every lambda (hashgrid-lambda: with ``lambda_split``)."""
         c = self.config
         if name.startswith("lowrank"):
             kw = dict(rank=c.rank, init=op.adjoint(y).mean(0))
             if name == "lowrank-lambda":
                 kw.update(lambda_anchors=c.lambda_anchors, log_lambda_range=c.log_lambda_range)
             return inr.build(name, self.shape, **kw).to(c.device)
-        return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed, **c.model_kwargs).to(c.device)
+        split = dict(lambda_split=c.lambda_split) if conditional and name == "hashgrid-lambda" and c.lambda_split is not None else {}
+        return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed, **split,
+                         **c.model_kwargs).to(c.device)
 
     @property
     def frames_per_step(self) -> Optional[int]:
@@ -101,7 +110,8 @@ class LambdaStudy:
 
     def _conditional_fit(self, op, y, desc):
         c = self.config
-        return inr.fit(self.build(c.representation, op, y), op, y, log_lambda_range=c.log_lambda_range, steps=c.cond_steps,
+        return inr.fit(self.build(c.representation, op, y, conditional=True), op, y, log_lambda_range=c.log_lambda_range,
+                       steps=c.cond_steps,
                        lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, log_lambda_beta=c.lambda_beta,
                        log_lambda_draws=c.lambda_draws, frames_per_step=self.frames_per_step,
                        desc=desc)
@@ -191,7 +201,7 @@ class LambdaStudy:
         rec = {"R": self.acq.acceleration, "seed": c.seed, "data": self.data,
                "coil_maps": self.acq.meta.get("coil_maps", {"method": "simulated"}), "representation": c.representation,
                "balance_log10_lambda": c.balance_log_lambda, "lambda_beta": c.lambda_beta,
-               "lambda_draws": c.lambda_draws,
+               "lambda_draws": c.lambda_draws, "lambda_split": c.lambda_split if c.representation == "hashgrid-lambda" else None,
                "conditional": at_shown(self.cond_at), "separate": at_shown(self.separate_recons),
                "seconds_conditional": self.cond.seconds, "seconds_separate": self.seconds_separate,
                "steps_fixed": c.steps, "steps_conditional": c.cond_steps, "frames_per_step": self.frames_per_step or self.shape[0],

@@ -51,6 +51,7 @@ LR: float = 1e-2  # learning rate
 BALANCE_LOG_LAMBDA: Optional[float] = -2.0  # conditional fit: each step's objective / (1 + lambda / 10**this); None: unweighted
 LAMBDA_BETA: float = 0.5  # conditional fit: log10(lambda) drawn from Beta(this, this) over the range (1: uniform; < 1: more at the ends)
 LAMBDA_DRAWS: str = "quasi"  # conditional fit: "quasi" (a quasi-random sequence with that distribution) or "random" (independent draws)
+LAMBDA_SPLIT: Optional[float] = -1.5  # hashgrid-lambda's conditional network: log10(lambda) where a second encoding takes over (None: one)
 RANK: int = 16  # rank (lowrank-lambda only)
 LAMBDA_ANCHORS: int = 5  # grid points along log10(lambda) (lowrank-lambda only)
 LOG_LAMBDA_MIN: float = -5.0  # range of log10(lambda) (the original's: -5 to 0)
@@ -67,7 +68,8 @@ OUT_DIR: Optional[str] = None  # None: outputs/03_lambda_study/R<R>[_<data>][_se
 # %%
 config = LambdaStudyConfig(
     representation=REPRESENTATION, steps=STEPS, cond_steps=COND_STEPS, frame_fraction=FRAME_FRACTION, lr=LR,
-    balance_log_lambda=BALANCE_LOG_LAMBDA, lambda_beta=LAMBDA_BETA, lambda_draws=LAMBDA_DRAWS, rank=RANK, lambda_anchors=LAMBDA_ANCHORS,
+    balance_log_lambda=BALANCE_LOG_LAMBDA, lambda_beta=LAMBDA_BETA, lambda_draws=LAMBDA_DRAWS, lambda_split=LAMBDA_SPLIT,
+    rank=RANK, lambda_anchors=LAMBDA_ANCHORS,
     log_lambda_range=(LOG_LAMBDA_MIN, LOG_LAMBDA_MAX), show=SHOW, dense=DENSE, holdout=HOLDOUT, device=DEVICE, seed=SEED)
 acq = io.load_case(DATA, R=check_acceleration(R), seed=config.seed, T=T, N=N, coils=COILS)
 target = acq.target
@@ -80,7 +82,12 @@ print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {t
 # `hashgrid-lambda` (the default): the multi-resolution grid encoding of (t, y, x) of
 # notebook 02's `hashgrid`, beside a static (spatial-only) encoding, and log10(lambda) as an
 # input of the MLP, which also sets a gain on each spatio-temporal feature; lambda reaches the
-# output only through the network. `lowrank-lambda`: the low-rank model whose finest spatial
+# output only through the network. Its spatio-temporal features come from two encodings of the
+# same sizes, one below and one above log10 lambda = `LAMBDA_SPLIT`, handed over smoothly
+# within about a tenth of a decade there (a step away from the split evaluates one of them, so
+# it costs what one encoding costs): one encoding over the whole range has to hold both the
+# weakly regularised and the nearly static solutions, and falls further short of the
+# separate fits in between (`docs/methods.md`). `lowrank-lambda`: the low-rank model whose finest spatial
 # level and temporal coefficients are interpolated between `LAMBDA_ANCHORS` anchors along
 # log10(lambda) (a lookup table in lambda, kept for comparison). Each step draws
 # log10(lambda) from a Beta(`LAMBDA_BETA`, `LAMBDA_BETA`) distribution stretched over the
@@ -107,7 +114,7 @@ cond = study.conditional()
 # %% [markdown]
 # ## Separately fitted networks at the table's lambdas
 # The same form at one fixed lambda each (`hashgrid-lambda` with its lambda input held
-# constant; `lowrank` for `lowrank-lambda`), `STEPS` steps each, timed in this run. With a
+# constant and one spatio-temporal encoding; `lowrank` for `lowrank-lambda`), `STEPS` steps each, timed in this run. With a
 # target each fit's PSNR is also taken at every eighth of its steps (outside its time), so
 # the figure and the table below show whether these references had converged: a fit still
 # gaining at its last steps makes the gap at its lambda partly its own shortfall.

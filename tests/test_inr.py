@@ -119,13 +119,15 @@ def test_hashgrid_has_dense_and_hashed_levels_and_render_matches_queries():
     assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(shape), cine, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["hashgrid", "hashgrid+init", "hashgrid-lambda"])
+@pytest.mark.parametrize("name", ["hashgrid", "hashgrid+init", "hashgrid-lambda", "hashgrid-lambda+split"])
 def test_hashgrid_render_of_a_block_of_frames_matches_the_queries_and_their_gradients(name):
     """A block of frame times (wrapping around the cycle: the time nodes it touches only) renders
     the per-point forward's values, and gives every grid table and weight (and the static image
     of ``init``) the gradient that the per-point forward gives (float64)."""
     shape = (6, 24, 20)
     kw = {"log_lambda_range": (-5, 0)} if "lambda" in name else {}
+    if name == "hashgrid-lambda+split":  # rendered at the split, where both encodings weigh in
+        name, kw = "hashgrid-lambda", {**kw, "lambda_split": -1.5}
     if name == "hashgrid+init":
         name, kw = "hashgrid", {"init": torch.randn(24, 20, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))}
     model = inr.build(name, shape, log2_table=10, coarsest=4, **kw)
@@ -134,7 +136,7 @@ def test_hashgrid_render_of_a_block_of_frames_matches_the_queries_and_their_grad
         for p in model.parameters():
             if p.ndim == 2 and p.shape[1] <= 2:  # the grid tables (features per node)
                 p.uniform_(-1, 1)
-    encodings = [model.encoding] if name == "hashgrid" else [model.dynamic]
+    encodings = [model.encoding] if name == "hashgrid" else [model.dynamic] + ([model.dynamic_high] if model.dynamic_high else [])
     assert any(e.hashed[-1] for e in encodings) and any(not h for e in encodings for h in e.hashed)
     t = inr.frame_times(6).double()[torch.tensor([4, 5, 0])]
     coords = _pixel_coords(*shape, t=t)
@@ -259,6 +261,44 @@ def test_conditional_hashgrid_takes_lambda_as_an_input(frequencies):
         model.render()
     with pytest.raises(ValueError, match="log_lambda_range"):
         inr.build("hashgrid-lambda", shape, log_lambda_range=(0, -5))
+
+
+def test_conditional_hashgrid_split_hands_the_temporal_detail_to_a_second_encoding():
+    """With lambda_split the other modules start from the same weights as without it; far below
+    the split the network is the one-encoding network (equal outputs), and a step reaches only
+    the encoding its lambda weighs in (below: the first, above: the second, at the split: both);
+    render equals the per-point forward in the hand-over, which is continuous in lambda."""
+    shape = (6, 16, 12)
+    kw = dict(log2_table=9, coarsest=4, log_lambda_range=(-5, 0), seed=3)
+    one, split = inr.build("hashgrid-lambda", shape, **kw), inr.build("hashgrid-lambda", shape, lambda_split=-2.0, **kw)
+    shared = one.state_dict()
+    assert all(torch.equal(shared[k], v) for k, v in split.state_dict().items() if not k.startswith("dynamic_high"))
+    with torch.no_grad():
+        for m in (one, split):
+            for g in list(m.dynamic.grids) + list(m.static.grids):
+                g.copy_(torch.rand(g.shape, generator=torch.Generator().manual_seed(g.numel())) * 2 - 1)
+        for g in split.dynamic_high.grids:
+            g.uniform_(-1, 1)
+        assert torch.equal(one.render(None, -5.0), split.render(None, -5.0))
+        assert not torch.equal(one.render(None, -1.0), split.render(None, -1.0))
+    for ll, used in ((-5.0, {"dynamic"}), (-2.0, {"dynamic", "dynamic_high"}), (0.0, {"dynamic_high"})):
+        split.zero_grad(set_to_none=True)
+        torch.view_as_real(split.render(None, ll)).pow(2).sum().backward()
+        reached = {name for name in ("dynamic", "dynamic_high")
+                   if any(g.grad is not None and g.grad.abs().max() > 0 for g in getattr(split, name).grids)}
+        assert reached == used, ll
+    assert split.split_weight(-2.0) == pytest.approx(0.5) and split.split_weight(-5.0) < split.SPLIT_CUTOFF
+    with torch.no_grad():
+        for ll in (-2.05, -2.0, -1.9):
+            v = split(_pixel_coords(*shape), ll)
+            assert torch.allclose(torch.complex(v[:, 0], v[:, 1]).view(shape), split.render(None, ll), atol=1e-5)
+        a, b, c = split.render(None, -2.0), split.render(None, -2.0 + 1e-5), split.render(None, -1.0)
+        assert 0 < (a - b).abs().max() < 1e-3 * (a - c).abs().max()
+    for bad in (-5.0, 0.0, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="lambda_split must be a log10"):
+            inr.build("hashgrid-lambda", shape, lambda_split=bad)
+    with pytest.raises(ValueError, match="split_width"):
+        inr.build("hashgrid-lambda", shape, lambda_split=-2.0, split_width=0.0)
 
 
 def test_conditional_hashgrid_gradient_reaches_the_lambda_path():

@@ -43,6 +43,26 @@ def test_settings_are_checked_with_the_notebooks_names():
             LambdaStudyConfig(lambda_beta=bad)
     with pytest.raises(ValueError, match="LAMBDA_DRAWS must be one of"):
         LambdaStudyConfig(lambda_draws="sobol")
+    for bad in (-5.0, 0.0, 2.0, float("nan"), True, "-1.5"):
+        with pytest.raises(ValueError, match="LAMBDA_SPLIT must be None or a log10"):
+            LambdaStudyConfig(lambda_split=bad)
+
+
+def test_only_the_conditional_network_has_the_split():
+    """The conditional fit's network hands over at LAMBDA_SPLIT; the separate fits (one lambda
+    each) have one spatio-temporal encoding, as without the split; None gives one everywhere."""
+    from inr_utils import io
+    from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig
+
+    acq = io.load_case(None, R=4, T=6, N=16, coils=2)
+    study = LambdaStudy(acq, LambdaStudyConfig(lambda_split=-1.0, steps=2, cond_steps=2, show=[-2.0], dense=2))
+    conditional = study.build("hashgrid-lambda", study.op, study.y, conditional=True)
+    separate = study.build("hashgrid-lambda", study.op, study.y)
+    assert conditional.lambda_split == -1.0 and conditional.dynamic_high is not None
+    assert separate.lambda_split is None and separate.dynamic_high is None
+    study = LambdaStudy(acq, LambdaStudyConfig(lambda_split=None, steps=2, cond_steps=2, show=[-2.0], dense=2))
+    assert study.build("hashgrid-lambda", study.op, study.y, conditional=True).dynamic_high is None
+    assert study.conditional().model.dynamic_high is None
 
 
 def test_frame_blocks_follow_the_fraction_and_reach_every_fit(monkeypatch):
@@ -193,23 +213,26 @@ def test_validation_gap_table_pairs_each_conditional_run_with_its_own_separate_f
             {**case, "form": "conditional", "beta": 0.5, "balance": -2.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-5": 35.0, "-2.5": 36.0, "0": 24.5}}]
     rows = script.gap_table(runs)
-    assert rows == ["| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 0.50 | 200 |"]
+    assert rows == ["| [-5, 0] | 0.5 | random | -2 | none | 3400 | 2000 | defaults | phantom subject 1 | 6 | -5: +4.00, 0: -0.50 | 4.00 | 0.50 | 0.50 | 200 |"]
     assert script.gap_table(runs[:3]) == []
     # a separate fit with other steps never mixes into the notebook's 2000-step comparison; asked
     # for, it gives its own row, and the convergence table sets it beside the 2000-step fit
     longer = {**case, "form": "separate", "steps": 4000, "log10_lambda": -5.0, "psnr": 34.0}
     assert script.gap_table(runs + [longer]) == rows
     assert script.gap_table(runs + [longer], separate_steps=4000) == [
-        "| [-5, 0] | 0.5 | random | -2 | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 |  | 0.00 | 200 |"]
-    notebook = {**runs[3], "draws": "quasi"}  # notebook 03's setting (Beta 0.5 drawn quasi-randomly, balance -2, 3400 steps)
+        "| [-5, 0] | 0.5 | random | -2 | none | 3400 | 4000 | defaults | phantom subject 1 | 6 | -5: +1.00 | 1.00 |  | 0.00 | 200 |"]
+    # notebook 03's setting: Beta 0.5 drawn quasi-randomly, balance -2, split at -1.5, 3400 steps
+    notebook = {**runs[3], "draws": "quasi", "lambda_split": -1.5}
     table = script.convergence_table(runs + [longer, notebook])
     assert table[0].startswith("| case | R | sizes | log10 lambda | separate, 2000 steps | separate, 4000 steps |")
     assert table[2:] == ["| phantom subject 1 | 6 | defaults | -5 | 31.00 | 34.00 | 35.00 | +1.00 |"]
+    one_encoding = {**notebook, "lambda_split": None}  # a run without the split is not the notebook's fit
+    assert script.convergence_table(runs + [longer, one_encoding])[2:] == ["| phantom subject 1 | 6 | defaults | -5 | 31.00 | 34.00 |  |  |"]
     assert script.convergence_table(runs) == []  # one number of steps per lambda: nothing to compare
     # another fit seed is its own case, named in the row, paired only with its own separate fits
     seeded = [{**r, "fit_seed": 1} for r in runs]
     assert script.gap_table(runs + seeded[:1] + seeded[3:]) == rows + [
-        "| [-5, 0] | 0.5 | random | -2 | 3400 | 2000 | defaults | phantom subject 1, fit seed 1 | 6 | -5: +4.00 | 4.00 |  | 0.00 | 200 |"]
+        "| [-5, 0] | 0.5 | random | -2 | none | 3400 | 2000 | defaults | phantom subject 1, fit seed 1 | 6 | -5: +4.00 | 4.00 |  | 0.00 | 200 |"]
 
 
 def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
@@ -235,7 +258,7 @@ def test_objective_terms_match_the_fit_objective_and_the_table_compares_them():
             {**case, "form": "conditional", "beta": 0.5, "balance": -1.0, "steps": 3400, "seconds": 200.0,
              "psnr": {"-1": 30.0, "-5": 35.0}, "terms": {"-1": {"data": 2.0, "tv_t": 20.0}, "-5": {"data": 2.0, "tv_t": 1.0}}}]
     assert script.objective_table(runs) == [
-        "| [-5, 0] | 0.5 | random | -1 | 3400 | 2000 | defaults | phantom subject 1 | 6 | -1 | 2 / 1 | 20 / 10 | 2.00 |"]
+        "| [-5, 0] | 0.5 | random | -1 | none | 3400 | 2000 | defaults | phantom subject 1 | 6 | -1 | 2 / 1 | 20 / 10 | 2.00 |"]
     sub = {**runs[2], "range": [-5.0, -2.5], "terms": {"-5": {"data": 2.0, "tv_t": 1.0}}}
     assert script.objective_table([runs[0], sub]) == []  # -1 lies outside the sub-range: rendered nowhere, no row
     assert script.gap_table([runs[0], {**sub, "psnr": {"-5": 35.0, "-2.5": 36.0}}]) == []

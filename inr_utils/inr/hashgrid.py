@@ -269,18 +269,33 @@ class ConditionalHashGridINR(nn.Module):
     E_d is the spatio-temporal ``GridEncoding`` of ``HashGridINR``; E_s a static one (the same
     spatial levels, one node in time), so that a large lambda can reach a static cine; g(c) a
     per-channel gate in (0, 2) from a small MLP of c (1 -> ``gate_hidden`` -> channels,
-    2 sigmoid), starting at 1 at c = 0, so lambda can scale each level's temporal detail. lambda enters
-    only through the network (no grid along lambda, no anchors). With ``lambda_frequencies`` = K
-    > 0, c enters the gate and the MLP as [c, sin(k pi c), cos(k pi c) for k = 1..K] instead of
-    c alone, so that the network can change faster along lambda. No tying or curriculum:
-    ``fit`` draws log10(lambda) from the range at every step (uniformly, or from a symmetric
-    Beta distribution that favours the middle: ``log_lambda_beta``); a fixed-lambda fit of
-    the same class (c held constant) is the separately fitted network it is compared with.
+    2 sigmoid), starting at 1 at c = 0, so lambda can scale each level's temporal detail. With
+    ``lambda_frequencies`` = K > 0, c enters the gate and the MLP as [c, sin(k pi c), cos(k pi c)
+    for k = 1..K] instead of c alone, so that the network can change faster along lambda.
+
+    With ``lambda_split`` = s (a log10 lambda inside the range), the temporal detail comes from
+    two spatio-temporal encodings of the same sizes, one for the weaker and one for the stronger
+    regularisation, handed over smoothly at s:
+
+        E_d = (1 - w) E_d,low + w E_d,high,   w = sigmoid((log10 lambda - s) / ``split_width``)
+
+    An encoding whose weight is below ``SPLIT_CUTOFF`` is not evaluated, so a step away from s
+    costs one spatio-temporal encoding, as without the split, and each encoding fits only its
+    part of the range instead of both the weakly and the strongly regularised (nearly static)
+    solutions. lambda enters only through the network
+    (no grid along lambda, no anchors). No tying or curriculum: ``fit`` draws log10(lambda) from
+    the range at every step (uniformly, or from a symmetric Beta distribution that favours the
+    middle: ``log_lambda_beta``); a fixed-lambda fit of the same class (c held constant, no
+    split) is the separately fitted network it is compared with.
     """
+
+    #: weight below which a split's encoding is left out of a step
+    SPLIT_CUTOFF = 1e-4
 
     def __init__(self, shape, levels: Optional[int] = None, features: int = 2, log2_table: Optional[int] = None,
                  coarsest: int = 8, hidden: int = 16, layers: int = 1, gate_hidden: int = 16,
-                 log_lambda_range=(-5.0, 0.0), init_scale: float = 1e-4, seed: int = 0, lambda_frequencies: int = 0):
+                 log_lambda_range=(-5.0, 0.0), init_scale: float = 1e-4, seed: int = 0, lambda_frequencies: int = 0,
+                 lambda_split: Optional[float] = None, split_width: float = 0.1):
         super().__init__()
         if hidden < 1 or layers < 0 or gate_hidden < 1 or lambda_frequencies < 0:
             raise ValueError(f"hidden and gate_hidden must be >= 1, layers and lambda_frequencies >= 0, got {hidden}, "
@@ -288,6 +303,10 @@ class ConditionalHashGridINR(nn.Module):
         lo, hi = (float(v) for v in log_lambda_range)
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValueError(f"log_lambda_range must be finite (lo, hi) with lo < hi, got {log_lambda_range}")
+        if lambda_split is not None and not (lo < float(lambda_split) < hi):
+            raise ValueError(f"lambda_split must be a log10(lambda) inside the range ({lo:g}, {hi:g}), got {lambda_split!r}")
+        if not (math.isfinite(split_width) and split_width > 0):
+            raise ValueError(f"split_width must be a finite number of decades > 0, got {split_width!r}")
         self.shape, self.log_lambda_range = tuple(int(v) for v in shape), (lo, hi)
         gen = torch.Generator().manual_seed(seed)
         self.dynamic = GridEncoding(shape, levels, features, log2_table, coarsest, True, init_scale, gen)
@@ -296,8 +315,31 @@ class ConditionalHashGridINR(nn.Module):
         n_c = 1 + 2 * self.lambda_frequencies
         self.gate = _mlp([n_c, gate_hidden, self.dynamic.out_features], gen)
         self.mlp = _mlp([self.static.out_features + self.dynamic.out_features + n_c] + [hidden] * layers + [2], gen)
+        # built last, so that the other modules start from the same weights with or without it
+        self.lambda_split, self.split_width = (None if lambda_split is None else float(lambda_split)), float(split_width)
+        self.dynamic_high = None if lambda_split is None else \
+            GridEncoding(shape, levels, features, log2_table, coarsest, True, init_scale, gen)
 
     conditional = True
+
+    def split_weight(self, log_lambda) -> float:
+        """w of the stronger-regularisation encoding at log10(lambda) (0 without a split)."""
+        if self.lambda_split is None:
+            return 0.0
+        z = min(max((float(log_lambda) - self.lambda_split) / self.split_width, -60.0), 60.0)  # exp stays finite
+        return 1 / (1 + math.exp(-z))
+
+    def _dynamic(self, log_lambda, features):
+        """E_d at log10(lambda): ``features(encoding)`` of the encodings the split weighs in."""
+        if self.dynamic_high is None:
+            return features(self.dynamic)
+        w = self.split_weight(log_lambda)
+        out = 0
+        if w < 1 - self.SPLIT_CUTOFF:
+            out = out + (1 - w) * features(self.dynamic)
+        if w > self.SPLIT_CUTOFF:
+            out = out + w * features(self.dynamic_high)
+        return out
 
     def _c(self, log_lambda) -> torch.Tensor:
         if log_lambda is None:
@@ -314,7 +356,8 @@ class ConditionalHashGridINR(nn.Module):
     def forward(self, coords: torch.Tensor, log_lambda=None) -> torch.Tensor:
         """Values (N, 2) = (real, imag) at coords (N, 3) = (t, y, x) in [-1, 1] and log10(lambda)."""
         c = self._c(log_lambda)
-        feats = [self.static(coords), self.gains(log_lambda) * self.dynamic(coords), c.expand(len(coords), -1)]
+        dyn = self._dynamic(log_lambda, lambda e: e(coords))
+        feats = [self.static(coords), self.gains(log_lambda) * dyn, c.expand(len(coords), -1)]
         return self.mlp(torch.cat(feats, 1))
 
     def render(self, t: Optional[torch.Tensor] = None, log_lambda=None) -> torch.Tensor:
@@ -332,7 +375,7 @@ class ConditionalHashGridINR(nn.Module):
         w_s, w_d, w_c = first.weight[:, :n_s], first.weight[:, n_s:n_s + n_d], first.weight[:, n_s + n_d:]
         stat = self.static.render_features(t)[0].flatten(1)  # (n_s, H W)
         bias = w_s @ stat + (first.bias[:, None] + w_c @ c.T)  # (hidden, H W)
-        dyn = self.dynamic.render_features(t).flatten(2)  # (len(t), n_d, H W)
+        dyn = self._dynamic(log_lambda, lambda e: e.render_features(t)).flatten(2)  # (len(t), n_d, H W)
         x = torch.baddbmm(bias[None], (w_d * self.gains(log_lambda)[None]).expand(len(t), -1, -1), dyn)
         if len(self.mlp) > 1:  # hidden layers: ReLU, then the rest of the MLP
             x = _mlp_channels_first(self.mlp[2:], torch.relu(x))
