@@ -30,6 +30,7 @@ import torch
 
 from inr_utils import inr, io, metrics
 from inr_utils.inr.fitting import LAMBDA_DRAWS
+from inr_utils.inr.hashgrid import SPLIT_WIDTH
 from inr_utils.lambda_study import LambdaStudy, LambdaStudyConfig, objective_terms
 
 RENDER_AT = (-5, -4, -3.5, -3, -2.75, -2.5, -2.25, -2, -1.5, -1, 0)
@@ -54,9 +55,15 @@ def _draws(run: dict) -> str:
     return run.get("draws", "random")
 
 
-def _split(run: dict):
-    """The conditional network's ``lambda_split``; runs that do not say had one encoding (None)."""
-    return run.get("lambda_split")
+#: how the split networks of this code hand over between their encodings (records say it beside the split)
+HANDOVER = f"linear {SPLIT_WIDTH:g}"
+
+
+def _split(run: dict) -> str:
+    """The conditional network's ``lambda_split`` and hand-over ("none": one encoding; runs that
+    do not say had one)."""
+    split = run.get("lambda_split")
+    return "none" if split is None else f"{split:g} ({run.get('split_handover', HANDOVER)})"
 
 
 def trained_range(run: dict) -> str:
@@ -69,8 +76,7 @@ def _setting_cells(run: dict, separate_steps: int) -> str:
     """The cells both tables open a conditional run's row with: its range, sampling (Beta and
     draws), balance, split, steps, the separate fits' steps, sizes, case and R."""
     label, sizes = _labels(run)
-    split = "none" if _split(run) is None else f"{_split(run):g}"
-    return (f"| {trained_range(run)} | {run['beta']:g} | {_draws(run)} | {run['balance']:g} | {split} | {run['steps']} | "
+    return (f"| {trained_range(run)} | {run['beta']:g} | {_draws(run)} | {run['balance']:g} | {_split(run)} | {run['steps']} | "
             f"{separate_steps} | {sizes} | {label} | {run['R']:g} |")
 
 
@@ -130,7 +136,7 @@ def _notebook_setting(run: dict) -> bool:
     """Whether a conditional run is notebook 03's fit: its sampling (distribution and draws), balance, split, steps,
     range and sizes."""
     return (run["beta"] == NOTEBOOK.lambda_beta and run["balance"] == NOTEBOOK.balance_log_lambda
-            and _draws(run) == NOTEBOOK.lambda_draws and _split(run) == NOTEBOOK.lambda_split
+            and _draws(run) == NOTEBOOK.lambda_draws and _split(run) == _split({"lambda_split": NOTEBOOK.lambda_split})
             and run["steps"] == NOTEBOOK.cond_steps            and "range" not in run and not run.get("model"))
 
 
@@ -265,7 +271,7 @@ def main(argv=None):
         if a.range:
             out["range"] = [lo, hi]
         out.update(form="conditional", beta=a.beta, balance=a.balance, draws=a.draws, lambda_split=a.lambda_split,
-                   steps=r.steps, seconds=round(r.seconds, 1),
+                   **({"split_handover": HANDOVER} if a.lambda_split is not None else {}), steps=r.steps, seconds=round(r.seconds, 1),
                    psnr={k: round(metrics.psnr(x, acq.target), 3) for k, x in renders.items()},
                    terms={k: objective_terms(acq.op, x, y) for k, x in renders.items()})
     print(json.dumps(out))

@@ -83,9 +83,9 @@ print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {t
 # notebook 02's `hashgrid`, beside a static (spatial-only) encoding, and log10(lambda) as an
 # input of the MLP, which also sets a gain on each spatio-temporal feature; lambda reaches the
 # output only through the network. Its spatio-temporal features come from two encodings of the
-# same sizes, one below and one above log10 lambda = `LAMBDA_SPLIT`, handed over smoothly
-# within about a tenth of a decade there (a step away from the split evaluates one of them, so
-# it costs what one encoding costs): one encoding over the whole range has to hold both the
+# same sizes, one below and one above log10 lambda = `LAMBDA_SPLIT`, blended linearly over
+# the 0.2 decades centred on it (a step outside them evaluates one of them, so it costs what one
+# encoding costs): one encoding over the whole range has to hold both the
 # weakly regularised and the nearly static solutions, and falls further short of the
 # separate fits in between (`docs/methods.md`). `lowrank-lambda`: the low-rank model whose finest spatial
 # level and temporal coefficients are interpolated between `LAMBDA_ANCHORS` anchors along

@@ -264,10 +264,11 @@ def test_conditional_hashgrid_takes_lambda_as_an_input(frequencies):
 
 
 def test_conditional_hashgrid_split_hands_the_temporal_detail_to_a_second_encoding():
-    """With lambda_split the other modules start from the same weights as without it; far below
-    the split the network is the one-encoding network (equal outputs), and a step reaches only
-    the encoding its lambda weighs in (below: the first, above: the second, at the split: both);
-    render equals the per-point forward in the hand-over, which is continuous in lambda."""
+    """With lambda_split the other modules start from the same weights as without it; below the
+    hand-over the network is the one-encoding network (equal outputs), and a step reaches only
+    the encoding its lambda weighs in (below: the first, above: the second, within the 0.2
+    decades around the split: both); render equals the per-point forward in the hand-over,
+    which is continuous in lambda."""
     shape = (6, 16, 12)
     kw = dict(log2_table=9, coarsest=4, log_lambda_range=(-5, 0), seed=3)
     one, split = inr.build("hashgrid-lambda", shape, **kw), inr.build("hashgrid-lambda", shape, lambda_split=-2.0, **kw)
@@ -281,13 +282,15 @@ def test_conditional_hashgrid_split_hands_the_temporal_detail_to_a_second_encodi
             g.uniform_(-1, 1)
         assert torch.equal(one.render(None, -5.0), split.render(None, -5.0))
         assert not torch.equal(one.render(None, -1.0), split.render(None, -1.0))
-    for ll, used in ((-5.0, {"dynamic"}), (-2.0, {"dynamic", "dynamic_high"}), (0.0, {"dynamic_high"})):
+    for ll, used in ((-5.0, {"dynamic"}), (-2.11, {"dynamic"}), (-2.0, {"dynamic", "dynamic_high"}), (-1.89, {"dynamic_high"}),
+                     (0.0, {"dynamic_high"})):
         split.zero_grad(set_to_none=True)
         torch.view_as_real(split.render(None, ll)).pow(2).sum().backward()
         reached = {name for name in ("dynamic", "dynamic_high")
                    if any(g.grad is not None and g.grad.abs().max() > 0 for g in getattr(split, name).grids)}
         assert reached == used, ll
-    assert split.split_weight(-2.0) == pytest.approx(0.5) and split.split_weight(-5.0) < split.SPLIT_CUTOFF
+    assert [split.split_weight(ll) for ll in (-5.0, -2.1, -2.05, -2.0, -1.95, -1.9, 0.0)] == pytest.approx(
+        [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0])  # linear over the 0.2 decades centred on the split
     with torch.no_grad():
         for ll in (-2.05, -2.0, -1.9):
             v = split(_pixel_coords(*shape), ll)

@@ -259,6 +259,10 @@ class HashGridINR(nn.Module):
         return torch.complex(x[:, 0], x[:, 1]).view(len(t), H, W)
 
 
+#: decades of log10(lambda) over which a split conditional network hands over between its encodings
+SPLIT_WIDTH = 0.2
+
+
 class ConditionalHashGridINR(nn.Module):
     """The neural field with log10(lambda) as an input: f(lambda, t, y, x).
 
@@ -275,27 +279,24 @@ class ConditionalHashGridINR(nn.Module):
 
     With ``lambda_split`` = s (a log10 lambda inside the range), the temporal detail comes from
     two spatio-temporal encodings of the same sizes, one for the weaker and one for the stronger
-    regularisation, handed over smoothly at s:
+    regularisation, handed over linearly across the ``split_width`` decades centred on s:
 
-        E_d = (1 - w) E_d,low + w E_d,high,   w = sigmoid((log10 lambda - s) / ``split_width``)
+        E_d = (1 - w) E_d,low + w E_d,high,   w = clip((log10 lambda - s) / split_width + 1/2, 0, 1)
 
-    An encoding whose weight is below ``SPLIT_CUTOFF`` is not evaluated, so a step away from s
-    costs one spatio-temporal encoding, as without the split, and each encoding fits only its
-    part of the range instead of both the weakly and the strongly regularised (nearly static)
-    solutions. lambda enters only through the network
-    (no grid along lambda, no anchors). No tying or curriculum: ``fit`` draws log10(lambda) from
-    the range at every step (uniformly, or from a symmetric Beta distribution that favours the
-    middle: ``log_lambda_beta``); a fixed-lambda fit of the same class (c held constant, no
-    split) is the separately fitted network it is compared with.
+    Outside the hand-over w is 0 or 1 and only one encoding is evaluated, so such a step costs
+    what a step without the split costs, and each encoding fits only its part of the range
+    instead of both the weakly and the strongly regularised (nearly static) solutions. lambda
+    enters only through the network (no grid along lambda, no anchors). No tying or
+    curriculum: ``fit`` draws log10(lambda) from the range at every step (uniformly, or from a
+    symmetric Beta distribution that favours the middle: ``log_lambda_beta``); a fixed-lambda
+    fit of the same class (c held constant, no split) is the separately fitted network it is
+    compared with.
     """
-
-    #: weight below which a split's encoding is left out of a step
-    SPLIT_CUTOFF = 1e-4
 
     def __init__(self, shape, levels: Optional[int] = None, features: int = 2, log2_table: Optional[int] = None,
                  coarsest: int = 8, hidden: int = 16, layers: int = 1, gate_hidden: int = 16,
                  log_lambda_range=(-5.0, 0.0), init_scale: float = 1e-4, seed: int = 0, lambda_frequencies: int = 0,
-                 lambda_split: Optional[float] = None, split_width: float = 0.1):
+                 lambda_split: Optional[float] = None, split_width: float = SPLIT_WIDTH):
         super().__init__()
         if hidden < 1 or layers < 0 or gate_hidden < 1 or lambda_frequencies < 0:
             raise ValueError(f"hidden and gate_hidden must be >= 1, layers and lambda_frequencies >= 0, got {hidden}, "
@@ -326,20 +327,16 @@ class ConditionalHashGridINR(nn.Module):
         """w of the stronger-regularisation encoding at log10(lambda) (0 without a split)."""
         if self.lambda_split is None:
             return 0.0
-        z = min(max((float(log_lambda) - self.lambda_split) / self.split_width, -60.0), 60.0)  # exp stays finite
-        return 1 / (1 + math.exp(-z))
+        return min(max((float(log_lambda) - self.lambda_split) / self.split_width + 0.5, 0.0), 1.0)
 
     def _dynamic(self, log_lambda, features):
         """E_d at log10(lambda): ``features(encoding)`` of the encodings the split weighs in."""
-        if self.dynamic_high is None:
-            return features(self.dynamic)
         w = self.split_weight(log_lambda)
-        out = 0
-        if w < 1 - self.SPLIT_CUTOFF:
-            out = out + (1 - w) * features(self.dynamic)
-        if w > self.SPLIT_CUTOFF:
-            out = out + w * features(self.dynamic_high)
-        return out
+        if w == 0.0:
+            return features(self.dynamic)
+        if w == 1.0:
+            return features(self.dynamic_high)
+        return (1 - w) * features(self.dynamic) + w * features(self.dynamic_high)
 
     def _c(self, log_lambda) -> torch.Tensor:
         if log_lambda is None:
