@@ -72,7 +72,7 @@ class LambdaStudyConfig:
             raise ValueError(f"LAMBDA_DRAWS must be one of {list(LAMBDA_DRAWS)}, got {self.lambda_draws!r}")
         split = self.lambda_split
         if split is not None and (isinstance(split, bool) or not isinstance(split, (int, float)) or not lo < split < hi):
-            raise ValueError(f"LAMBDA_SPLIT must be None or a log10(lambda) inside ({lo:g}, {hi:g}), got {self.lambda_split!r}")
+            raise ValueError(f"LAMBDA_SPLIT must be None or a log10(lambda) inside ({lo:g}, {hi:g}), got {split!r}")
         if not all(lo <= ll <= hi for ll in self.show):
             raise ValueError(f"every SHOW value must lie in [{lo:g}, {hi:g}], got {list(self.show)}")
 
@@ -96,9 +96,9 @@ class LambdaStudy:
             if name == "lowrank-lambda":
                 kw.update(lambda_anchors=c.lambda_anchors, log_lambda_range=c.log_lambda_range)
             return inr.build(name, self.shape, **kw).to(c.device)
-        split = dict(lambda_split=c.lambda_split) if conditional and name == "hashgrid-lambda" and c.lambda_split is not None else {}
-        return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed, **split,
-                         **c.model_kwargs).to(c.device)
+        split = conditional and name == "hashgrid-lambda" and c.lambda_split is not None
+        return inr.build(name, self.shape, log_lambda_range=c.log_lambda_range, seed=c.seed,
+                         **(dict(lambda_split=c.lambda_split) if split else {}), **c.model_kwargs).to(c.device)
 
     @property
     def frames_per_step(self) -> Optional[int]:
@@ -111,9 +111,8 @@ class LambdaStudy:
     def _conditional_fit(self, op, y, desc):
         c = self.config
         return inr.fit(self.build(c.representation, op, y, conditional=True), op, y, log_lambda_range=c.log_lambda_range,
-                       steps=c.cond_steps,
-                       lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda, log_lambda_beta=c.lambda_beta,
-                       log_lambda_draws=c.lambda_draws, frames_per_step=self.frames_per_step,
+                       steps=c.cond_steps, lr=c.lr, seed=c.seed, balance_log_lambda=c.balance_log_lambda,
+                       log_lambda_beta=c.lambda_beta, log_lambda_draws=c.lambda_draws, frames_per_step=self.frames_per_step,
                        desc=desc)
 
     def conditional(self):

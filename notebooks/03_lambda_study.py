@@ -83,11 +83,11 @@ print(f"source {acq.meta.get('source')} | kspace {acq.kspace.shape} | target: {t
 # notebook 02's `hashgrid`, beside a static (spatial-only) encoding, and log10(lambda) as an
 # input of the MLP, which also sets a gain on each spatio-temporal feature; lambda reaches the
 # output only through the network. Its spatio-temporal features come from two encodings of the
-# same sizes, one below and one above log10 lambda = `LAMBDA_SPLIT`, blended linearly over
-# the 0.2 decades centred on it (a step outside them evaluates one of them, so it costs what one
-# encoding costs): one encoding over the whole range has to hold both the
-# weakly regularised and the nearly static solutions, and falls further short of the
-# separate fits in between (`docs/methods.md`). `lowrank-lambda`: the low-rank model whose finest spatial
+# same sizes, one below and one above log10 lambda = `LAMBDA_SPLIT`, blended linearly over the
+# 0.2 decades centred on it (a step outside them evaluates one of them, so it costs what one
+# encoding costs): one encoding over the whole range has to hold both the weakly regularised
+# and the nearly static solutions, and falls further short of the separate fits in between
+# (`docs/methods.md`). `lowrank-lambda`: the low-rank model whose finest spatial
 # level and temporal coefficients are interpolated between `LAMBDA_ANCHORS` anchors along
 # log10(lambda) (a lookup table in lambda, kept for comparison). Each step draws
 # log10(lambda) from a Beta(`LAMBDA_BETA`, `LAMBDA_BETA`) distribution stretched over the
@@ -114,8 +114,8 @@ cond = study.conditional()
 # %% [markdown]
 # ## Separately fitted networks at the table's lambdas
 # The same form at one fixed lambda each (`hashgrid-lambda` with its lambda input held
-# constant and one spatio-temporal encoding; `lowrank` for `lowrank-lambda`), `STEPS` steps each, timed in this run. With a
-# target each fit's PSNR is also taken at every eighth of its steps (outside its time), so
+# constant and one spatio-temporal encoding; `lowrank` for `lowrank-lambda`), `STEPS` steps
+# each, timed in this run. With a target each fit's PSNR is also taken at every eighth of its steps (outside its time), so
 # the figure and the table below show whether these references had converged: a fit still
 # gaining at its last steps makes the gap at its lambda partly its own shortfall.
 
