@@ -87,8 +87,11 @@ def fastest_rates() -> dict:
     512, 1024 and 2048 square) and a 64 -> 64 channel 3 x 3 x 3 convolution's forward pass
     through oneDNN (the models' ``Conv3d``, channels-last, batch 2, 8 x 32 x 32). The larger is
     the ceiling: the core's peak is not known inside a virtual machine, whose clock may boost."""
-    mm = max(2 * n**3 / best_seconds(lambda a=torch.randn(n, n), b=torch.randn(n, n): torch.mm(a, b))
-             for n in (512, 1024, 2048))
+    def matmul_rate(n: int) -> float:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        return 2 * n**3 / best_seconds(lambda: torch.mm(a, b))
+
+    mm = max(matmul_rate(n) for n in (512, 1024, 2048))
     conv = Conv3d(64, 64, 3, padding=1).to(memory_format=torch.channels_last_3d)
     x = torch.randn(2, 64, 8, 32, 32).contiguous(memory_format=torch.channels_last_3d)
     with torch.no_grad():
@@ -188,12 +191,13 @@ def reproduce_bound(result: dict, outputs: Path = REPO_ROOT / "outputs") -> dict
         notebook = run.split("/")[0]
         if notebook in LIIF_NOTEBOOKS:
             metrics = json.loads((outputs / run / "metrics.json").read_text())
-            t_low = metrics["T_low"]
-            trained = {k: float(v.get("train_seconds") or 0) for k, v in metrics["methods"].items()
-                       if f"{notebook}/T{t_low}/{k}" in result["models"]}
-            saved = sum(s * (1 - result["models"][f"{notebook}/T{t_low}/{k}"]["bound_ratio"]) for k, s in trained.items())
-            scaled[run] = (seconds, sum(trained.values()), seconds - saved)
-            seconds -= saved
+            # (training seconds, bound ratio) of each model this benchmark timed
+            trained = [(float(m.get("train_seconds") or 0), result["models"][key]["bound_ratio"])
+                       for name, m in metrics["methods"].items()
+                       if (key := f"{notebook}/T{metrics['T_low']}/{name}") in result["models"]]
+            at_bound = seconds - sum(s * (1 - ratio) for s, ratio in trained)
+            scaled[run] = (seconds, sum(s for s, _ in trained), at_bound)
+            seconds = at_bound
         bounded.append(seconds)
     return {"runs": len(records), "recorded_min": pool_seconds(recorded, 2) / 60, "bound_min": pool_seconds(bounded, 2) / 60,
             "liif_runs": scaled, "machines": sorted({machine(r) for r in records.values()})}
